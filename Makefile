@@ -1,0 +1,61 @@
+# agentflow: `make demo` and `make test` do all the set-up on a fresh machine
+# (Python 3.11+, Java 17+ and Maven on PATH).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+AGENTFLOW := $(BIN)/agentflow
+PYTEST_ARGS ?=
+
+.PHONY: demo test unit lint broker broker-down topics bench bench-quick clean sysdeps
+
+$(BIN)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "agentflow needs Python 3.11+")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+# kcat is used by a test as an independent, non-Python producer.
+sysdeps:
+	@command -v kcat >/dev/null || { \
+	  echo "Installing kcat (Debian package) ..."; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq kcat >/dev/null; }
+
+broker: $(BIN)/.installed
+	$(AGENTFLOW) broker up
+
+broker-down: $(BIN)/.installed
+	$(AGENTFLOW) broker down
+
+topics: broker
+	$(AGENTFLOW) topics ensure
+
+demo: topics
+	$(AGENTFLOW) demo
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+unit: $(BIN)/.installed
+	$(BIN)/pytest tests/unit tests/driver -q $(PYTEST_ARGS)
+
+test: $(BIN)/.installed sysdeps lint
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+$(BIN)/.bench-installed: $(BIN)/.installed
+	$(BIN)/pip install -q -e '.[dev,bench]'
+	@touch $@
+
+bench: $(BIN)/.bench-installed broker
+	$(BIN)/python -m bench
+
+bench-quick: $(BIN)/.bench-installed broker
+	$(BIN)/python -m bench --quick
+
+clean:
+	-$(AGENTFLOW) broker down
+	rm -rf $(VENV) .state .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,34 @@
+"""Entry point of the ``agentflow`` console script."""
+
+from __future__ import annotations
+
+import click
+from confluent_kafka import KafkaException
+
+from agentflow import __version__
+from agentflow.broker import BrokerError
+from agentflow.cli.broker_cmd import broker_group
+from agentflow.cli.output import fail
+from agentflow.cli.topics_cmd import topics_group
+from agentflow.errors import UserError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="agentflow")
+def cli() -> None:
+    """agentflow: event-driven AI-agent workflows on Kafka."""
+
+
+cli.add_command(broker_group)
+cli.add_command(topics_group)
+
+
+def main() -> None:
+    """Run the CLI; user mistakes end in one clear line, not a traceback."""
+    try:
+        cli(standalone_mode=True)
+    except (UserError, BrokerError) as exc:
+        fail(str(exc))
+    except KafkaException as exc:
+        fail(f"Kafka said: {exc.args[0] if exc.args else exc}. Is the broker up "
+             "(`agentflow broker up`) and AGENTFLOW_BOOTSTRAP_SERVERS right?")  # fmt: skip

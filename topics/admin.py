@@ -1,0 +1,78 @@
+"""Create missing topics and report drift, with confluent-kafka's AdminClient."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
+
+from topics.catalog import TopicSpec
+
+
+@dataclass
+class DriftReport:
+    """What ``ensure_topics`` found and did."""
+
+    created: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    drift: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"created": self.created, "unchanged": self.unchanged, "drift": self.drift}
+
+
+def ensure_topics(
+    client_config: dict[str, Any],
+    specs: Iterable[TopicSpec],
+    prefix: str = "",
+    timeout_s: float = 30.0,
+) -> DriftReport:
+    """Create the topics in ``specs`` that are missing; report those whose settings differ.
+
+    Existing topics are never altered: a partition or config difference is reported as drift
+    for a person to decide on, because changing partitions would move keys between partitions.
+    """
+    admin = AdminClient(client_config)
+    specs = list(specs)
+    existing = admin.list_topics(timeout=timeout_s).topics
+    report = DriftReport()
+    missing = [s for s in specs if prefix + s.name not in existing]
+    if missing:
+        futures = admin.create_topics(
+            [
+                NewTopic(prefix + s.name, s.partitions, s.replication_factor, config=s.config())
+                for s in missing
+            ],
+            operation_timeout=timeout_s,
+        )
+        for name, fut in futures.items():
+            try:
+                fut.result()
+            except KafkaException as exc:
+                if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                    raise
+            report.created.append(name)
+    present = [s for s in specs if prefix + s.name in existing]
+    if present:
+        resources = [ConfigResource(ResourceType.TOPIC, prefix + s.name) for s in present]
+        configs = admin.describe_configs(resources, request_timeout=timeout_s)
+        by_name = {r.name: fut.result() for r, fut in configs.items()}
+        for s in present:
+            name = prefix + s.name
+            found_partitions = len(existing[name].partitions)
+            diffs: dict[str, Any] = {}
+            if found_partitions != s.partitions:
+                diffs["partitions"] = {"want": s.partitions, "have": found_partitions}
+            actual = by_name[name]
+            for key, want in s.config().items():
+                have = actual[key].value if key in actual else None
+                if have != want:
+                    diffs[key] = {"want": want, "have": have}
+            if diffs:
+                report.drift.append({"topic": name, "differences": diffs})
+            else:
+                report.unchanged.append(name)
+    return report
