@@ -40,7 +40,10 @@ class Settings(BaseSettings):
     commit_interval_ms: int = Field(default=100, ge=1)
     batch_size: int = Field(default=2000, ge=1)
     transaction_timeout_ms: int = Field(default=15000, ge=1000)
+    session_timeout_ms: int = Field(default=10000, ge=1000)
     stats_interval_s: float = Field(default=10.0, gt=0)
+    # When set, the host writes its figures here as JSON at each stats interval and on stop.
+    stats_file: Path | None = None
     # Client security options passed through to librdkafka (e.g. security.protocol).
     security_protocol: str | None = None
     sasl_mechanism: str | None = None

@@ -10,6 +10,7 @@ from agentflow.broker import BrokerError
 from agentflow.cli.broker_cmd import broker_group
 from agentflow.cli.output import fail
 from agentflow.cli.topics_cmd import topics_group
+from agentflow.cli.worker_cmd import worker_cmd
 from agentflow.errors import UserError
 
 
@@ -21,6 +22,7 @@ def cli() -> None:
 
 cli.add_command(broker_group)
 cli.add_command(topics_group)
+cli.add_command(worker_cmd)
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""Small example processors, used by tests and the bench."""

@@ -1,0 +1,304 @@
+"""The stream host: consume → process → produce on confluent-kafka, exactly once.
+
+The host knows nothing about workflows. It maps topic roles to topics, feeds each consumed
+record to the :class:`~streams.runtime.PartitionTask` of its partition, produces what the
+processors emit, and makes it durable through :class:`~streams.checkpoint.Checkpoint`.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka import TopicPartition as TP
+
+from processors.contract import Emit, Processor, Record
+from streams import clients
+from streams.checkpoint import Checkpoint
+from streams.errors import HostError, StartupError
+from streams.recovery import Restorer
+from streams.runtime import PartitionTask, TaskCounters
+from streams.settings import ProcessingGuarantee, Settings
+from streams.stats import HostStats
+from streams.tables import PartitionState, TableStore
+from topics.catalog import changelog_topic
+
+log = logging.getLogger("agentflow.host")
+
+
+class StreamHost:
+    """Runs ``processors`` in one consumer group until asked to stop."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        processors: Sequence[Processor],
+        roles: Mapping[str, str],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.processors = list(processors)
+        self.roles = dict(roles)  # role -> topic
+        self.stats = HostStats()
+        self._clock = clock
+        self._exactly_once = settings.processing_guarantee is ProcessingGuarantee.EXACTLY_ONCE
+        self._input_roles = sorted({r for p in self.processors for r in p.input_roles})
+        missing = [r for r in self._input_roles if r not in self.roles]
+        if missing:
+            raise StartupError(f"no topic is mapped to input role(s) {missing}")
+        self._topic_roles = {self.roles[r]: r for r in self._input_roles}
+        self._tables = {t.name: t for p in self.processors for t in p.tables}
+        self._tasks: dict[int, PartitionTask] = {}
+        self._counters = TaskCounters()
+        self._assigned: dict[int, set[str]] = {}
+        self._offsets: dict[tuple[str, int], int] = {}
+        self._txn_open = False
+        self._txn_started = 0.0
+        self._stop = False
+        self._last_stats = time.monotonic()
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def request_stop(self, *_: Any) -> None:
+        """Finish the current batch, commit, close the stores and leave the group."""
+        self._stop = True
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+
+    def changelog_topic(self, table: str) -> str:
+        return self.settings.topic(changelog_topic(self.settings.app_id, table))
+
+    def run(self) -> None:
+        self._start()
+        try:
+            while not self._stop:
+                self._cycle()
+        finally:
+            self._shutdown()
+
+    def _start(self) -> None:
+        inputs = list(self._topic_roles)
+        changelogs = [self.changelog_topic(t) for t in self._tables]
+        counts = clients.check_topics(self.settings, inputs + changelogs)
+        if len(set(counts.values())) > 1:
+            raise StartupError(
+                f"input and changelog topics must have one partition count, found {counts}"
+            )
+        self._producer = Producer(clients.producer_config(self.settings))
+        if self._exactly_once:
+            clients.init_transactions(self._producer, self.settings)
+        self._consumer = Consumer(clients.consumer_config(self.settings))
+        self._restorer = Restorer(clients.restore_consumer_config(self.settings))
+        self._checkpoint = Checkpoint(self._producer, self._consumer, self._exactly_once)
+        self._consumer.subscribe(
+            inputs, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
+        )
+        log.info("host started: inputs %s, tables %s", inputs, sorted(self._tables))
+
+    def _shutdown(self) -> None:
+        try:
+            if self._txn_open:
+                self._commit()
+            self._consumer.close()  # revokes (committing nothing new), leaves the group
+        finally:
+            for task in self._tasks.values():
+                task.state.close()
+            self._tasks.clear()
+            self._restorer.close()
+            self._producer.flush(10)
+            self._write_stats()
+            log.info("host stopped: %s", self.stats.summary_line())
+
+    # -- the loop -----------------------------------------------------------------------
+    def _cycle(self) -> None:
+        msgs = self._consumer.consume(self.settings.batch_size, timeout=0.05)
+        now_ms = int(self._clock() * 1000)
+        interval = self.settings.commit_interval_ms / 1000
+        processed = 0
+        for msg in msgs:
+            err = msg.error()
+            if err is not None:
+                self._on_consume_error(err)
+                continue
+            topic, partition = msg.topic(), msg.partition()
+            task = self._tasks.get(partition)
+            if task is None:  # revoked within this batch
+                continue
+            self._begin()
+            headers = msg.headers()
+            record = Record(
+                self._topic_roles[topic], partition, msg.offset(), msg.key(), msg.value(),
+                tuple(headers) if headers else (), msg.timestamp()[1],
+            )  # fmt: skip
+            for emit in task.process(record, now_ms):
+                self._produce(emit)
+            self._offsets[(topic, partition)] = msg.offset() + 1
+            processed += 1
+            if time.monotonic() - self._txn_started >= interval:
+                self._commit()
+        if processed:
+            self.stats.record_batch(processed)
+        self._punctuate(now_ms)
+        if self._txn_open:
+            self._commit()
+        if time.monotonic() - self._last_stats >= self.settings.stats_interval_s:
+            self._report()
+
+    def _punctuate(self, now_ms: int) -> None:
+        for task in self._tasks.values():
+            emits = task.punctuate(now_ms)
+            if emits or task.state.has_pending():
+                self._begin()
+            for emit in emits:
+                self._produce(emit)
+
+    def _begin(self) -> None:
+        if not self._txn_open:
+            if self._exactly_once:
+                self._producer.begin_transaction()
+            self._txn_open = True
+            self._txn_started = time.monotonic()
+
+    def _produce(self, emit: Emit) -> None:
+        topic = self.roles.get(emit.role)
+        if topic is None:
+            raise HostError(f"a processor emitted to role '{emit.role}', which maps to no topic")
+        kwargs: dict[str, Any] = {"headers": list(emit.headers)} if emit.headers else {}
+        if emit.partition is not None:
+            kwargs["partition"] = emit.partition
+        while True:
+            try:
+                self._producer.produce(topic, emit.value, emit.key, **kwargs)
+                return
+            except BufferError:
+                self._producer.poll(0.05)
+
+    def _commit(self) -> None:
+        try:
+            result = self._checkpoint.commit(self._tasks, self._offsets)
+        except KafkaException as exc:
+            self._recover_from(exc.args[0])
+            return
+        self._offsets.clear()
+        self._txn_open = False
+        self.stats.record_commit(result.seconds)
+        self.stats.poison_records = self._counters.poison
+        self.stats.punctuations = self._counters.punctuations
+
+    def _recover_from(self, err: KafkaError) -> None:
+        """Abort what this checkpoint did and re-read from the committed offsets."""
+        log.warning("checkpoint failed (%s); aborting and rewinding", err.str())
+        self.stats.aborts += 1
+        if self._exactly_once:
+            try:
+                if err.fatal():
+                    raise KafkaException(err)
+                self._producer.abort_transaction(30)
+            except KafkaException:
+                # Fenced (a newer epoch exists, e.g. the coordinator timed our transaction
+                # out while we were paused): this producer is dead. Start a new one.
+                self._reset_producer()
+        self._txn_open = False
+        self._offsets.clear()
+        for task in self._tasks.values():
+            task.state.discard()
+        self._rewind()
+
+    def _reset_producer(self) -> None:
+        log.warning("producer fenced; starting a new one")
+        self._producer.flush(1)
+        self._producer = Producer(clients.producer_config(self.settings))
+        clients.init_transactions(self._producer, self.settings)
+        self._checkpoint = Checkpoint(self._producer, self._consumer, self._exactly_once)
+
+    def _rewind(self) -> None:
+        assigned = [TP(t, p) for p, topics in self._assigned.items() for t in topics]
+        if not assigned:
+            return
+        for tp in self._consumer.committed(assigned, timeout=30):
+            offset = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
+            self._consumer.seek(TP(tp.topic, tp.partition, offset))
+
+    def _on_consume_error(self, err: KafkaError) -> None:
+        if err.fatal():
+            raise HostError(f"consumer failed: {err.str()}")
+        if err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+            raise StartupError(f"an input topic disappeared: {err.str()}")
+        log.warning("consumer: %s", err.str())
+
+    # -- rebalance ----------------------------------------------------------------------
+    def _on_assign(self, consumer: Consumer, partitions: list[TP]) -> None:
+        for tp in partitions:
+            topics = self._assigned.setdefault(tp.partition, set())
+            topics.add(tp.topic)
+            if tp.partition not in self._tasks:
+                self._tasks[tp.partition] = self._open_task(tp.partition)
+        self.stats.assigned_partitions = sorted(self._assigned)
+        self._write_stats()
+
+    def _open_task(self, partition: int) -> PartitionTask:
+        stores: dict[str, TableStore] = {}
+        base = Path(self.settings.data_dir) / self.settings.app_id
+        for name, spec in self._tables.items():
+            path = base / name / f"p{partition}"
+            store = TableStore(path, name, spec.codec, self.changelog_topic(name))
+            store, report = self._restorer.restore(store, partition)
+            stores[name] = store
+            self.stats.restored_records += report.records
+            self.stats.restore_seconds += report.seconds
+            self.stats.restores.append(report.as_dict())
+            log.info("restored %s[%d]: %d records in %.2fs (%s)", name, partition,
+                     report.records, report.seconds, report.reason)  # fmt: skip
+        state = PartitionState(partition, stores)
+        return PartitionTask(partition, self.processors, state, counters=self._counters)
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TP]) -> None:
+        if self._txn_open:
+            self._commit()  # everything processed so far, before the partitions move
+        self._release(partitions)
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TP]) -> None:
+        # The group moved on without us: this checkpoint cannot commit any more.
+        self._release(partitions)
+        if self._txn_open:
+            self._recover_from(KafkaError(KafkaError._STATE, "partitions lost"))
+
+    def _release(self, partitions: list[TP]) -> None:
+        for tp in partitions:
+            self._offsets.pop((tp.topic, tp.partition), None)
+            topics = self._assigned.get(tp.partition, set())
+            topics.discard(tp.topic)
+            if not topics:
+                self._assigned.pop(tp.partition, None)
+                task = self._tasks.pop(tp.partition, None)
+                if task is not None:
+                    task.state.close()
+        self.stats.assigned_partitions = sorted(self._assigned)
+
+    # -- figures ------------------------------------------------------------------------
+    def _report(self) -> None:
+        self._last_stats = time.monotonic()
+        self.stats.roll_window()
+        lag: dict[str, int] = {}
+        for p, topics in self._assigned.items():
+            for t in topics:
+                try:
+                    _, high = self._consumer.get_watermark_offsets(TP(t, p), cached=True)
+                    pos = self._consumer.position([TP(t, p)])[0].offset
+                except KafkaException:
+                    continue
+                if high >= 0 and pos >= 0:
+                    lag[f"{t}[{p}]"] = max(high - pos, 0)
+        self.stats.lag = lag
+        log.info("%s", self.stats.summary_line())
+        self._write_stats()
+
+    def _write_stats(self) -> None:
+        if self.settings.stats_file is not None:
+            self.stats.write(Path(self.settings.stats_file))

@@ -1,0 +1,127 @@
+"""Restoring table partitions from their compacted changelog topics.
+
+A store is restored when its input partition is assigned, before any record of that partition
+is processed. It reads with ``read_committed`` from the offset after the one the store last
+applied, or from the beginning when there is no store or the store cannot be trusted:
+
+- it holds data but no recorded changelog offset (it was not written by this host);
+- it recorded another changelog topic;
+- its recorded offset is at or past the changelog's end offset: the store is ahead of what
+  Kafka committed (the changelog was truncated or recreated).
+
+An untrusted store is wiped and rebuilt. Stores are only written after their transaction
+commits (see ``streams.checkpoint``), so a trusted store never holds an aborted write.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+from streams.tables import TableStore
+
+_CHUNK = 20_000
+_IDLE_LIMIT_S = 60.0
+
+
+@dataclass(frozen=True)
+class RestoreReport:
+    table: str
+    partition: int
+    records: int
+    seconds: float
+    from_offset: int | None
+    rebuilt: bool
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "table": self.table,
+            "partition": self.partition,
+            "records": self.records,
+            "seconds": round(self.seconds, 4),
+            "from_offset": self.from_offset,
+            "rebuilt": self.rebuilt,
+            "reason": self.reason,
+        }
+
+
+def _distrust_reason(store: TableStore, high: int) -> str | None:
+    recorded = store.changelog_offset
+    if store.recorded_topic not in (None, store.changelog_topic):
+        return f"store belongs to changelog {store.recorded_topic}"
+    if recorded is None:
+        return None if store.is_empty() else "store has data but no changelog offset"
+    if recorded >= high:
+        return f"store is ahead of its changelog (offset {recorded} >= end {high})"
+    return None
+
+
+class Restorer:
+    """Reads changelog partitions into stores with one dedicated, group-less consumer."""
+
+    def __init__(self, consumer_config: dict[str, Any]) -> None:
+        self._consumer = Consumer(consumer_config)
+
+    def restore(self, store: TableStore, partition: int) -> tuple[TableStore, RestoreReport]:
+        started = time.monotonic()
+        tp = TopicPartition(store.changelog_topic, partition)
+        low, high = self._consumer.get_watermark_offsets(tp, timeout=10.0)
+        reason = _distrust_reason(store, high)
+        rebuilt = reason is not None
+        if rebuilt:
+            store = store.wipe()
+        recorded = store.changelog_offset
+        start = recorded + 1 if recorded is not None else low
+        if start >= high:
+            return store, RestoreReport(store.name, partition, 0, time.monotonic() - started,
+                                        start, rebuilt, reason or "up to date")  # fmt: skip
+        count = self._read_into(store, partition, recorded)
+        report = RestoreReport(store.name, partition, count, time.monotonic() - started, start,
+                               rebuilt, reason or "caught up from changelog")  # fmt: skip
+        return store, report
+
+    def _read_into(self, store: TableStore, partition: int, recorded: int | None) -> int:
+        start = recorded + 1 if recorded is not None else OFFSET_BEGINNING
+        self._consumer.assign([TopicPartition(store.changelog_topic, partition, start)])
+        changes: dict[bytes, bytes | None] = {}
+        last_offset: int | None = None
+        count = 0
+        idle_since = time.monotonic()
+        try:
+            while True:
+                msgs = self._consumer.consume(_CHUNK, timeout=0.5)
+                if not msgs and time.monotonic() - idle_since > _IDLE_LIMIT_S:
+                    raise TimeoutError(
+                        f"restoring {store.changelog_topic}[{partition}] saw no end in "
+                        f"{_IDLE_LIMIT_S:.0f}s; is an old transaction still open?"
+                    )
+                at_end = False
+                for msg in msgs:
+                    err = msg.error()
+                    if err is not None:
+                        if err.code() == KafkaError._PARTITION_EOF:
+                            at_end = True
+                            continue
+                        raise RuntimeError(f"restore consumer error: {err.str()}")
+                    key = msg.key()
+                    if key is None:
+                        continue
+                    changes[key] = msg.value()
+                    last_offset = msg.offset()
+                    count += 1
+                if msgs:
+                    idle_since = time.monotonic()
+                if changes and (at_end or len(changes) >= _CHUNK):
+                    store.write(changes, last_offset)
+                    changes = {}
+                if at_end:
+                    return count
+        finally:
+            self._consumer.unassign()
+
+    def close(self) -> None:
+        self._consumer.close()

@@ -1,0 +1,80 @@
+"""The code path between consume and produce, shared by the host and the test driver.
+
+A :class:`PartitionTask` owns one input partition: its tables and the processors reading it.
+It turns a record (or a punctuation tick) into emits and table writes. Because the host and the
+:class:`~streams.driver.TestDriver` both call it, a driver test and a broker test cannot
+disagree about what a processor does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from processors.contract import Context, Emit, Processor, Record, Result
+from processors.quarantine import quarantine_emit
+from streams.tables import PartitionState
+
+POISON_REASON = "processor_error"
+
+
+@dataclass
+class TaskCounters:
+    processed: int = 0
+    poison: int = 0
+    punctuations: int = 0
+
+
+@dataclass
+class PartitionTask:
+    """Runs processors over one partition's records, with that partition's state."""
+
+    partition: int
+    processors: Sequence[Processor]
+    state: PartitionState
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    counters: TaskCounters = field(default_factory=TaskCounters)
+    next_punctuation_ms: dict[str, int] = field(default_factory=dict)
+
+    def process(self, record: Record, now_ms: int) -> list[Emit]:
+        """Every processor that reads ``record.role``, in order; the emits they decided."""
+        ctx = Context(now_ms=now_ms, partition=self.partition, settings=self.settings)
+        emits: list[Emit] = []
+        for proc in self.processors:
+            if record.role not in proc.input_roles:
+                continue
+            try:
+                result = proc.process(record, self.state, ctx)
+            except Exception as exc:  # a processor bug, not bad input: quarantine, go on
+                emits.append(self._poison(record, proc, exc, now_ms))
+                continue
+            emits.extend(self._apply(result))
+        self.counters.processed += 1
+        return emits
+
+    def punctuate(self, now_ms: int) -> list[Emit]:
+        """Fire each processor's punctuation that is due at ``now_ms``."""
+        emits: list[Emit] = []
+        for proc in self.processors:
+            interval = proc.punctuate_interval_ms
+            if interval <= 0:
+                continue
+            due = self.next_punctuation_ms.setdefault(proc.name, now_ms)
+            if now_ms < due:
+                continue
+            self.next_punctuation_ms[proc.name] = now_ms + interval
+            ctx = Context(now_ms=now_ms, partition=self.partition, settings=self.settings)
+            emits.extend(self._apply(proc.punctuate(self.state, ctx)))
+            self.counters.punctuations += 1
+        return emits
+
+    def _apply(self, result: Result) -> tuple[Emit, ...]:
+        if result.writes:
+            self.state.apply(result.writes)
+        return result.emits
+
+    def _poison(self, record: Record, proc: Processor, exc: Exception, now_ms: int) -> Emit:
+        self.counters.poison += 1
+        detail = f"{type(exc).__name__}: {exc}"
+        return quarantine_emit(record, POISON_REASON, detail, now_ms, origin=proc.name)
