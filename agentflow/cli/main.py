@@ -34,3 +34,7 @@ def main() -> None:
     except KafkaException as exc:
         fail(f"Kafka said: {exc.args[0] if exc.args else exc}. Is the broker up "
              "(`agentflow broker up`) and AGENTFLOW_BOOTSTRAP_SERVERS right?")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,18 @@
+"""Processors for host tests, loaded by worker subprocesses as ``tests.integration.procs:X``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from processors.contract import Context, Record, Result, StateView
+from processors.examples.counter import CounterProcessor
+
+
+@dataclass
+class PoisonCounter(CounterProcessor):
+    """The counter, with a bug: it raises on the value ``boom``."""
+
+    def process(self, record: Record, state: StateView, ctx: Context) -> Result:
+        if record.value == b"boom":
+            raise ZeroDivisionError("boom is not a number")
+        return super().process(record, state, ctx)

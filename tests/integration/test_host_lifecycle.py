@@ -1,0 +1,131 @@
+"""Poison records, graceful stop, start-up errors, and driver/host agreement."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections import defaultdict
+from pathlib import Path
+
+from processors.examples.counter import CounterProcessor
+from streams.driver import TestDriver
+from tests.integration.hostkit import (
+    ROOT,
+    CounterTopics,
+    Worker,
+    counter_records,
+    produce,
+    read_committed,
+)
+
+
+def _topics(prefix: str) -> CounterTopics:
+    return CounterTopics(prefix=prefix, app_id=f"ctr{uuid.uuid4().hex[:6]}")
+
+
+def test_should_quarantine_poison_record_and_go_on_when_processor_raises(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    topics = _topics(topic_prefix)
+    topics.create(kafka_bootstrap)
+    records = [(b"a", b"v1"), (b"a", b"boom"), (b"a", b"v2"), (b"b", b"v3")]
+    produce(kafka_bootstrap, topics.input, records)
+    w = Worker(kafka_bootstrap, topics, tmp_path, "w",
+               processor="tests.integration.procs:PoisonCounter").start()  # fmt: skip
+    outputs = read_committed(kafka_bootstrap, topics.output, 3)
+    quarantined = read_committed(kafka_bootstrap, topics.quarantine, 1)
+    st = w.wait_for(lambda s: s.get("poison_records") == 1)
+    assert w.stop() == 0
+    assert sorted(v for _, v, _ in outputs) == [b"v1|1", b"v2|2", b"v3|1"]
+    assert len(quarantined) == 1
+    key, value, _ = quarantined[0]
+    assert key == b"a"
+    body = json.loads(value)
+    assert body["reason"] == "processor_error"
+    assert body["detail"] == "ZeroDivisionError: boom is not a number"
+    assert bytes.fromhex(body["original_value"]) == b"boom"
+    assert st["poison_records"] == 1
+
+
+def test_should_commit_and_leave_group_within_seconds_on_sigterm(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    topics = _topics(topic_prefix)
+    topics.create(kafka_bootstrap)
+    records = counter_records(5_000, keys=100)
+    produce(kafka_bootstrap, topics.input, records)
+    w = Worker(kafka_bootstrap, topics, tmp_path, "w").start()
+    w.wait_for(lambda s: s.get("records", 0) == 5_000)
+    started = time.monotonic()
+    assert w.stop(timeout=10) == 0
+    assert time.monotonic() - started < 8
+    st = w.stats()
+    assert st["records"] == 5_000 and st["assigned_partitions"] == []
+    assert len(read_committed(kafka_bootstrap, topics.output, 5_000)) == 5_000
+    assert "host stopped" in w.log()
+
+
+def _run_worker_expecting_failure(
+    env: dict[str, str], *args: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "agentflow.cli.main", "worker", *args],
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )  # fmt: skip
+
+
+def test_should_stop_with_one_clear_line_when_input_topic_is_missing(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    done = _run_worker_expecting_failure(
+        {"AGENTFLOW_BOOTSTRAP_SERVERS": kafka_bootstrap, "AGENTFLOW_DATA_DIR": str(tmp_path)},
+        "--processor", "processors.examples.counter:CounterProcessor",
+        "--role", f"input={topic_prefix}nope", "--role", f"output={topic_prefix}out",
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert f"topic '{topic_prefix}nope' does not exist" in done.stderr
+    assert "agentflow topics ensure" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_should_stop_with_one_clear_line_when_broker_is_unreachable(tmp_path: Path) -> None:
+    done = _run_worker_expecting_failure(
+        {"AGENTFLOW_BOOTSTRAP_SERVERS": "127.0.0.1:1", "AGENTFLOW_DATA_DIR": str(tmp_path)},
+        "--processor", "processors.examples.counter:CounterProcessor",
+        "--role", "input=x", "--role", "output=y",
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "cannot reach Kafka at 127.0.0.1:1" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_should_give_identical_outputs_and_state_through_driver_and_host(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    topics = _topics(topic_prefix)
+    topics.create(kafka_bootstrap)
+    records = counter_records(3_000, keys=50)
+    produce(kafka_bootstrap, topics.input, records)
+    w = Worker(kafka_bootstrap, topics, tmp_path / "host", "w").start()
+    host_out = read_committed(kafka_bootstrap, topics.output, len(records))
+    assert w.stop() == 0
+    with TestDriver([CounterProcessor()], tmp_path / "driver", partitions=4) as driver:
+        for key, value in records:
+            driver.pipe("input", key, value)
+        driver_out = driver.read("output")
+        driver_state = {k: driver.state("counts", k) for k, _ in records}
+    by_key_host: dict[bytes, list[bytes]] = defaultdict(list)
+    for k, v, _ in host_out:
+        by_key_host[k].append(v)
+    by_key_driver: dict[bytes, list[bytes]] = defaultdict(list)
+    for e in driver_out:
+        assert e.key is not None and e.value is not None
+        by_key_driver[e.key].append(e.value)
+    assert by_key_host == by_key_driver
+    host_state = {k: int(vs[-1].rsplit(b"|", 1)[1]) for k, vs in by_key_host.items()}
+    assert host_state == driver_state
