@@ -68,7 +68,9 @@ def restore_consumer_config(settings: Settings) -> dict[str, Any]:
     }
 
 
-def check_topics(settings: Settings, topics: Iterable[str], timeout_s: float = 10.0) -> dict[str, int]:
+def check_topics(
+    settings: Settings, topics: Iterable[str], timeout_s: float = 10.0
+) -> dict[str, int]:
     """The partition count of each topic; a clear StartupError if the broker or one is missing."""
     admin = AdminClient({**settings.client_config(), "log_level": 0})
     try:

@@ -48,13 +48,15 @@ class TestDriver:
         self._tasks: list[PartitionTask] = []
         for partition in range(partitions):
             stores = {
-                name: TableStore(Path(data_dir) / name / f"p{partition}", name, spec.codec,
-                                 f"{name}-changelog")  # fmt: skip
+                name: TableStore(
+                    Path(data_dir) / name / f"p{partition}", name, spec.codec, f"{name}-changelog"
+                )
                 for name, spec in tables.items()
             }
             state = PartitionState(partition, stores)
-            task = PartitionTask(partition, self.processors, state, dict(settings or {}),
-                                 counters=self.counters)  # fmt: skip
+            task = PartitionTask(
+                partition, self.processors, state, dict(settings or {}), counters=self.counters
+            )
             self._tasks.append(task)
 
     def pipe(

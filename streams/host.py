@@ -119,6 +119,20 @@ class StreamHost:
     def _cycle(self) -> None:
         msgs = self._consumer.consume(self.settings.batch_size, timeout=0.05)
         now_ms = int(self._clock() * 1000)
+        try:
+            processed = self._process_batch(msgs, now_ms)
+            self._punctuate(now_ms)
+            if self._txn_open:
+                self._commit()
+        except KafkaException as exc:  # a producer error mid-batch: same as a failed commit
+            self._recover_from(exc.args[0])
+            processed = 0
+        if processed:
+            self.stats.record_batch(processed)
+        if time.monotonic() - self._last_stats >= self.settings.stats_interval_s:
+            self._report()
+
+    def _process_batch(self, msgs: list[Any], now_ms: int) -> int:
         interval = self.settings.commit_interval_ms / 1000
         processed = 0
         for msg in msgs:
@@ -133,22 +147,21 @@ class StreamHost:
             self._begin()
             headers = msg.headers()
             record = Record(
-                self._topic_roles[topic], partition, msg.offset(), msg.key(), msg.value(),
-                tuple(headers) if headers else (), msg.timestamp()[1],
-            )  # fmt: skip
+                self._topic_roles[topic],
+                partition,
+                msg.offset(),
+                msg.key(),
+                msg.value(),
+                tuple(headers) if headers else (),
+                msg.timestamp()[1],
+            )
             for emit in task.process(record, now_ms):
                 self._produce(emit)
             self._offsets[(topic, partition)] = msg.offset() + 1
             processed += 1
-            if time.monotonic() - self._txn_started >= interval:
-                self._commit()
-        if processed:
-            self.stats.record_batch(processed)
-        self._punctuate(now_ms)
-        if self._txn_open:
-            self._commit()
-        if time.monotonic() - self._last_stats >= self.settings.stats_interval_s:
-            self._report()
+            if time.monotonic() - self._txn_started >= interval and not self._commit():
+                return processed  # rewound: the rest of this batch will be consumed again
+        return processed
 
     def _punctuate(self, now_ms: int) -> None:
         for task in self._tasks.values():
@@ -179,28 +192,32 @@ class StreamHost:
             except BufferError:
                 self._producer.poll(0.05)
 
-    def _commit(self) -> None:
+    def _commit(self) -> bool:
+        """Run the checkpoint; on failure abort and rewind. True if it committed."""
         try:
             result = self._checkpoint.commit(self._tasks, self._offsets)
         except KafkaException as exc:
             self._recover_from(exc.args[0])
-            return
+            return False
         self._offsets.clear()
         self._txn_open = False
         self.stats.record_commit(result.seconds)
         self.stats.poison_records = self._counters.poison
         self.stats.punctuations = self._counters.punctuations
+        return True
 
     def _recover_from(self, err: KafkaError) -> None:
         """Abort what this checkpoint did and re-read from the committed offsets."""
         log.warning("checkpoint failed (%s); aborting and rewinding", err.str())
         self.stats.aborts += 1
         if self._exactly_once:
-            try:
-                if err.fatal():
-                    raise KafkaException(err)
-                self._producer.abort_transaction(30)
-            except KafkaException:
+            dead = err.fatal()
+            if not dead:
+                try:
+                    self._producer.abort_transaction(30)
+                except KafkaException:
+                    dead = True
+            if dead:
                 # Fenced (a newer epoch exists, e.g. the coordinator timed our transaction
                 # out while we were paused): this producer is dead. Start a new one.
                 self._reset_producer()
@@ -212,7 +229,6 @@ class StreamHost:
 
     def _reset_producer(self) -> None:
         log.warning("producer fenced; starting a new one")
-        self._producer.flush(1)
         self._producer = Producer(clients.producer_config(self.settings))
         clients.init_transactions(self._producer, self.settings)
         self._checkpoint = Checkpoint(self._producer, self._consumer, self._exactly_once)
@@ -253,8 +269,14 @@ class StreamHost:
             self.stats.restored_records += report.records
             self.stats.restore_seconds += report.seconds
             self.stats.restores.append(report.as_dict())
-            log.info("restored %s[%d]: %d records in %.2fs (%s)", name, partition,
-                     report.records, report.seconds, report.reason)  # fmt: skip
+            log.info(
+                "restored %s[%d]: %d records in %.2fs (%s)",
+                name,
+                partition,
+                report.records,
+                report.seconds,
+                report.reason,
+            )
         state = PartitionState(partition, stores)
         return PartitionTask(partition, self.processors, state, counters=self._counters)
 

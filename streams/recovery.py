@@ -77,11 +77,25 @@ class Restorer:
         recorded = store.changelog_offset
         start = recorded + 1 if recorded is not None else low
         if start >= high:
-            return store, RestoreReport(store.name, partition, 0, time.monotonic() - started,
-                                        start, rebuilt, reason or "up to date")  # fmt: skip
+            return store, RestoreReport(
+                store.name,
+                partition,
+                0,
+                time.monotonic() - started,
+                start,
+                rebuilt,
+                reason or "up to date",
+            )
         count = self._read_into(store, partition, recorded)
-        report = RestoreReport(store.name, partition, count, time.monotonic() - started, start,
-                               rebuilt, reason or "caught up from changelog")  # fmt: skip
+        report = RestoreReport(
+            store.name,
+            partition,
+            count,
+            time.monotonic() - started,
+            start,
+            rebuilt,
+            reason or "caught up from changelog",
+        )
         return store, report
 
     def _read_into(self, store: TableStore, partition: int, recorded: int | None) -> int:

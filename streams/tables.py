@@ -54,7 +54,7 @@ class TableStore:
 
     def range_raw(self, start: bytes, end: bytes) -> Iterator[tuple[bytes, bytes]]:
         for key, value in self._db.items(from_key=start):
-            if key >= end:
+            if not isinstance(key, bytes) or key >= end:
                 return
             yield key, value
 
@@ -122,7 +122,9 @@ class PartitionState:
 
     def range(self, table: str, start: bytes, end: bytes) -> Iterator[tuple[bytes, Any]]:
         store = self.stores[table]
-        merged: dict[bytes, Any] = {k: store.codec.decode(v) for k, v in store.range_raw(start, end)}
+        merged: dict[bytes, Any] = {
+            k: store.codec.decode(v) for k, v in store.range_raw(start, end)
+        }
         for key, value in self._pending[table].items():
             if start <= key < end:
                 merged[key] = value

@@ -56,7 +56,9 @@ def changelog_topic(app_id: str, table: str) -> str:
     return f"{app_id}.{table}.changelog"
 
 
-def changelog_spec(app_id: str, table: str, partitions: int, replication_factor: int = 1) -> TopicSpec:
+def changelog_spec(
+    app_id: str, table: str, partitions: int, replication_factor: int = 1
+) -> TopicSpec:
     return TopicSpec(
         name=changelog_topic(app_id, table),
         role="changelog",
@@ -86,22 +88,74 @@ def catalog(
     envelope = "Avro envelope (single-object encoding), see avro_schemas/events"
     key = "workflow_id (UTF-8)"
     return [
-        TopicSpec("agentflow.ingress", "ingress", p, rf, "delete", 7 * DAY_MS, key,
-                  envelope + "; or JSON with content-type: application/json",
-                  "Events from upstream systems, before the validation gate."),
-        TopicSpec("agentflow.workflow-events", "events", p, rf, "delete", FOREVER, key, envelope,
-                  "Validated events: the ordered history of record that replay reads."),
-        TopicSpec("agentflow.quarantine", "quarantine", p, rf, "delete", 30 * DAY_MS,
-                  "original key", "avro_schemas/internal/quarantine_record.avsc",
-                  "Rejected records with their original bytes, headers and a reason code."),
-        TopicSpec("agentflow.steps", "steps", p, rf, "delete", 7 * DAY_MS, key,
-                  "step command (Avro)", "Commands for agent step workers."),
-        TopicSpec("agentflow.outputs", "outputs", p, rf, "delete", 7 * DAY_MS, key, envelope,
-                  "Agent output events for downstream consumers."),
-        TopicSpec("agentflow.audit", "audit", p, rf, "delete", FOREVER, key,
-                  "audit record (Avro)", "One record per orchestrator decision."),
+        TopicSpec(
+            "agentflow.ingress",
+            "ingress",
+            p,
+            rf,
+            "delete",
+            7 * DAY_MS,
+            key,
+            envelope + "; or JSON with content-type: application/json",
+            "Events from upstream systems, before the validation gate.",
+        ),
+        TopicSpec(
+            "agentflow.workflow-events",
+            "events",
+            p,
+            rf,
+            "delete",
+            FOREVER,
+            key,
+            envelope,
+            "Validated events: the ordered history of record that replay reads.",
+        ),
+        TopicSpec(
+            "agentflow.quarantine",
+            "quarantine",
+            p,
+            rf,
+            "delete",
+            30 * DAY_MS,
+            "original key",
+            "avro_schemas/internal/quarantine_record.avsc",
+            "Rejected records with their original bytes, headers and a reason code.",
+        ),
+        TopicSpec(
+            "agentflow.steps",
+            "steps",
+            p,
+            rf,
+            "delete",
+            7 * DAY_MS,
+            key,
+            "step command (Avro)",
+            "Commands for agent step workers.",
+        ),
+        TopicSpec(
+            "agentflow.outputs",
+            "outputs",
+            p,
+            rf,
+            "delete",
+            7 * DAY_MS,
+            key,
+            envelope,
+            "Agent output events for downstream consumers.",
+        ),
+        TopicSpec(
+            "agentflow.audit",
+            "audit",
+            p,
+            rf,
+            "delete",
+            FOREVER,
+            key,
+            "audit record (Avro)",
+            "One record per orchestrator decision.",
+        ),
         changelog_spec(app_id, "workflows", p, rf),
-    ]  # fmt: skip
+    ]
 
 
 def by_role(specs: list[TopicSpec]) -> dict[str, TopicSpec]:

@@ -119,9 +119,10 @@ def _server_properties(paths: BrokerPaths) -> str:
 def _require_tool(name: str, purpose: str) -> str:
     found = shutil.which(name)
     if not found:
+        package = "maven" if name == "mvn" else "openjdk-17-jre-headless"
         raise BrokerError(
             f"`{name}` was not found on PATH; it is needed to {purpose}. "
-            f"Install it (Debian: apt-get install {'maven' if name == 'mvn' else 'openjdk-17-jre-headless'})."
+            f"Install it (Debian: apt-get install {package})."
         )
     return found
 
@@ -137,12 +138,16 @@ def resolve_jars(paths: BrokerPaths, echo: Callable[[str], None] = print) -> Pat
         shutil.rmtree(paths.libs)
     paths.libs.mkdir(parents=True)
     cmd = [
-        mvn, "-q", "-B", "-f", str(_HERE / "pom.xml"),
+        mvn,
+        "-q",
+        "-B",
+        "-f",
+        str(_HERE / "pom.xml"),
         "dependency:copy-dependencies",
         f"-Dkafka.version={KAFKA_VERSION}",
         f"-DoutputDirectory={paths.libs}",
         "-DincludeScope=runtime",
-    ]  # fmt: skip
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         tail = (done.stdout + done.stderr).strip().splitlines()[-15:]
@@ -175,8 +180,16 @@ def _format_storage(paths: BrokerPaths) -> None:
     if (paths.data / "meta.properties").exists():
         return
     cluster_id = _cluster_id(paths)
-    cmd = _java_cmd(paths, "kafka.tools.StorageTool", "format", "-t", cluster_id,
-                    "-c", str(paths.config), "--ignore-formatted")  # fmt: skip
+    cmd = _java_cmd(
+        paths,
+        "kafka.tools.StorageTool",
+        "format",
+        "-t",
+        cluster_id,
+        "-c",
+        str(paths.config),
+        "--ignore-formatted",
+    )
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise BrokerError(f"Formatting KRaft storage failed: {done.stdout}{done.stderr}".strip())
@@ -269,8 +282,10 @@ def up(
                 f"and {paths.logs / 'server.log'}."
             )
         time.sleep(0.25)
-    raise BrokerError(f"The broker did not answer at {bootstrap} within {wait_s:.0f}s; "
-                      f"see {paths.logs / 'server.log'}.")  # fmt: skip
+    raise BrokerError(
+        f"The broker did not answer at {bootstrap} within {wait_s:.0f}s; "
+        f"see {paths.logs / 'server.log'}."
+    )
 
 
 def down(paths: BrokerPaths | None = None, wait_s: float = 30.0) -> BrokerStatus:

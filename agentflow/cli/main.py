@@ -32,8 +32,10 @@ def main() -> None:
     except (UserError, BrokerError) as exc:
         fail(str(exc))
     except KafkaException as exc:
-        fail(f"Kafka said: {exc.args[0] if exc.args else exc}. Is the broker up "
-             "(`agentflow broker up`) and AGENTFLOW_BOOTSTRAP_SERVERS right?")  # fmt: skip
+        fail(
+            f"Kafka said: {exc.args[0] if exc.args else exc}. Is the broker up "
+            "(`agentflow broker up`) and AGENTFLOW_BOOTSTRAP_SERVERS right?"
+        )
 
 
 if __name__ == "__main__":

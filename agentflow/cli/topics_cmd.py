@@ -27,8 +27,14 @@ def list_cmd(as_json: bool) -> None:
     table = Table("name", "role", "partitions", "cleanup", "retention", "value")
     for s in specs:
         retention = "forever" if s.retention_ms < 0 else f"{s.retention_ms // 86_400_000}d"
-        table.add_row(settings.topic(s.name), s.role, str(s.partitions), s.cleanup_policy,
-                      retention if s.cleanup_policy == "delete" else "-", s.value_schema)  # fmt: skip
+        table.add_row(
+            settings.topic(s.name),
+            s.role,
+            str(s.partitions),
+            s.cleanup_policy,
+            retention if s.cleanup_policy == "delete" else "-",
+            s.value_schema,
+        )
     console.print(table)
 
 

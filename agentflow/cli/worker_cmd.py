@@ -42,19 +42,32 @@ def parse_roles(pairs: tuple[str, ...]) -> dict[str, str]:
 
 
 @click.command("worker")
-@click.option("--processor", "processor_specs", multiple=True, metavar="MODULE:FACTORY",
-              help="Run these processors instead of the gate and the orchestrator.")
-@click.option("--role", "role_pairs", multiple=True, metavar="ROLE=TOPIC",
-              help="Map a topic role to a topic (default: the catalog, with the prefix).")
+@click.option(
+    "--processor",
+    "processor_specs",
+    multiple=True,
+    metavar="MODULE:FACTORY",
+    help="Run these processors instead of the gate and the orchestrator.",
+)
+@click.option(
+    "--role",
+    "role_pairs",
+    multiple=True,
+    metavar="ROLE=TOPIC",
+    help="Map a topic role to a topic (default: the catalog, with the prefix).",
+)
 @click.option("--log-level", default="INFO", show_default=True)
-def worker_cmd(processor_specs: tuple[str, ...], role_pairs: tuple[str, ...], log_level: str) -> None:
+def worker_cmd(
+    processor_specs: tuple[str, ...], role_pairs: tuple[str, ...], log_level: str
+) -> None:
     """Run the stream host until SIGTERM or SIGINT.
 
     Settings come from AGENTFLOW_* variables (see `streams/settings.py`): bootstrap servers,
     topic prefix, data directory, commit interval, batch size, processing guarantee.
     """
-    logging.basicConfig(level=log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")  # fmt: skip
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     settings = Settings()
     processors = [load_processor(s) for s in processor_specs] or default_processors(settings)
     roles = default_roles(settings) | parse_roles(role_pairs)

@@ -47,11 +47,20 @@ class CounterTopics:
         p = self.partitions
         specs = [
             TopicSpec("in", "input", p, 1, "delete", -1, "", ""),
-            TopicSpec("out", "output", p, 1, "delete", -1, "", "",
-                      extra_config={"message.timestamp.type": "LogAppendTime"}),
+            TopicSpec(
+                "out",
+                "output",
+                p,
+                1,
+                "delete",
+                -1,
+                "",
+                "",
+                extra_config={"message.timestamp.type": "LogAppendTime"},
+            ),
             TopicSpec("quarantine", "quarantine", p, 1, "delete", -1, "", ""),
             changelog_spec(self.app_id, "counts", p),
-        ]  # fmt: skip
+        ]
         ensure_topics({"bootstrap.servers": bootstrap}, specs, prefix=self.prefix)
 
     def roles(self) -> list[str]:
@@ -95,8 +104,15 @@ class Worker:
             "AGENTFLOW_TRANSACTION_TIMEOUT_MS": "10000",
             **self.extra_env,
         }
-        cmd = [sys.executable, "-m", "agentflow.cli.main", "worker",
-               "--processor", self.processor, *sum((["--role", r] for r in self.topics.roles()), [])]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "agentflow.cli.main",
+            "worker",
+            "--processor",
+            self.processor,
+            *[arg for role in self.topics.roles() for arg in ("--role", role)],
+        ]
         log = open(self.log_file, "ab")  # noqa: SIM115 - owned by the child
         self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
         log.close()
@@ -145,8 +161,14 @@ class Worker:
 
 def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:
     """Produce with the Java-compatible partitioner, as the SDK does."""
-    producer = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random",
-                         "linger.ms": 20, "enable.idempotence": True})  # fmt: skip
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "partitioner": "murmur2_random",
+            "linger.ms": 20,
+            "enable.idempotence": True,
+        }
+    )
     for key, value in records:
         while True:
             try:
@@ -157,12 +179,19 @@ def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> N
     assert producer.flush(60) == 0
 
 
-def read_committed(bootstrap: str, topic: str, expected: int, timeout: float = 120.0,
-                   settle: float = 1.0) -> list[tuple[bytes, bytes, int]]:  # fmt: skip
+def read_committed(
+    bootstrap: str, topic: str, expected: int, timeout: float = 120.0, settle: float = 1.0
+) -> list[tuple[bytes, bytes, int]]:
     """(key, value, partition) of every committed record, once ``expected`` arrived (+settle)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"reader-{time.time_ns()}",
-                         "isolation.level": "read_committed", "auto.offset.reset": "earliest",
-                         "enable.auto.commit": False})  # fmt: skip
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"reader-{time.time_ns()}",
+            "isolation.level": "read_committed",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
     consumer.subscribe([topic])
     out: list[tuple[bytes, bytes, int]] = []
     deadline = time.monotonic() + timeout

@@ -96,21 +96,31 @@ def test_should_fence_a_paused_zombie_so_none_of_its_writes_appear(
 ) -> None:
     topics = _topics(topic_prefix)
     topics.create(kafka_bootstrap)
-    records = counter_records(60_000, keys=3_000)
-    produce(kafka_bootstrap, topics.input, records[:30_000])
-    zombie = Worker(kafka_bootstrap, topics, tmp_path / "z", "zombie",
-                    extra_env={"AGENTFLOW_BATCH_SIZE": "200"}).start()  # fmt: skip
-    zombie.wait_for(lambda s: s.get("records", 0) >= 2_000)
+    records = counter_records(20_000, keys=3_000)
+    produce(kafka_bootstrap, topics.input, records[:10_000])
+    # A slow processor and a long commit interval: the zombie's transaction is open for
+    # seconds (one batch of 1,000 records at 5 ms each), so SIGSTOP lands inside it.
+    zombie = Worker(
+        kafka_bootstrap,
+        topics,
+        tmp_path / "z",
+        "zombie",
+        processor="tests.integration.procs:SlowCounter",
+        extra_env={"AGENTFLOW_BATCH_SIZE": "1000", "AGENTFLOW_COMMIT_INTERVAL_MS": "600000"},
+    ).start()
+    zombie.wait_for(lambda s: s.get("commits", 0) >= 1)
+    time.sleep(1.5)
     zombie.signal(signal.SIGSTOP)
     try:
         survivor = Worker(kafka_bootstrap, topics, tmp_path / "s", "survivor").start()
         survivor.wait_for(lambda s: len(s.get("assigned_partitions", [])) == 4, timeout=60)
-        produce(kafka_bootstrap, topics.input, records[30_000:])
+        produce(kafka_bootstrap, topics.input, records[10_000:])
         read_committed(kafka_bootstrap, topics.output, len(records), settle=0)
     finally:
         zombie.signal(signal.SIGCONT)
-    time.sleep(3)  # the zombie wakes up and tries to commit what it held
+    zombie_stats = zombie.wait_for(lambda s: s.get("aborts", 0) >= 1, timeout=30)
     outputs = read_committed(kafka_bootstrap, topics.output, len(records), settle=2)
     zombie.stop()
     survivor.stop()
+    assert zombie_stats["aborts"] == 1
     check_exactly_once(records, outputs)

@@ -34,8 +34,9 @@ def test_should_quarantine_poison_record_and_go_on_when_processor_raises(
     topics.create(kafka_bootstrap)
     records = [(b"a", b"v1"), (b"a", b"boom"), (b"a", b"v2"), (b"b", b"v3")]
     produce(kafka_bootstrap, topics.input, records)
-    w = Worker(kafka_bootstrap, topics, tmp_path, "w",
-               processor="tests.integration.procs:PoisonCounter").start()  # fmt: skip
+    w = Worker(
+        kafka_bootstrap, topics, tmp_path, "w", processor="tests.integration.procs:PoisonCounter"
+    ).start()
     outputs = read_committed(kafka_bootstrap, topics.output, 3)
     quarantined = read_committed(kafka_bootstrap, topics.quarantine, 1)
     st = w.wait_for(lambda s: s.get("poison_records") == 1)
@@ -75,8 +76,11 @@ def _run_worker_expecting_failure(
     return subprocess.run(
         [sys.executable, "-m", "agentflow.cli.main", "worker", *args],
         env={**os.environ, "PYTHONPATH": str(ROOT), **env},
-        capture_output=True, text=True, timeout=60, cwd=ROOT,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
 
 
 def test_should_stop_with_one_clear_line_when_input_topic_is_missing(
@@ -84,9 +88,13 @@ def test_should_stop_with_one_clear_line_when_input_topic_is_missing(
 ) -> None:
     done = _run_worker_expecting_failure(
         {"AGENTFLOW_BOOTSTRAP_SERVERS": kafka_bootstrap, "AGENTFLOW_DATA_DIR": str(tmp_path)},
-        "--processor", "processors.examples.counter:CounterProcessor",
-        "--role", f"input={topic_prefix}nope", "--role", f"output={topic_prefix}out",
-    )  # fmt: skip
+        "--processor",
+        "processors.examples.counter:CounterProcessor",
+        "--role",
+        f"input={topic_prefix}nope",
+        "--role",
+        f"output={topic_prefix}out",
+    )
     assert done.returncode == 2
     assert f"topic '{topic_prefix}nope' does not exist" in done.stderr
     assert "agentflow topics ensure" in done.stderr
@@ -96,9 +104,13 @@ def test_should_stop_with_one_clear_line_when_input_topic_is_missing(
 def test_should_stop_with_one_clear_line_when_broker_is_unreachable(tmp_path: Path) -> None:
     done = _run_worker_expecting_failure(
         {"AGENTFLOW_BOOTSTRAP_SERVERS": "127.0.0.1:1", "AGENTFLOW_DATA_DIR": str(tmp_path)},
-        "--processor", "processors.examples.counter:CounterProcessor",
-        "--role", "input=x", "--role", "output=y",
-    )  # fmt: skip
+        "--processor",
+        "processors.examples.counter:CounterProcessor",
+        "--role",
+        "input=x",
+        "--role",
+        "output=y",
+    )
     assert done.returncode == 2
     assert "cannot reach Kafka at 127.0.0.1:1" in done.stderr
     assert "Traceback" not in done.stderr
