@@ -1,0 +1,84 @@
+"""Table partitions on real RocksDB: pending writes, atomic flushes, range reads, trust."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from processors.codecs import IntCodec, JsonCodec
+from processors.contract import Delete, Put
+from streams.recovery import _distrust_reason
+from streams.tables import PartitionState, TableStore
+
+
+def _store(tmp_path: Path, name: str = "t") -> TableStore:
+    return TableStore(tmp_path / name, name, IntCodec(), f"app.{name}.changelog")
+
+
+def test_should_see_earlier_writes_of_the_same_checkpoint(tmp_path: Path) -> None:
+    state = PartitionState(0, {"t": _store(tmp_path)})
+    state.apply((Put("t", b"a", 1), Put("t", b"b", 2)))
+    state.apply((Delete("t", b"b"),))
+    assert state.get("t", b"a") == 1
+    assert state.get("t", b"b") is None
+    assert state.stores["t"].get_raw(b"a") is None  # nothing on disk before the flush
+    state.close()
+
+
+def test_should_flush_data_and_changelog_offset_in_one_write(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    state = PartitionState(0, {"t": store})
+    state.apply((Put("t", b"a", 7),))
+    state.flush(state.encoded_changes(), {"t": 41})
+    assert not state.has_pending()
+    assert store.changelog_offset == 41
+    assert store.recorded_topic == "app.t.changelog"
+    state.close()
+    reopened = _store(tmp_path)
+    assert IntCodec().decode(reopened.get_raw(b"a") or b"") == 7
+    assert reopened.changelog_offset == 41
+    reopened.close()
+
+
+def test_should_discard_pending_writes_when_transaction_aborts(tmp_path: Path) -> None:
+    state = PartitionState(0, {"t": _store(tmp_path)})
+    state.apply((Put("t", b"a", 1),))
+    state.discard()
+    assert state.get("t", b"a") is None
+    state.close()
+
+
+def test_should_range_over_store_and_pending_writes_in_key_order(tmp_path: Path) -> None:
+    store = TableStore(tmp_path / "j", "j", JsonCodec(), "c")
+    state = PartitionState(0, {"j": store})
+    state.apply((Put("j", b"k1", "one"), Put("j", b"k3", "three"), Put("j", b"z", "out")))
+    state.flush(state.encoded_changes())
+    state.apply((Put("j", b"k2", "two"), Delete("j", b"k3")))
+    assert list(state.range("j", b"k", b"l")) == [(b"k1", "one"), (b"k2", "two")]
+    state.close()
+
+
+def test_should_distrust_store_ahead_of_its_changelog(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    store.write({b"a": IntCodec().encode(1)}, 10)
+    assert _distrust_reason(store, high=11) is None
+    assert "ahead of its changelog" in (_distrust_reason(store, high=10) or "")
+    store.close()
+
+
+def test_should_distrust_store_with_data_but_no_offset(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    assert _distrust_reason(store, high=0) is None
+    store.write({b"a": IntCodec().encode(1)}, None)
+    assert _distrust_reason(store, high=5) == "store has data but no changelog offset"
+    wiped = store.wipe()
+    assert wiped.is_empty() and wiped.changelog_offset is None
+    wiped.close()
+
+
+def test_should_distrust_store_of_another_changelog(tmp_path: Path) -> None:
+    store = TableStore(tmp_path / "t", "t", IntCodec(), "old.changelog")
+    store.write({b"a": IntCodec().encode(1)}, 3)
+    store.close()
+    moved = _store(tmp_path)
+    assert _distrust_reason(moved, high=100) == "store belongs to changelog old.changelog"
+    moved.close()
