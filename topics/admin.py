@@ -59,6 +59,8 @@ def ensure_topics(
             except KafkaException as exc:
                 if "TOPIC_ALREADY_EXISTS" not in str(exc):
                     raise
+                report.unchanged.append(name)  # created concurrently by someone else
+                continue
             report.created.append(name)
     present = [s for s in specs if prefix + s.name in existing]
     if present:

@@ -8,6 +8,7 @@ from confluent_kafka import KafkaException
 from agentflow import __version__
 from agentflow.broker import BrokerError
 from agentflow.cli.broker_cmd import broker_group
+from agentflow.cli.demo_cmd import demo_cmd
 from agentflow.cli.output import fail
 from agentflow.cli.topics_cmd import topics_group
 from agentflow.cli.worker_cmd import worker_cmd
@@ -23,6 +24,7 @@ def cli() -> None:
 cli.add_command(broker_group)
 cli.add_command(topics_group)
 cli.add_command(worker_cmd)
+cli.add_command(demo_cmd)
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""Tiny faust-streaming apps that the integration tests run as worker subprocesses."""
