@@ -1,32 +1,67 @@
-"""Quarantine records: a rejected record's original bytes and headers, untouched, plus why."""
+"""Quarantine records: a rejected record's original bytes and headers, untouched, plus why.
+
+The value is an Avro ``agentflow.internal.QuarantineRecord`` in single-object encoding
+(``avro_schemas/internal/quarantine_record.avsc``); the Kafka key is the original key, and an
+``af-reason`` header repeats the reason code so tools can filter without decoding.
+"""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
+from typing import Any
 
-from processors.contract import Emit, Record
+from processors.contract import Context, Emit, Record
+from processors.events import QUARANTINE_RECORD, decode_record, encode_record
 
 QUARANTINE_ROLE = "quarantine"
 REASON_HEADER = "af-reason"
+ORIGIN_HEADER = "af-quarantined-by"
+_MAX_DETAIL = 2000
 
 
-def quarantine_emit(record: Record, reason: str, detail: str, now_ms: int, origin: str) -> Emit:
+def topic_of(ctx: Context, role: str) -> str:
+    """The topic name the host maps ``role`` to (the role itself when run without a host)."""
+    topics = ctx.settings.get("topics")
+    if isinstance(topics, Mapping):
+        name = topics.get(role)
+        if isinstance(name, str):
+            return name
+    return role
+
+
+def quarantine_emit(
+    record: Record,
+    reason: str,
+    detail: str,
+    ctx: Context,
+    origin: str,
+    event_id: str | None = None,
+    tenant: str | None = None,
+) -> Emit:
     """The quarantine record for ``record``, keyed by its original key."""
     body = {
-        "reason": reason,
-        "detail": detail[:2000],
-        "origin": origin,
-        "quarantined_at": now_ms,
-        "original_role": record.role,
+        "original_key": record.key,
+        "original_value": record.value,
+        "original_headers": [{"key": k, "value": v} for k, v in record.headers],
+        "original_topic": topic_of(ctx, record.role),
         "original_partition": record.partition,
         "original_offset": record.offset,
-        "original_key": record.key.hex() if record.key is not None else None,
-        "original_value": record.value.hex() if record.value is not None else None,
-        "original_headers": [[k, v.hex() if v is not None else None] for k, v in record.headers],
+        "reason": reason,
+        "detail": detail[:_MAX_DETAIL],
+        "gate_version": origin,
+        "quarantined_at": ctx.now_ms,
+        "event_id": event_id,
+        "tenant": tenant,
     }
     return Emit(
         role=QUARANTINE_ROLE,
         key=record.key,
-        value=json.dumps(body).encode(),
-        headers=((REASON_HEADER, reason.encode()),),
+        value=encode_record(QUARANTINE_RECORD, body),
+        headers=((REASON_HEADER, reason.encode()), (ORIGIN_HEADER, origin.encode())),
     )
+
+
+def read_quarantine(value: bytes) -> dict[str, Any]:
+    """Decode a quarantine record's value into a dict (raises ``EventDecodeError``)."""
+    _, datum = decode_record(value)
+    return datum

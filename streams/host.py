@@ -90,6 +90,9 @@ class StreamHost:
             raise StartupError(
                 f"input and changelog topics must have one partition count, found {counts}"
             )
+        # What processors may know of the deployment: topic names (for quarantine records)
+        # and the partition count (to check that keys sit on their murmur2 partition).
+        self._task_settings = {"topics": dict(self.roles), "partitions": counts[inputs[0]]}
         self._producer = Producer(clients.producer_config(self.settings))
         if self._exactly_once:
             clients.init_transactions(self._producer, self.settings)
@@ -278,7 +281,9 @@ class StreamHost:
                 report.reason,
             )
         state = PartitionState(partition, stores)
-        return PartitionTask(partition, self.processors, state, counters=self._counters)
+        return PartitionTask(
+            partition, self.processors, state, self._task_settings, counters=self._counters
+        )
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TP]) -> None:
         if self._txn_open:

@@ -77,4 +77,5 @@ class PartitionTask:
     def _poison(self, record: Record, proc: Processor, exc: Exception, now_ms: int) -> Emit:
         self.counters.poison += 1
         detail = f"{type(exc).__name__}: {exc}"
-        return quarantine_emit(record, POISON_REASON, detail, now_ms, origin=proc.name)
+        ctx = Context(now_ms=now_ms, partition=self.partition, settings=self.settings)
+        return quarantine_emit(record, POISON_REASON, detail, ctx, origin=f"host/{proc.name}")

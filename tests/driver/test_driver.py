@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +9,7 @@ from processors.codecs import IntCodec
 from processors.contract import Context, Emit, Put, Record, Result, StateView, TableSpec
 from processors.examples.counter import CounterProcessor
 from processors.partitioning import partition_for
+from processors.quarantine import read_quarantine
 from streams.driver import TestDriver
 
 
@@ -50,11 +50,13 @@ def test_should_quarantine_record_when_processor_raises_and_keep_no_writes(tmp_p
         driver.pipe("input", b"a", b"boom", headers=(("h", b"1"),))
         driver.pipe("input", b"a", b"ok")
         [quarantined] = driver.read("quarantine")
-        body = json.loads(quarantined.value or b"")
+        body = read_quarantine(quarantined.value or b"")
         assert quarantined.key == b"a"
         assert body["reason"] == "processor_error"
         assert body["detail"] == "KeyError: 'no such thing'"
-        assert body["original_headers"] == [["h", "31"]]
+        assert body["gate_version"] == "host/counter"
+        assert body["original_value"] == b"boom"
+        assert body["original_headers"] == [{"key": "h", "value": b"1"}]
         assert driver.read("output") == [Emit("output", b"a", b"ok|1")]
         assert driver.counters.poison == 1
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -12,6 +11,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from processors.examples.counter import CounterProcessor
+from processors.quarantine import read_quarantine
 from streams.driver import TestDriver
 from tests.integration.hostkit import (
     ROOT,
@@ -45,10 +45,11 @@ def test_should_quarantine_poison_record_and_go_on_when_processor_raises(
     assert len(quarantined) == 1
     key, value, _ = quarantined[0]
     assert key == b"a"
-    body = json.loads(value)
+    body = read_quarantine(value)
     assert body["reason"] == "processor_error"
     assert body["detail"] == "ZeroDivisionError: boom is not a number"
-    assert bytes.fromhex(body["original_value"]) == b"boom"
+    assert body["original_value"] == b"boom"
+    assert body["original_topic"] == topics.input
     assert st["poison_records"] == 1
 
 

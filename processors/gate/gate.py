@@ -1,0 +1,179 @@
+"""The validation gate: decides whether an ingress record may touch a workflow.
+
+Checks run in a fixed order and the first failure names the reason. Every reason is a stable
+code (see :data:`REASONS`) that scripts match on. The gate never raises on bad input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from processors.contract import Record
+from processors.events import (
+    CONTENT_TYPE_AVRO,
+    HEADER_CONTENT_TYPE,
+    HEADER_KEY_ID,
+    HEADER_SIGNATURE,
+    Envelope,
+    EventDecodeError,
+    EventError,
+    KeyRing,
+    decode_value,
+    encode,
+)
+from processors.gate.policy import GatePolicy
+
+GATE_VERSION = "gate/1"
+
+# Event types only the engine itself makes; nobody may send them through the gate.
+RESERVED_EVENT_TYPES = frozenset({"timer.fired"})
+
+REASONS: dict[str, str] = {
+    "too_large": "key, value or headers exceed the policy's size limits",
+    "missing_key": "the record has no key; events are keyed by workflow_id",
+    "undecodable": "not Avro single-object encoding, or not a JSON object",
+    "unsupported_content_type": "the content-type header names an encoding the gate cannot read",
+    "unknown_schema": "the Avro fingerprint names no known schema",
+    "unknown_event_type": "the event type is not known",
+    "unknown_schema_version": "the event type is known, but not that version",
+    "missing_field": "a required field is absent",
+    "schema_invalid": "the data does not conform to the schema",
+    "key_mismatch": "the Kafka key differs from the envelope's workflow_id",
+    "reserved_event_type": "only the engine may make this event type",
+    "unknown_source": "the source system is not in the policy",
+    "signature_missing": "no af-signature header",
+    "key_id_missing": "no af-key-id header",
+    "unknown_key_id": "the signing key id is not known",
+    "key_not_for_source": "the signing key belongs to another source",
+    "key_revoked": "the signing key id is revoked",
+    "signature_invalid": "the HMAC does not match the key and value bytes",
+    "tenant_not_allowed": "the source may not speak for this tenant",
+    "event_type_not_allowed": "the source may not send this event type",
+    "actor_not_permitted": "the actor lacks the role or kind this event type needs",
+    "stale_event": "occurred_at is older than the event type's maximum age",
+    "future_event": "occurred_at is further in the future than the allowed clock skew",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    event: Envelope
+    value: bytes  # Avro single-object encoding, as the workflow-events topic carries it
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    reason: str
+    detail: str
+    event_id: str | None = None
+    tenant: str | None = None
+
+
+class Gate:
+    """Checks records against the policy, the signing keys and the schemas."""
+
+    def __init__(self, policy: GatePolicy, keyring: KeyRing) -> None:
+        self.policy = policy
+        self.keyring = keyring
+        self.version = f"{GATE_VERSION}+policy/{policy.version}"
+
+    def check(self, record: Record, now_ms: int) -> Accepted | Rejected:
+        """Accept the record's event or say why not. Never raises on bad input."""
+        try:
+            return self._check(record, now_ms)
+        except EventError as exc:  # encoding a decoded JSON event can still refuse it
+            return Rejected(exc.reason, exc.detail)
+
+    def _check(self, record: Record, now_ms: int) -> Accepted | Rejected:
+        too_big = self._size_problem(record)
+        if too_big:
+            return Rejected("too_large", too_big)
+        if not record.key:
+            return Rejected("missing_key", "the record has no key")
+        content_type = record.header(HEADER_CONTENT_TYPE)
+        try:
+            event = decode_value(record.value or b"", content_type)
+        except EventDecodeError as exc:
+            return Rejected(exc.reason, exc.detail)
+        ids = {"event_id": event.event_id, "tenant": event.tenant}
+        if record.key != event.key:
+            return Rejected(
+                "key_mismatch",
+                f"key {record.key[:80]!r} but workflow_id {event.workflow_id[:80]!r}",
+                **ids,
+            )
+        if event.event_type in RESERVED_EVENT_TYPES:
+            return Rejected(
+                "reserved_event_type", f"{event.event_type} is made by the engine", **ids
+            )
+        if event.source not in self.policy.sources:
+            return Rejected(
+                "unknown_source", f"source {event.source[:80]!r} is not in the policy", **ids
+            )
+        bad_signature = self.keyring.verify(
+            event.source,
+            record.header(HEADER_KEY_ID),
+            record.key,
+            record.value,
+            record.header(HEADER_SIGNATURE),
+        )
+        if bad_signature is not None:
+            return Rejected(bad_signature, REASONS[bad_signature], **ids)
+        return self._policy_checks(event, record, now_ms) or Accepted(
+            event, self._avro_value(event, record, content_type)
+        )
+
+    def _policy_checks(self, event: Envelope, record: Record, now_ms: int) -> Rejected | None:
+        ids = {"event_id": event.event_id, "tenant": event.tenant}
+        if not self.policy.source_allows_tenant(event.source, event.tenant):
+            return Rejected(
+                "tenant_not_allowed",
+                f"source {event.source!r} may not speak for tenant {event.tenant!r}",
+                **ids,
+            )
+        if not self.policy.source_allows_type(event.source, event.event_type):
+            return Rejected(
+                "event_type_not_allowed",
+                f"source {event.source!r} may not send {event.event_type}",
+                **ids,
+            )
+        actor = event.actor
+        if not self.policy.actor_permitted(event.event_type, event.tenant, actor.kind, actor.roles):
+            return Rejected(
+                "actor_not_permitted",
+                f"{actor.kind} {actor.id!r} may not emit {event.event_type} "
+                f"for tenant {event.tenant!r}",
+                **ids,
+            )
+        age = now_ms - event.occurred_at
+        max_age = self.policy.freshness.max_age_for(event.event_type)
+        if age > max_age:
+            return Rejected(
+                "stale_event", f"{age} ms old; {event.event_type} allows {max_age} ms", **ids
+            )
+        skew = self.policy.freshness.max_future_skew_ms
+        if -age > skew:
+            return Rejected(
+                "future_event", f"{-age} ms in the future; skew allows {skew} ms", **ids
+            )
+        return None
+
+    def _size_problem(self, record: Record) -> str | None:
+        sizes = self.policy.sizes
+        if record.key is not None and len(record.key) > sizes.max_key_bytes:
+            return f"key is {len(record.key)} bytes; the limit is {sizes.max_key_bytes}"
+        if record.value is not None and len(record.value) > sizes.max_value_bytes:
+            return f"value is {len(record.value)} bytes; the limit is {sizes.max_value_bytes}"
+        if len(record.headers) > sizes.max_headers:
+            return f"{len(record.headers)} headers; the limit is {sizes.max_headers}"
+        header_bytes = sum(len(k) + len(v or b"") for k, v in record.headers)
+        if header_bytes > sizes.max_header_bytes:
+            return f"headers are {header_bytes} bytes; the limit is {sizes.max_header_bytes}"
+        return None
+
+    @staticmethod
+    def _avro_value(event: Envelope, record: Record, content_type: bytes | None) -> bytes:
+        is_avro = content_type is None or content_type.split(b";")[0].strip().lower() == (
+            CONTENT_TYPE_AVRO.encode()
+        )
+        return record.value if is_avro and record.value is not None else encode(event)
