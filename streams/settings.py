@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     ssl_certificate_location: str | None = None
     ssl_key_location: str | None = None
     ssl_key_password: SecretStr | None = None
+    # The gate: its policy (JSON) and the sources' signing secrets, as JSON
+    # {source: {key_id: secret}} in a file or in AGENTFLOW_SIGNING_KEYS.
+    policy_file: Path = Path("config/policy.json")
+    signing_keys_file: Path | None = None
+    signing_keys: SecretStr | None = None
     # Any other librdkafka option, as JSON: AGENTFLOW_KAFKA_OPTIONS='{"client.rack": "a"}'.
     kafka_options: dict[str, str] = Field(default_factory=dict)
 

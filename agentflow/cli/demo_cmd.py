@@ -28,13 +28,15 @@ def demo_cmd(workflows: int, as_json: bool) -> None:
         for i in range(workflows)
         for etype in ("ticket.created", "ticket.updated", "ticket.closed")
     ]
-    producer = Producer({**settings.client_config(), "partitioner": "murmur2_random",
-                         "enable.idempotence": True})  # fmt: skip
+    producer = Producer(
+        {**settings.client_config(), "partitioner": "murmur2_random", "enable.idempotence": True}
+    )
     for key, etype in events:
         producer.produce(topic, f'{{"event_type": "{etype}"}}'.encode(), key.encode())
     producer.flush(30)
-    consumer = Consumer({**settings.client_config(), "group.id": f"demo-{run}",
-                         "auto.offset.reset": "earliest"})  # fmt: skip
+    consumer = Consumer(
+        {**settings.client_config(), "group.id": f"demo-{run}", "auto.offset.reset": "earliest"}
+    )
     consumer.subscribe([topic])
     seen: list[tuple[str, int, str]] = []
     deadline = time.monotonic() + 30

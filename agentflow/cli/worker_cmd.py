@@ -9,6 +9,8 @@ from typing import Any
 import click
 
 from agentflow.errors import UserError
+from agentflow.gate_config import load_gate
+from processors.gate import GateProcessor
 from streams.errors import StartupError
 from streams.host import StreamHost
 from streams.settings import Settings
@@ -80,4 +82,5 @@ def worker_cmd(
 
 
 def default_processors(settings: Settings) -> list[Any]:
-    raise UserError("the default worker (gate + orchestrator) is not built yet; pass --processor")
+    """The gate (fused with the orchestrator once the engine runs on the host)."""
+    return [GateProcessor(load_gate(settings))]

@@ -14,7 +14,8 @@ A policy is plain JSON (the host reads the file; this module reads nothing)::
       ],
       "freshness": {"default_max_age_ms": 604800000, "max_future_skew_ms": 60000,
                     "max_age_ms": {"alert.*": 3600000}},
-      "sizes": {"max_key_bytes": 256, "max_value_bytes": 262144}
+      "sizes": {"max_key_bytes": 256, "max_value_bytes": 262144},
+      "revoked_key_ids": ["helpdesk-2025"]
     }
 
 Patterns are exact names or a prefix ending in ``*`` (``"approval.*"``, ``"*"``). A role in a
@@ -101,6 +102,8 @@ class GatePolicy(_Strict):
     permissions: tuple[PermissionRule, ...] = ()
     freshness: FreshnessPolicy = FreshnessPolicy()
     sizes: SizePolicy = SizePolicy()
+    # Key ids refused even when their secret is still configured (rotation, compromise).
+    revoked_key_ids: tuple[str, ...] = ()
 
     def source_allows_tenant(self, source: str, tenant: str) -> bool:
         sp = self.sources.get(source)
