@@ -125,7 +125,10 @@ class StreamHost:
         try:
             processed = self._process_batch(msgs, now_ms)
             self._punctuate(now_ms)
-            if self._txn_open:
+            # The batch ends when the consumer has caught up (a short batch); under load,
+            # full batches share one transaction until the commit interval passes.
+            caught_up = len(msgs) < self.settings.batch_size
+            if self._txn_open and (caught_up or self._interval_passed()):
                 self._commit()
         except KafkaException as exc:  # a producer error mid-batch: same as a failed commit
             self._recover_from(exc.args[0])
@@ -135,8 +138,10 @@ class StreamHost:
         if time.monotonic() - self._last_stats >= self.settings.stats_interval_s:
             self._report()
 
+    def _interval_passed(self) -> bool:
+        return time.monotonic() - self._txn_started >= self.settings.commit_interval_ms / 1000
+
     def _process_batch(self, msgs: list[Any], now_ms: int) -> int:
-        interval = self.settings.commit_interval_ms / 1000
         processed = 0
         for msg in msgs:
             err = msg.error()
@@ -162,7 +167,7 @@ class StreamHost:
                 self._produce(emit)
             self._offsets[(topic, partition)] = msg.offset() + 1
             processed += 1
-            if time.monotonic() - self._txn_started >= interval and not self._commit():
+            if self._interval_passed() and not self._commit():
                 return processed  # rewound: the rest of this batch will be consumed again
         return processed
 
