@@ -27,6 +27,9 @@ def consumer_config(settings: Settings) -> dict[str, Any]:
         "heartbeat.interval.ms": max(500, settings.session_timeout_ms // 5),
         "max.poll.interval.ms": 300_000,
         "fetch.wait.max.ms": 50,
+        # librdkafka >= 2.4 backs fetching off for 1 s by default once its queue is full,
+        # which stalled the host for whole seconds (bench: 26k -> 57-63k events/s).
+        "fetch.queue.backoff.ms": 10,
         "queued.min.messages": 20_000,
         "log_level": 3,
     }
