@@ -29,6 +29,7 @@ from streams.tables import PartitionState, TableStore
 from topics.catalog import changelog_topic
 
 log = logging.getLogger("agentflow.host")
+_NO_KWARGS: dict[str, Any] = {}
 
 
 class StreamHost:
@@ -143,31 +144,40 @@ class StreamHost:
 
     def _process_batch(self, msgs: list[Any], now_ms: int) -> int:
         processed = 0
+        roles, tasks, offsets, produce = (
+            self._topic_roles,
+            self._tasks,
+            self._offsets,
+            self._produce,
+        )
         for msg in msgs:
             err = msg.error()
             if err is not None:
                 self._on_consume_error(err)
                 continue
             topic, partition = msg.topic(), msg.partition()
-            task = self._tasks.get(partition)
+            task = tasks.get(partition)
             if task is None:  # revoked within this batch
                 continue
-            self._begin()
+            if not self._txn_open:
+                self._begin()
             headers = msg.headers()
+            offset = msg.offset()
             record = Record(
-                self._topic_roles[topic],
+                roles[topic],
                 partition,
-                msg.offset(),
+                offset,
                 msg.key(),
                 msg.value(),
                 tuple(headers) if headers else (),
                 msg.timestamp()[1],
             )
             for emit in task.process(record, now_ms):
-                self._produce(emit)
-            self._offsets[(topic, partition)] = msg.offset() + 1
+                produce(emit)
+            offsets[(topic, partition)] = offset + 1
             processed += 1
-            if self._interval_passed() and not self._commit():
+            # Checking the clock every record costs more than the check is worth.
+            if not processed % 64 and self._interval_passed() and not self._commit():
                 return processed  # rewound: the rest of this batch will be consumed again
         return processed
 
@@ -190,9 +200,12 @@ class StreamHost:
         topic = self.roles.get(emit.role)
         if topic is None:
             raise HostError(f"a processor emitted to role '{emit.role}', which maps to no topic")
-        kwargs: dict[str, Any] = {"headers": list(emit.headers)} if emit.headers else {}
-        if emit.partition is not None:
-            kwargs["partition"] = emit.partition
+        if emit.headers or emit.partition is not None:
+            kwargs: dict[str, Any] = {"headers": list(emit.headers)} if emit.headers else {}
+            if emit.partition is not None:
+                kwargs["partition"] = emit.partition
+        else:
+            kwargs = _NO_KWARGS
         while True:
             try:
                 self._producer.produce(topic, emit.value, emit.key, **kwargs)

@@ -36,10 +36,20 @@ class PartitionTask:
     settings: Mapping[str, Any] = field(default_factory=dict)
     counters: TaskCounters = field(default_factory=TaskCounters)
     next_punctuation_ms: dict[str, int] = field(default_factory=dict)
+    _ctx: Context | None = field(default=None, repr=False)
+
+    def context(self, now_ms: int) -> Context:
+        """The context for ``now_ms``; one object per tick, not per record."""
+        ctx = self._ctx
+        if ctx is None or ctx.now_ms != now_ms:
+            ctx = self._ctx = Context(
+                now_ms=now_ms, partition=self.partition, settings=self.settings
+            )
+        return ctx
 
     def process(self, record: Record, now_ms: int) -> list[Emit]:
         """Every processor that reads ``record.role``, in order; the emits they decided."""
-        ctx = Context(now_ms=now_ms, partition=self.partition, settings=self.settings)
+        ctx = self.context(now_ms)
         emits: list[Emit] = []
         for proc in self.processors:
             if record.role not in proc.input_roles:
@@ -64,7 +74,7 @@ class PartitionTask:
             if now_ms < due:
                 continue
             self.next_punctuation_ms[proc.name] = now_ms + interval
-            ctx = Context(now_ms=now_ms, partition=self.partition, settings=self.settings)
+            ctx = self.context(now_ms)
             emits.extend(self._apply(proc.punctuate(self.state, ctx)))
             self.counters.punctuations += 1
         return emits
@@ -77,5 +87,5 @@ class PartitionTask:
     def _poison(self, record: Record, proc: Processor, exc: Exception, now_ms: int) -> Emit:
         self.counters.poison += 1
         detail = f"{type(exc).__name__}: {exc}"
-        ctx = Context(now_ms=now_ms, partition=self.partition, settings=self.settings)
+        ctx = self.context(now_ms)
         return quarantine_emit(record, POISON_REASON, detail, ctx, origin=f"host/{proc.name}")
