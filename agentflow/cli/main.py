@@ -10,6 +10,7 @@ from agentflow.broker import BrokerError
 from agentflow.cli.broker_cmd import broker_group
 from agentflow.cli.demo_cmd import demo_cmd
 from agentflow.cli.output import fail
+from agentflow.cli.produce_cmd import register as register_sdk_commands
 from agentflow.cli.topics_cmd import topics_group
 from agentflow.cli.worker_cmd import worker_cmd
 from agentflow.errors import UserError
@@ -25,6 +26,7 @@ cli.add_command(broker_group)
 cli.add_command(topics_group)
 cli.add_command(worker_cmd)
 cli.add_command(demo_cmd)
+register_sdk_commands(cli)
 
 
 def main() -> None:

@@ -1,0 +1,271 @@
+"""``EventProducer``: how an upstream Python system sends events to agentflow's ingress topic.
+
+::
+
+    from agentflow.sdk import EventProducer, event_from_dict
+
+    with EventProducer(bootstrap_servers="127.0.0.1:9092", key_id="helpdesk-1",
+                       secret=os.environ["HELPDESK_SIGNING_SECRET"]) as producer:
+        future = producer.send(event_from_dict(payload))
+        reports = producer.flush()          # [DeliveryReport(topic, partition, offset, ...)]
+
+The producer is idempotent (``enable.idempotence``, ``acks=all``) and hashes keys with the
+Java-compatible ``murmur2_random`` partitioner, so a workflow's events land on the partition its
+state lives on. These three settings cannot be overridden.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from confluent_kafka import KafkaError, Message, Producer
+
+from agentflow.errors import UserError
+from agentflow.gate_config import load_gate_policy, load_keyring
+from agentflow.sdk.records import ContentType, OutgoingRecord, SdkError, Signer, build_record
+from processors.events import Envelope, KeyRing
+from processors.gate import GatePolicy
+from streams.settings import Settings
+from topics import by_role, catalog
+
+FIXED_CONFIG: Mapping[str, Any] = {
+    "enable.idempotence": True,
+    "acks": "all",
+    "partitioner": "murmur2_random",
+}
+DEFAULT_CONFIG: Mapping[str, Any] = {"linger.ms": 5, "message.timeout.ms": 60_000}
+
+
+def ingress_topic(settings: Settings) -> str:
+    """The ingress topic of ``settings``' deployment: its prefix plus the catalog name."""
+    return settings.topic(by_role(catalog(app_id=settings.app_id))["ingress"].name)
+
+
+def settings_keyring(settings: Settings) -> KeyRing:
+    """The signing keys the gate uses, from settings; keys the policy revokes are not used.
+
+    A missing policy file means no revocations; an invalid one is an error.
+    """
+    try:
+        policy = load_gate_policy(settings)
+    except UserError:
+        if settings.policy_file.exists():
+            raise
+        policy = GatePolicy.model_construct(revoked_key_ids=())
+    return load_keyring(settings, policy)
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    """Where a record landed (``error`` is None) or why it did not."""
+
+    topic: str
+    partition: int
+    offset: int
+    event_id: str | None
+    workflow_id: str | None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "workflow_id": self.workflow_id,
+            "topic": self.topic,
+            "partition": self.partition,
+            "offset": self.offset,
+            "error": self.error,
+        }
+
+
+class DeliveryFuture:
+    """The outcome of one :meth:`EventProducer.send`, known once the broker answered."""
+
+    def __init__(self, producer: Producer, record: OutgoingRecord, topic: str) -> None:
+        self._producer = producer
+        self._record = record
+        self._topic = topic
+        self._report: DeliveryReport | None = None
+
+    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
+        failed = err is not None
+        self._report = DeliveryReport(
+            topic=msg.topic() or self._topic,
+            partition=msg.partition() if msg.partition() is not None else -1,
+            offset=-1 if failed else int(msg.offset() or 0),
+            event_id=self._record.event_id,
+            workflow_id=self._record.workflow_id,
+            error=err.str() if err is not None else None,
+        )
+
+    def done(self) -> bool:
+        return self._report is not None
+
+    def report(self) -> DeliveryReport | None:
+        """The report if delivery finished, else None (does not wait)."""
+        return self._report
+
+    def result(self, timeout: float = 30.0) -> DeliveryReport:
+        """Wait up to ``timeout`` seconds for the report; raises TimeoutError if none came."""
+        deadline = time.monotonic() + timeout
+        while self._report is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no delivery report within {timeout}s")
+            self._producer.poll(min(left, 0.1))
+        return self._report
+
+
+class EventProducer:
+    """Validates, encodes, signs and produces events to the ingress topic.
+
+    Client options come from ``settings`` (``AGENTFLOW_*``, by default), then ``config`` (any
+    librdkafka option), then ``bootstrap_servers``. Signing: a ``keyring`` (the key of the
+    event's source, or ``key_id``), or one ``secret`` with its ``key_id`` (optionally bound to
+    ``source``). ``topic`` defaults to the deployment's ingress topic.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        bootstrap_servers: str | None = None,
+        config: Mapping[str, Any] | None = None,
+        topic: str | None = None,
+        keyring: KeyRing | None = None,
+        key_id: str | None = None,
+        secret: str | bytes | None = None,
+        source: str | None = None,
+        content_type: ContentType = "avro",
+    ) -> None:
+        settings = settings or Settings()
+        if secret is not None:
+            if key_id is None:
+                raise SdkError("a signing secret needs its key_id (the af-key-id the gate knows)")
+            self.signer = Signer.from_secret(key_id, secret, source)
+        elif keyring is not None:
+            self.signer = Signer(keyring, key_id)
+        else:
+            raise SdkError("EventProducer needs a keyring or a secret with its key_id to sign")
+        conf = {**DEFAULT_CONFIG, **settings.client_config(), **(config or {})}
+        if bootstrap_servers is not None:
+            conf["bootstrap.servers"] = bootstrap_servers
+        self.config: dict[str, Any] = {**conf, **FIXED_CONFIG}
+        self.topic = topic or ingress_topic(settings)
+        self.content_type: ContentType = content_type
+        self._producer = Producer(self.config)
+        self._pending: list[DeliveryFuture] = []
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings | None = None,
+        *,
+        key_id: str | None = None,
+        content_type: ContentType = "avro",
+        topic: str | None = None,
+        config: Mapping[str, Any] | None = None,
+    ) -> EventProducer:
+        """A producer signing with the worker's keys (``AGENTFLOW_SIGNING_KEYS`` or
+        ``AGENTFLOW_SIGNING_KEYS_FILE``; revocations from ``AGENTFLOW_POLICY_FILE``)."""
+        settings = settings or Settings()
+        return cls(
+            settings,
+            keyring=settings_keyring(settings),
+            key_id=key_id,
+            content_type=content_type,
+            topic=topic,
+            config=config,
+        )
+
+    def check_topic(self, timeout: float = 10.0) -> int:
+        """The ingress topic's partition count; raises :class:`SdkError` if it does not exist."""
+        meta = self._producer.list_topics(timeout=timeout)
+        found = meta.topics.get(self.topic)
+        if found is None or found.error is not None:
+            raise SdkError(
+                f"topic {self.topic} does not exist; create it with `agentflow topics ensure` "
+                "(same AGENTFLOW_TOPIC_PREFIX) or pass the right topic"
+            )
+        return len(found.partitions)
+
+    def prepare(
+        self,
+        event: Envelope,
+        *,
+        content_type: ContentType | None = None,
+        headers: Sequence[tuple[str, bytes]] = (),
+    ) -> OutgoingRecord:
+        """The signed record :meth:`send` would produce; raises :class:`InvalidEventError`."""
+        return build_record(event, self.signer, content_type or self.content_type, headers)
+
+    def send(
+        self,
+        event: Envelope,
+        *,
+        content_type: ContentType | None = None,
+        headers: Sequence[tuple[str, bytes]] = (),
+    ) -> DeliveryFuture:
+        """Validate, encode, sign and produce ``event`` keyed by its ``workflow_id``.
+
+        Raises :class:`InvalidEventError` before producing anything if the event is invalid.
+        """
+        return self.send_record(self.prepare(event, content_type=content_type, headers=headers))
+
+    def send_record(self, record: OutgoingRecord) -> DeliveryFuture:
+        """Produce a prepared (or byte-exact, e.g. released) record as it is."""
+        future = DeliveryFuture(self._producer, record, self.topic)
+        while True:
+            try:
+                self._producer.produce(
+                    self.topic,
+                    value=record.value,
+                    key=record.key,
+                    headers=list(record.headers),
+                    on_delivery=future._on_delivery,
+                )
+                break
+            except BufferError:  # the local queue is full: let deliveries drain
+                self._producer.poll(0.1)
+        self._producer.poll(0)
+        self._pending.append(future)
+        return future
+
+    def flush(self, timeout: float = 60.0) -> list[DeliveryReport]:
+        """Wait for every record sent since the last flush; their reports, in send order.
+
+        The producer keeps each record's future until the next flush, so long-running senders
+        should flush now and then (or the reports pile up). Raises :class:`SdkError` if some
+        are still undelivered after ``timeout`` seconds.
+        """
+        left = self._producer.flush(timeout)
+        if left:
+            raise SdkError(
+                f"{left} record(s) still undelivered after {timeout:g}s; is the broker at "
+                f"{self.config.get('bootstrap.servers')} up (`agentflow broker status`)?"
+            )
+        done = [f.report() for f in self._pending]
+        self._pending = [f for f in self._pending if not f.done()]
+        return [r for r in done if r is not None]
+
+    def close(self, timeout: float = 60.0) -> None:
+        """Flush what is left; the producer must not be used afterwards."""
+        self._producer.flush(timeout)
+
+    def __enter__(self) -> EventProducer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

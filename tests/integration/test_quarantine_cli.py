@@ -1,0 +1,194 @@
+"""``agentflow quarantine list | show | release`` on what a real gate worker rejected."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Message
+
+from agentflow.sdk import EventProducer
+from agentflow.sdk.reader import fetch_message, read_topic
+from processors.events import TicketCreatedV1, decode
+from processors.events.samples import sample_events
+from processors.quarantine import read_quarantine
+from streams.settings import Settings
+from topics import by_role, catalog, ensure_topics
+
+ROOT = Path(__file__).resolve().parents[2]
+DAY_MS = 86_400_000
+
+
+def env_for(bootstrap: str, prefix: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "AGENTFLOW_BOOTSTRAP_SERVERS": bootstrap,
+        "AGENTFLOW_TOPIC_PREFIX": prefix,
+        "AGENTFLOW_POLICY_FILE": str(ROOT / "config" / "policy.json"),
+        "AGENTFLOW_SIGNING_KEYS_FILE": str(ROOT / "config" / "signing-keys.dev.json"),
+    }
+
+
+@contextmanager
+def gate_worker(bootstrap: str, prefix: str, data_dir: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``agentflow worker`` (the validation gate) on this test's topics, stopped on exit."""
+    env = env_for(bootstrap, prefix) | {
+        "AGENTFLOW_APP_ID": f"gate-{uuid.uuid4().hex[:8]}",
+        "AGENTFLOW_WORKER_ID": "w1",
+        "AGENTFLOW_DATA_DIR": str(data_dir),
+        "AGENTFLOW_SESSION_TIMEOUT_MS": "6000",
+        "AGENTFLOW_TRANSACTION_TIMEOUT_MS": "10000",
+    }
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with open(data_dir / "worker.log", "wb") as out:
+        cmd = [sys.executable, "-m", "agentflow.cli.main", "worker"]
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+def wait_for(bootstrap: str, topic: str, count: int, timeout: float = 60.0) -> list[Message]:
+    """The committed records of ``topic`` once there are ``count`` (or at the timeout)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = list(read_topic({"bootstrap.servers": bootstrap}, topic))
+        if len(found) >= count or time.monotonic() > deadline:
+            return sorted(found, key=lambda m: (m.timestamp()[1], m.partition(), m.offset()))
+        time.sleep(0.3)
+
+
+def ticket(event_id: str, source: str = "helpdesk", age_ms: int = 0) -> TicketCreatedV1:
+    data = sample_events()[0].model_dump()
+    data.update(event_id=event_id, workflow_id=f"wf-{event_id}", source=source)
+    data["occurred_at"] = int(time.time() * 1000) - age_ms
+    return TicketCreatedV1.model_validate(data)
+
+
+def test_quarantine_lists_shows_and_releases_what_the_gate_rejected(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    ensure_topics({"bootstrap.servers": kafka_bootstrap}, catalog(), prefix=topic_prefix)
+    topics = {role: topic_prefix + spec.name for role, spec in by_role(catalog()).items()}
+    env = env_for(kafka_bootstrap, topic_prefix)
+
+    def cli(*args: str) -> Any:
+        cmd = [sys.executable, "-m", "agentflow.cli.main", *args]
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout) if "--json" in args else done.stdout
+
+    settings = Settings(
+        bootstrap_servers=kafka_bootstrap,
+        topic_prefix=topic_prefix,
+        policy_file=ROOT / "config" / "policy.json",
+        signing_keys_file=ROOT / "config" / "signing-keys.dev.json",
+    )
+    signer = EventProducer.from_settings(settings)
+    forger = EventProducer(settings, secret="not-the-secret", key_id="helpdesk-dev-1")
+    bad_sig = forger.prepare(ticket("bad-sig"))
+    forger.send_record(bad_sig)
+    forger.send(ticket("no-source", source="nobody"))
+    signer.send(ticket("stale", age_ms=30 * DAY_MS))
+    signer.send(ticket("good"))
+    assert all(r.ok for r in forger.flush() + signer.flush())
+
+    with gate_worker(kafka_bootstrap, topic_prefix, tmp_path / "worker") as worker:
+        assert [decode(m.value()).event_id for m in wait_for(kafka_bootstrap, topics["events"], 1)]
+        assert len(wait_for(kafka_bootstrap, topics["quarantine"], 3)) == 3
+
+        listed = cli("quarantine", "list", "--json")
+        assert sorted((q["reason"], q["event_id"]) for q in listed) == [
+            ("signature_invalid", "bad-sig"),
+            ("stale_event", "stale"),
+            ("unknown_source", "no-source"),
+        ]
+        for q in listed:
+            assert q["tenant"] == "acme"
+            assert q["original_topic"] == topics["ingress"]
+            assert q["quarantined_at"].endswith("Z") and q["detail"]
+        only = cli("quarantine", "list", "--json", "--reason", "signature_invalid")
+        assert [q["event_id"] for q in only] == ["bad-sig"]
+        assert len(cli("quarantine", "list", "--json", "--tenant", "acme", "--limit", "2")) == 2
+        assert cli("quarantine", "list", "--json", "--tenant", "globex") == []
+        assert cli("quarantine", "list", "--json", "--since", "2999-01-01T00:00:00Z") == []
+
+        where = f"{only[0]['partition']}:{only[0]['offset']}"
+        shown = cli("quarantine", "show", where, "--json")
+        assert shown["key_hex"] == b"wf-bad-sig".hex()
+        assert shown["value_hex"] == bad_sig.value.hex()
+        assert shown["value"]["event_id"] == "bad-sig"
+        headers = {h["key"]: h["value"] for h in shown["headers"]}
+        assert headers["af-signature"] == dict(bad_sig.headers)["af-signature"].decode()
+        text = cli("quarantine", "show", where)
+        assert bad_sig.value.hex() in text and "signature_invalid" in text
+
+        fixed = tmp_path / "fixed.json"
+        fixed.write_text(json.dumps(ticket("bad-sig").model_dump(mode="json")))
+        released = cli("quarantine", "release", where, "--fixed", str(fixed), "--json")
+        record = fetch_message(
+            {"bootstrap.servers": kafka_bootstrap},
+            topics["ingress"],
+            released["partition"],
+            released["offset"],
+        )
+        origin = f"{topics['quarantine']}:{where}".encode()
+        assert dict(record.headers())["af-released-from"] == origin
+        accepted = wait_for(kafka_bootstrap, topics["events"], 2)
+        assert [decode(m.value()).event_id for m in accepted] == ["good", "bad-sig"]
+
+        stale = next(q for q in listed if q["reason"] == "stale_event")
+        again = cli("quarantine", "release", f"{stale['partition']}:{stale['offset']}", "--json")
+        requeued = wait_for(kafka_bootstrap, topics["quarantine"], 4)
+        assert worker.poll() is None, (tmp_path / "worker" / "worker.log").read_text()
+    resent = fetch_message(
+        {"bootstrap.servers": kafka_bootstrap},
+        topics["ingress"],
+        again["partition"],
+        again["offset"],
+    )
+    stale_record = next(m for m in requeued if m.offset() == stale["offset"])
+    kept = read_quarantine(stale_record.value())
+    assert (resent.key(), resent.value()) == (kept["original_key"], kept["original_value"])
+    assert resent.partition() == stale["original_partition"]
+    assert resent.headers() == [
+        *((h["key"], h["value"]) for h in kept["original_headers"]),
+        (
+            "af-released-from",
+            f"{topics['quarantine']}:{stale['partition']}:{stale['offset']}".encode(),
+        ),
+    ]
+    after = cli("quarantine", "list", "--json", "--reason", "stale_event")
+    assert [q["original_offset"] for q in after] == [stale["original_offset"], again["offset"]]
+    assert len(cli("quarantine", "list", "--json")) == 4
+
+
+def test_quarantine_show_of_a_missing_position_fails_in_one_line(
+    kafka_bootstrap: str, topic_prefix: str
+) -> None:
+    ensure_topics({"bootstrap.servers": kafka_bootstrap}, catalog(), prefix=topic_prefix)
+    cmd = [sys.executable, "-m", "agentflow.cli.main", "quarantine", "show", "2:5"]
+    env = env_for(kafka_bootstrap, topic_prefix)
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "error: no record at 2:5; partition 2 is empty; `agentflow quarantine list` shows "
+        "the positions"
+    ]
