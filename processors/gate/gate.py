@@ -55,6 +55,11 @@ REASONS: dict[str, str] = {
 }
 
 
+def _utf8_safe(text: str) -> str:
+    """``text`` with anything UTF-8 cannot encode (lone surrogates) backslash-escaped."""
+    return text if text.isascii() else text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 @dataclass(frozen=True, slots=True)
 class Accepted:
     event: Envelope
@@ -80,9 +85,19 @@ class Gate:
     def check(self, record: Record, now_ms: int) -> Accepted | Rejected:
         """Accept the record's event or say why not. Never raises on bad input."""
         try:
-            return self._check(record, now_ms)
+            outcome = self._check(record, now_ms)
         except EventError as exc:  # encoding a decoded JSON event can still refuse it
-            return Rejected(exc.reason, exc.detail)
+            outcome = Rejected(exc.reason, exc.detail)
+        if isinstance(outcome, Rejected):
+            # Details quote the input; JSON may carry lone surrogates ("\ud800"), which the
+            # quarantine record (Avro strings are UTF-8) could not encode.
+            return Rejected(
+                outcome.reason,
+                _utf8_safe(outcome.detail),
+                outcome.event_id and _utf8_safe(outcome.event_id),
+                outcome.tenant and _utf8_safe(outcome.tenant),
+            )
+        return outcome
 
     def _check(self, record: Record, now_ms: int) -> Accepted | Rejected:
         too_big = self._size_problem(record)
@@ -166,14 +181,18 @@ class Gate:
             return f"value is {len(record.value)} bytes; the limit is {sizes.max_value_bytes}"
         if len(record.headers) > sizes.max_headers:
             return f"{len(record.headers)} headers; the limit is {sizes.max_headers}"
-        header_bytes = sum(len(k) + len(v or b"") for k, v in record.headers)
+        # Header names are str here but UTF-8 on the wire: count their bytes, not characters.
+        header_bytes = sum(
+            len(k.encode("utf-8", "surrogatepass")) + len(v or b"") for k, v in record.headers
+        )
         if header_bytes > sizes.max_header_bytes:
             return f"headers are {header_bytes} bytes; the limit is {sizes.max_header_bytes}"
         return None
 
     @staticmethod
     def _avro_value(event: Envelope, record: Record, content_type: bytes | None) -> bytes:
-        is_avro = content_type is None or content_type.split(b";")[0].strip().lower() == (
-            CONTENT_TYPE_AVRO.encode()
-        )
+        # Read the header exactly as decode_value did (an empty value means Avro; str.strip
+        # trims more than bytes.strip), so every record it decoded as Avro passes through.
+        media = content_type.decode("ascii", "replace") if content_type else CONTENT_TYPE_AVRO
+        is_avro = media.split(";", 1)[0].strip().lower() == CONTENT_TYPE_AVRO
         return record.value if is_avro and record.value is not None else encode(event)
