@@ -44,6 +44,8 @@ def scripted_result(step: str, inputs: Mapping[str, str], command_id: str) -> di
         return {"outcome": "proposed", "amount": "42.00", "currency": "EUR"}
     if step == "execute_refund":
         return {"outcome": "refunded", "refund_id": f"rf-{command_id[:12]}"}
+    if step == "revise":
+        return {"outcome": "resubmit", "amount": "30.00", "currency": "EUR"}
     return {"outcome": "done", "summary": f"{step} finished by the scripted worker"}
 
 

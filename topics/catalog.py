@@ -87,75 +87,29 @@ def catalog(
     rf = replication_factor or int(os.environ.get("AGENTFLOW_REPLICATION_FACTOR", "1"))
     envelope = "Avro envelope (single-object encoding), see avro_schemas/events"
     key = "workflow_id (UTF-8)"
+
+    def topic(name: str, role: str, retention_ms: int, value: str, about: str) -> TopicSpec:
+        return TopicSpec(name, role, p, rf, "delete", retention_ms, key, value, about)
+
     return [
-        TopicSpec(
-            "agentflow.ingress",
-            "ingress",
-            p,
-            rf,
-            "delete",
-            7 * DAY_MS,
-            key,
-            envelope + "; or JSON with content-type: application/json",
-            "Events from upstream systems, before the validation gate.",
-        ),
-        TopicSpec(
-            "agentflow.workflow-events",
-            "events",
-            p,
-            rf,
-            "delete",
-            FOREVER,
-            key,
-            envelope,
-            "Validated events: the ordered history of record that replay reads.",
-        ),
-        TopicSpec(
-            "agentflow.quarantine",
-            "quarantine",
-            p,
-            rf,
-            "delete",
-            30 * DAY_MS,
-            "original key",
-            "avro_schemas/internal/quarantine_record.avsc",
-            "Rejected records with their original bytes, headers and a reason code.",
-        ),
-        TopicSpec(
-            "agentflow.steps",
-            "steps",
-            p,
-            rf,
-            "delete",
-            7 * DAY_MS,
-            key,
-            "step command (Avro)",
-            "Commands for agent step workers.",
-        ),
-        TopicSpec(
-            "agentflow.outputs",
-            "outputs",
-            p,
-            rf,
-            "delete",
-            7 * DAY_MS,
-            key,
-            envelope,
-            "Agent output events for downstream consumers.",
-        ),
-        TopicSpec(
-            "agentflow.audit",
-            "audit",
-            p,
-            rf,
-            "delete",
-            FOREVER,
-            key,
-            "audit record (Avro)",
-            "One record per orchestrator decision.",
-        ),
+        topic("agentflow.ingress", "ingress", 7 * DAY_MS,
+              envelope + "; or JSON with content-type: application/json",
+              "Events from upstream systems, before the validation gate."),
+        topic("agentflow.workflow-events", "events", FOREVER, envelope,
+              "Validated events: the ordered history of record that replay reads."),
+        topic("agentflow.quarantine", "quarantine", 30 * DAY_MS,
+              "avro_schemas/internal/quarantine_record.avsc",
+              "Rejected records with their original key, bytes, headers and a reason code."),
+        topic("agentflow.steps", "steps", 7 * DAY_MS, "avro_schemas/internal/step_command.avsc",
+              "Commands for agent step workers."),
+        topic("agentflow.outputs", "outputs", 7 * DAY_MS,
+              envelope + " (approval.requested), or avro_schemas/internal/workflow_notice.avsc",
+              "Agent output events for downstream consumers."),
+        topic("agentflow.audit", "audit", FOREVER, "avro_schemas/internal/audit_record.avsc",
+              "One record per orchestrator decision; replay diffs against it."),
         changelog_spec(app_id, "workflows", p, rf),
-    ]
+        changelog_spec(app_id, "timers", p, rf),
+    ]  # fmt: skip
 
 
 def by_role(specs: list[TopicSpec]) -> dict[str, TopicSpec]:

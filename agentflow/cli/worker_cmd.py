@@ -10,7 +10,7 @@ import click
 
 from agentflow.errors import UserError
 from agentflow.gate_config import load_gate
-from processors.gate import GateProcessor
+from processors.pipeline import WorkflowPipeline
 from streams.errors import StartupError
 from streams.host import StreamHost
 from streams.settings import Settings
@@ -82,5 +82,5 @@ def worker_cmd(
 
 
 def default_processors(settings: Settings) -> list[Any]:
-    """The gate (fused with the orchestrator once the engine runs on the host)."""
-    return [GateProcessor(load_gate(settings))]
+    """The validation gate fused with the orchestrator: one pass, one transaction."""
+    return [WorkflowPipeline(load_gate(settings))]

@@ -203,4 +203,4 @@ def test_registry_lookups() -> None:
     assert REG.latest("nope") is None
     assert REG.by_fingerprint(b"\x00" * 8) is None
     assert REG.record("agentflow.internal.Nope") is None
-    assert len(REG) == len(EVENT_ENTRIES) + 1
+    assert len(REG) == len(EVENT_ENTRIES) + len(list((SCHEMA_DIR / "internal").glob("*.avsc")))

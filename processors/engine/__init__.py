@@ -1,0 +1,95 @@
+"""The workflow engine: a pure orchestrator that runs :mod:`workflows` definitions.
+
+:func:`decide` turns (workflow state, event) into a :class:`Decision`;
+:class:`OrchestratorProcessor` runs it as a stream processor (role ``events`` in; ``steps``,
+``outputs``, ``audit``, ``quarantine`` and, for fired deadlines, ``events`` out).
+"""
+
+from processors.engine.decide import decide, process_event, release_held
+from processors.engine.decision import (
+    HOLD_LIMIT,
+    INVALID_TRANSITION,
+    ORPHAN_EVENT,
+    PREREQUISITE_TIMEOUT,
+    REASON_CODES,
+    TENANT_MISMATCH,
+    UNEXPECTED_APPROVAL,
+    UNEXPECTED_STEP_RESULT,
+    UNKNOWN_DEFINITION,
+    UNKNOWN_TIMER,
+    Decision,
+    Output,
+    Rejection,
+    TimerRef,
+)
+from processors.engine.emits import (
+    AUDIT_ROLE,
+    ENGINE_VERSION,
+    EVENTS_ROLE,
+    OUTPUTS_ROLE,
+    STEPS_ROLE,
+    TIMERS,
+    WORKFLOWS,
+)
+from processors.engine.ids import derive_id
+from processors.engine.processor import KEY_MISMATCH, OrchestratorProcessor
+from processors.engine.records import (
+    AUDIT_RECORD,
+    STEP_COMMAND,
+    WORKFLOW_NOTICE,
+    AuditRecord,
+    AuditTransition,
+    DecisionKind,
+    StepCommand,
+    WorkflowNotice,
+    decode_notice,
+    decode_step_command,
+)
+from processors.engine.state import WORKFLOW_STATE, WorkflowState, WorkflowStateCodec
+from processors.engine.timers import TimerRefCodec, expire_held, fire_timer
+
+__all__ = [
+    "AUDIT_RECORD",
+    "AUDIT_ROLE",
+    "ENGINE_VERSION",
+    "EVENTS_ROLE",
+    "HOLD_LIMIT",
+    "INVALID_TRANSITION",
+    "KEY_MISMATCH",
+    "ORPHAN_EVENT",
+    "OUTPUTS_ROLE",
+    "PREREQUISITE_TIMEOUT",
+    "REASON_CODES",
+    "STEPS_ROLE",
+    "STEP_COMMAND",
+    "TENANT_MISMATCH",
+    "TIMERS",
+    "UNEXPECTED_APPROVAL",
+    "UNEXPECTED_STEP_RESULT",
+    "UNKNOWN_DEFINITION",
+    "UNKNOWN_TIMER",
+    "WORKFLOWS",
+    "WORKFLOW_NOTICE",
+    "WORKFLOW_STATE",
+    "AuditRecord",
+    "AuditTransition",
+    "Decision",
+    "DecisionKind",
+    "OrchestratorProcessor",
+    "Output",
+    "Rejection",
+    "StepCommand",
+    "TimerRef",
+    "TimerRefCodec",
+    "WorkflowNotice",
+    "WorkflowState",
+    "WorkflowStateCodec",
+    "decide",
+    "decode_notice",
+    "decode_step_command",
+    "derive_id",
+    "expire_held",
+    "fire_timer",
+    "process_event",
+    "release_held",
+]

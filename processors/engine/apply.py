@@ -1,0 +1,223 @@
+"""Taking a transition: leave the old state, consume the trigger, enter the new state.
+
+Leaving a state cancels what it started (open step calls, its approvals, its deadlines), so a
+late answer to any of them is refused instead of acting on a state the workflow has left.
+Entering a state issues the transition's step command, requests the state's approval and arms
+its deadlines; entering a terminal state records the outcome and emits a notice.
+"""
+
+from __future__ import annotations
+
+from processors.engine import ids
+from processors.engine.decision import TimerRef
+from processors.engine.matching import flatten, result_document, step_input
+from processors.engine.records import AuditTransition, NoticeKind, StepCommand, WorkflowNotice
+from processors.engine.state import (
+    MAX_COMPLETED_STEPS,
+    MAX_HISTORY,
+    MAX_STEP_CALLS,
+    HistoryEntry,
+    PendingApproval,
+    StepCall,
+    WorkflowTimer,
+)
+from processors.engine.work import Work
+from processors.events import (
+    Actor,
+    ApprovalRequestedPayloadV1,
+    ApprovalRequestedV1,
+    StepCompletedPayloadV1,
+)
+from workflows import Transition, WorkflowDefinition
+from workflows.definition import START
+
+ENGINE_SOURCE = "agentflow"
+ENGINE_ACTOR = Actor(id="agentflow", kind="system")
+
+
+def deadline_ref(workflow_id: str, timer: WorkflowTimer) -> TimerRef:
+    """The ``timers`` index entry of an armed deadline."""
+    return TimerRef(timer.due_at, workflow_id, timer.timer_id, "deadline", timer.name)
+
+
+def take(work: Work, d: WorkflowDefinition, t: Transition) -> None:
+    """Apply transition ``t`` (its trigger already checked and consumed) to ``work``."""
+    st = work.state
+    before = st.status
+    _leave(work)
+    st.status = t.to_state
+    st.history.append(
+        HistoryEntry(
+            event_id=work.event.event_id,
+            event_type=work.event.event_type,
+            trigger=t.on,
+            from_state=before,
+            to_state=t.to_state,
+            step=t.step,
+            at=work.now_ms,
+        )
+    )
+    del st.history[:-MAX_HISTORY]
+    work.transition = AuditTransition(
+        trigger=t.on,
+        from_state=before if before is not None else START,
+        to_state=t.to_state,
+        step=t.step,
+    )
+    if t.step is not None:
+        issue(work, d, t.step, 1, step_input(work.event, t.to_state, st.context, st.step_results))
+    _arm_deadlines(work, d, t.to_state)
+    _request_approval(work, d, t.to_state)
+    if d.is_terminal(t.to_state):
+        _finish_workflow(work, d, t.to_state)
+
+
+def issue(work: Work, d: WorkflowDefinition, step: str, attempt: int, data: dict[str, str]) -> None:
+    """Issue attempt ``attempt`` of ``step``; its id derives from the causing event."""
+    st = work.state
+    assert st.tenant is not None and st.definition_version is not None
+    cmd = StepCommand(
+        command_id=ids.command_id(work.event.event_id, step, attempt),
+        workflow_id=st.workflow_id,
+        tenant=st.tenant,
+        definition_name=d.name,
+        definition_version=d.version,
+        step=step,
+        attempt=attempt,
+        causation_id=work.event.event_id,
+        issued_at=work.now_ms,
+        input=data,
+    )
+    work.commands.append(cmd)
+    if attempt == 1:
+        st.retries.pop(step, None)
+    st.step_calls.append(
+        StepCall(
+            command_id=cmd.command_id,
+            step=step,
+            attempt=attempt,
+            causation_id=cmd.causation_id,
+            issued_at=work.now_ms,
+            status="open",
+            input=data,
+        )
+    )
+    _trim_calls(work)
+
+
+def complete_call(work: Work, call: StepCall, result_json: str) -> None:
+    """Mark ``call`` completed with its result (the trigger of a step.completed)."""
+    st = work.state
+    call.status = "completed"
+    call.input = {}
+    st.step_results[call.step] = result_json
+    st.completed_steps.append(call.step)
+    del st.completed_steps[:-MAX_COMPLETED_STEPS]
+    st.retries.pop(call.step, None)
+
+
+def _trim_calls(work: Work) -> None:
+    # Closed calls only matter for the record; open ones are needed to accept results.
+    calls = work.state.step_calls
+    excess = len(calls) - MAX_STEP_CALLS
+    if excess > 0:
+        closed = [c for c in calls if c.status != "open"][:excess]
+        work.state.step_calls = [c for c in calls if not any(c is x for x in closed)]
+
+
+def _leave(work: Work) -> None:
+    st = work.state
+    for call in st.step_calls:
+        if call.status == "open":
+            call.status = "cancelled"
+            call.input = {}
+    for timer in st.timers:
+        work.disarmed.append(deadline_ref(st.workflow_id, timer))
+    st.timers = []
+    st.pending_approvals = []
+
+
+def _arm_deadlines(work: Work, d: WorkflowDefinition, state_name: str) -> None:
+    st = work.state
+    approval = d.approval_for(state_name)
+    for deadline in d.deadlines_for(state_name):
+        subject = None
+        if approval is not None and approval.deadline == deadline.name:
+            subject = ids.approval_id(work.event.event_id, approval.step)
+        timer = WorkflowTimer(
+            timer_id=ids.timer_id(work.event.event_id, deadline.name),
+            name=deadline.name,
+            state=state_name,
+            due_at=work.now_ms + deadline.after_ms,
+            subject_id=subject,
+            causation_id=work.event.event_id,
+        )
+        st.timers.append(timer)
+        work.armed.append(deadline_ref(st.workflow_id, timer))
+
+
+def _request_approval(work: Work, d: WorkflowDefinition, state_name: str) -> None:
+    approval = d.approval_for(state_name)
+    if approval is None:
+        return
+    st = work.state
+    assert st.tenant is not None
+    approval_id = ids.approval_id(work.event.event_id, approval.step)
+    due = next((t.due_at for t in st.timers if t.name == approval.deadline), None)
+    st.pending_approvals.append(
+        PendingApproval(
+            approval_id=approval_id,
+            step=approval.step,
+            state=state_name,
+            required_role=approval.required_role,
+            requested_at=work.now_ms,
+            due_at=due,
+            causation_id=work.event.event_id,
+        )
+    )
+    # What the reviewer may change: the result of the step that led here, flattened.
+    proposal: dict[str, str] = {}
+    if isinstance(work.event.payload, StepCompletedPayloadV1):
+        proposal = flatten(result_document(work.event.payload.result_json))
+    work.outputs.append(
+        ApprovalRequestedV1(
+            event_id=ids.approval_request_event_id(work.event.event_id, approval.step),
+            occurred_at=work.now_ms,
+            source=ENGINE_SOURCE,
+            tenant=st.tenant,
+            actor=ENGINE_ACTOR,
+            workflow_id=st.workflow_id,
+            causation_id=work.event.event_id,
+            payload=ApprovalRequestedPayloadV1(
+                approval_id=approval_id,
+                step=approval.step,
+                subject=f"{d.name}:{st.workflow_id}",
+                summary=approval.summary or f"Approve {approval.step}",
+                proposal=proposal,
+                required_role=approval.required_role,
+                due_at=due,
+            ),
+        )
+    )
+
+
+def _finish_workflow(work: Work, d: WorkflowDefinition, state_name: str) -> None:
+    st = work.state
+    assert st.tenant is not None
+    st.final_outcome = state_name
+    st.completed_at = work.now_ms
+    kind: NoticeKind = "workflow.failed" if state_name == d.failed_state else "workflow.completed"
+    work.outputs.append(
+        WorkflowNotice(
+            notice_id=ids.notice_id(work.event.event_id, kind),
+            kind=kind,
+            workflow_id=st.workflow_id,
+            tenant=st.tenant,
+            definition_name=d.name,
+            definition_version=d.version,
+            status=state_name,
+            outcome=state_name,
+            causation_id=work.event.event_id,
+            emitted_at=work.now_ms,
+        )
+    )

@@ -1,0 +1,125 @@
+"""The records the engine writes besides state: step commands, audit records, notices.
+
+Each model mirrors its ``avro_schemas/internal/*.avsc`` file field for field and is written with
+:func:`processors.events.encode_record` (Avro single-object encoding), so consumers decode any
+of them with :func:`processors.events.decode_record`.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from processors.events import decode_record, encode_record
+
+STEP_COMMAND: Final = "agentflow.internal.StepCommand"
+AUDIT_RECORD: Final = "agentflow.internal.AuditRecord"
+WORKFLOW_NOTICE: Final = "agentflow.internal.WorkflowNotice"
+
+DecisionKind = Literal["applied", "retried", "held", "rejected", "expired", "duplicate"]
+"""What a decision did with its event:
+
+* ``applied`` — a transition was taken;
+* ``retried`` — a transient step failure re-issued the step (no transition);
+* ``held`` — the event arrived too early and is kept in the workflow's state;
+* ``rejected`` — refused with a reason code (and quarantined, except duplicates);
+* ``expired`` — a held event's deadline passed (quarantined);
+* ``duplicate`` — the event id was already decided: nothing changes, nothing is emitted but
+  this audit record.
+"""
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class StepCommand(_Record):
+    """A command for a step worker. ``command_id`` is the idempotency key the worker echoes in
+    ``step.completed``/``step.failed``; ``input`` is a scoped view of the causing event and
+    the workflow (``event.*``, ``context.*``, ``result.<step>``, ``state``)."""
+
+    command_id: str
+    workflow_id: str
+    tenant: str
+    definition_name: str
+    definition_version: int
+    step: str
+    attempt: int
+    causation_id: str
+    issued_at: int
+    input: dict[str, str]
+
+    def encode(self) -> bytes:
+        return encode_record(STEP_COMMAND, self.model_dump())
+
+
+class AuditTransition(_Record):
+    trigger: str
+    from_state: str | None = None
+    to_state: str
+    step: str | None = None
+
+
+class AuditRecord(_Record):
+    """One per decision; complete and deterministic so a replay can diff them."""
+
+    audit_id: str
+    workflow_id: str
+    tenant: str | None = None
+    definition_name: str | None = None
+    definition_version: int | None = None
+    event_id: str
+    event_type: str
+    event_offset: int
+    decision: DecisionKind
+    status_before: str | None = None
+    status_after: str | None = None
+    transition: AuditTransition | None = None
+    commands: tuple[str, ...] = Field(default_factory=tuple)
+    emitted_ids: tuple[str, ...] = Field(default_factory=tuple)
+    rejection_reason: str | None = None
+    rejection_detail: str | None = None
+    decided_at: int
+
+    def encode(self) -> bytes:
+        return encode_record(AUDIT_RECORD, self.model_dump())
+
+    @classmethod
+    def decode(cls, data: bytes) -> AuditRecord:
+        _, datum = decode_record(data)
+        return cls.model_validate(datum)
+
+
+NoticeKind = Literal["workflow.completed", "workflow.failed"]
+
+
+class WorkflowNotice(_Record):
+    """Emitted to ``outputs`` when a workflow reaches a terminal state: ``workflow.failed``
+    for the definition's failed state, ``workflow.completed`` for any other."""
+
+    notice_id: str
+    kind: NoticeKind
+    workflow_id: str
+    tenant: str
+    definition_name: str
+    definition_version: int
+    status: str
+    outcome: str
+    causation_id: str
+    emitted_at: int
+
+    def encode(self) -> bytes:
+        return encode_record(WORKFLOW_NOTICE, self.model_dump())
+
+
+def decode_step_command(data: bytes) -> StepCommand:
+    """Decode a record of role ``steps``."""
+    _, datum = decode_record(data)
+    return StepCommand.model_validate(datum)
+
+
+def decode_notice(data: bytes) -> WorkflowNotice:
+    """Decode a :class:`WorkflowNotice` record of role ``outputs``."""
+    _, datum = decode_record(data)
+    return WorkflowNotice.model_validate(datum)

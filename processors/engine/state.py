@@ -1,0 +1,161 @@
+"""Durable per-workflow state (table ``workflows``) and its Avro table codec.
+
+The models mirror ``avro_schemas/internal/workflow_state.avsc`` field for field (a unit test
+keeps them equal). Lists are bounded (see the ``MAX_*`` constants) so a long-running workflow's
+record stays small: the full story is in the event log and the audit topic, not here.
+
+The engine never mutates a state it was given: it deep-copies, changes the copy and hands the
+copy back in its decision.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from processors.events import decode_record, encode_record
+
+WORKFLOW_STATE: Final = "agentflow.internal.WorkflowState"
+
+MAX_SEEN_EVENT_IDS: Final = 256
+MAX_HISTORY: Final = 50
+MAX_ERRORS: Final = 20
+MAX_STEP_CALLS: Final = 64
+MAX_COMPLETED_STEPS: Final = 100
+MAX_HELD: Final = 64
+
+
+class _Model(BaseModel):
+    # Not frozen: the engine edits a deep copy while deciding. Unknown fields are refused so a
+    # model and its Avro schema cannot drift apart silently.
+    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+
+
+class StepCall(_Model):
+    """A step command the engine issued. ``status``: open, completed, failed, retried (a newer
+    attempt replaced it) or cancelled (the workflow left the state that issued it)."""
+
+    command_id: str
+    step: str
+    attempt: int
+    causation_id: str
+    issued_at: int
+    status: str
+    input: dict[str, str] = Field(default_factory=dict)
+
+
+class PendingApproval(_Model):
+    """An approval the workflow waits for; ``approval.granted/denied`` must name it."""
+
+    approval_id: str
+    step: str
+    state: str
+    required_role: str
+    requested_at: int
+    due_at: int | None = None
+    causation_id: str
+
+
+class WorkflowTimer(_Model):
+    """An armed deadline; indexed in table ``timers`` by due time."""
+
+    timer_id: str
+    name: str
+    state: str
+    due_at: int
+    subject_id: str | None = None
+    causation_id: str
+
+
+class HeldHeader(_Model):
+    key: str
+    value: bytes | None = None
+
+
+class HeldEvent(_Model):
+    """An event that arrived before the workflow could take it, kept byte-exact."""
+
+    event_id: str
+    event_type: str
+    tenant: str
+    offset: int
+    held_at: int
+    expires_at: int
+    event: bytes
+    headers: list[HeldHeader] = Field(default_factory=list)
+
+
+class StepError(_Model):
+    event_id: str
+    step: str
+    attempt: int
+    error_class: str
+    message: str
+    at: int
+
+
+class HistoryEntry(_Model):
+    """One transition taken. ``from_state`` is None for the start transition."""
+
+    event_id: str
+    event_type: str
+    trigger: str
+    from_state: str | None = None
+    to_state: str
+    step: str | None = None
+    at: int
+
+
+class WorkflowState(_Model):
+    """Everything the engine keeps about one workflow id.
+
+    ``status`` (and the definition fields) are None while the slot only holds events waiting
+    for the workflow's start event.
+    """
+
+    workflow_id: str
+    definition_name: str | None = None
+    definition_version: int | None = None
+    tenant: str | None = None
+    status: str | None = None
+    started_at: int | None = None
+    updated_at: int
+    last_event_id: str | None = None
+    last_offset: int = -1
+    context: dict[str, str] = Field(default_factory=dict)
+    completed_steps: list[str] = Field(default_factory=list)
+    step_results: dict[str, str] = Field(default_factory=dict)
+    step_calls: list[StepCall] = Field(default_factory=list)
+    retries: dict[str, int] = Field(default_factory=dict)
+    pending_approvals: list[PendingApproval] = Field(default_factory=list)
+    timers: list[WorkflowTimer] = Field(default_factory=list)
+    held: list[HeldEvent] = Field(default_factory=list)
+    errors: list[StepError] = Field(default_factory=list)
+    history: list[HistoryEntry] = Field(default_factory=list)
+    seen_event_ids: list[str] = Field(default_factory=list)
+    final_outcome: str | None = None
+    completed_at: int | None = None
+
+    @property
+    def started(self) -> bool:
+        """True once the start event was applied."""
+        return self.status is not None
+
+    def open_call(self, command_id: str) -> StepCall | None:
+        """The open step call with ``command_id``, or None."""
+        return next(
+            (c for c in self.step_calls if c.command_id == command_id and c.status == "open"),
+            None,
+        )
+
+
+class WorkflowStateCodec:
+    """Table codec of ``workflows``: Avro single-object encoding of :class:`WorkflowState`."""
+
+    def encode(self, value: WorkflowState) -> bytes:
+        return encode_record(WORKFLOW_STATE, value.model_dump())
+
+    def decode(self, data: bytes) -> WorkflowState:
+        _, datum = decode_record(data)
+        return WorkflowState.model_validate(datum)

@@ -1,0 +1,320 @@
+"""decide() / process_event(): dedup, refusals, holding early events, approvals, retries."""
+
+from __future__ import annotations
+
+from processors.engine import (
+    HOLD_LIMIT,
+    INVALID_TRANSITION,
+    TENANT_MISMATCH,
+    UNEXPECTED_APPROVAL,
+    UNEXPECTED_STEP_RESULT,
+    UNKNOWN_DEFINITION,
+    UNKNOWN_TIMER,
+    Decision,
+    WorkflowState,
+    decide,
+    ids,
+    process_event,
+)
+from processors.engine.state import MAX_HELD
+from processors.engine.testing import EventFactory
+from processors.events import (
+    ApprovalRequestedV1,
+    Envelope,
+    TimerFiredPayloadV1,
+    TimerFiredV1,
+)
+from workflows import START, DefinitionRegistry, Transition, WorkflowDefinition, builtin_registry
+
+REG = builtin_registry()
+
+
+class Flow:
+    """Feeds events to process_event, keeping the state and an offset counter."""
+
+    def __init__(self, workflow_id: str = "wf-1", registry: DefinitionRegistry = REG) -> None:
+        self.f = EventFactory(workflow_id)
+        self.registry = registry
+        self.state: WorkflowState | None = None
+        self.offset = 0
+        self.now = 1_000
+
+    def send(self, event: Envelope) -> tuple[Decision, ...]:
+        decisions = process_event(self.state, event, self.offset, self.registry, self.now)
+        self.offset += 1
+        for d in decisions:
+            if d.state is not None:
+                self.state = d.state
+        return decisions
+
+    def one(self, event: Envelope) -> Decision:
+        [decision] = self.send(event)
+        return decision
+
+    @property
+    def status(self) -> str | None:
+        return self.state.status if self.state else None
+
+
+def to_awaiting_approval(flow: Flow) -> ApprovalRequestedV1:
+    classify = flow.one(flow.f.ticket_created()).commands[0]
+    propose = flow.one(flow.f.step_completed(classify, {"outcome": "refund"})).commands[0]
+    d = flow.one(flow.f.step_completed(propose, {"amount_minor": 4999}))
+    [request] = d.outputs
+    assert isinstance(request, ApprovalRequestedV1)
+    return request
+
+
+def test_should_start_a_workflow_and_issue_its_first_step() -> None:
+    flow = Flow()
+    created = flow.f.ticket_created()
+    d = flow.one(created)
+    assert d.kind == "applied" and flow.status == "classifying"
+    [cmd] = d.commands
+    assert cmd.command_id == ids.command_id(created.event_id, "classify", 1)
+    assert (cmd.step, cmd.attempt, cmd.causation_id) == ("classify", 1, created.event_id)
+    assert cmd.input["context.subject"] == "Charged twice"
+    assert d.audit.transition is not None and d.audit.transition.from_state == START
+    assert d.audit.emitted_ids == (cmd.command_id,)
+    assert d.audit.audit_id == ids.derive_id(created.event_id, "audit:applied")
+
+
+def test_should_answer_a_duplicate_with_an_audit_record_only() -> None:
+    flow = Flow()
+    created = flow.f.ticket_created()
+    flow.one(created)
+    before = flow.state
+    d = decide(before, created, 7, REG, 2_000)
+    assert d.kind == "duplicate"
+    assert d.state is None and d.commands == () and d.outputs == () and d.rejection is None
+    assert d.audit.decision == "duplicate" and d.audit.event_offset == 7
+    assert d.audit.audit_id == ids.derive_id(created.event_id, "audit:duplicate:7")
+    assert flow.state == before  # the input state was not mutated
+
+
+def test_should_refuse_an_invalid_transition_naming_state_and_event() -> None:
+    flow = Flow()
+    classify = flow.one(flow.f.ticket_created()).commands[0]
+    flow.one(flow.f.step_completed(classify, {"outcome": "low_risk"}))
+    d = flow.one(flow.f.customer_replied())  # drafting_reply cannot reach a reply-taking state
+    assert d.kind == "rejected" and d.rejection is not None
+    assert d.rejection.reason == INVALID_TRANSITION
+    assert "'customer.replied'" in d.rejection.detail and "'drafting_reply'" in d.rejection.detail
+    assert d.state is not None and d.state.status == "drafting_reply"
+    assert d.audit.rejection_reason == INVALID_TRANSITION
+
+
+def test_should_refuse_an_event_of_another_tenant_without_touching_the_workflow() -> None:
+    flow = Flow()
+    flow.one(flow.f.ticket_created())
+    intruder = EventFactory("wf-1", tenant="evil")
+    closed = intruder.ticket_closed()
+    d = decide(flow.state, closed, 5, REG, 2_000)
+    assert d.rejection is not None and d.rejection.reason == TENANT_MISMATCH
+    assert d.state is None  # not even the dedup set changes
+    assert d.audit.tenant == "acme" and "'evil'" in d.rejection.detail
+
+
+def test_should_hold_an_orphan_and_apply_it_in_order_once_the_start_event_arrives() -> None:
+    flow = Flow("wf-ops")
+    deployed, resolved = flow.f.deployment_completed(), flow.f.alert_resolved()
+    assert flow.one(deployed).kind == "held"
+    assert flow.one(resolved).kind == "held"
+    assert flow.state is not None and not flow.state.started
+    assert [h.event_id for h in flow.state.held] == [deployed.event_id, resolved.event_id]
+    # alert.fired starts the workflow; both held events are still early in gathering_context
+    [started] = flow.send(flow.f.alert_fired())
+    gather = started.commands[0]
+    # back in waiting: deployment.completed applies first; alert.resolved waits again ...
+    done, released = flow.send(flow.f.step_completed(gather))
+    assert (done.kind, released.kind, released.event.event_id) == (
+        "applied",
+        "applied",
+        deployed.event_id,
+    )
+    assert released.offset == 0 and released.audit.event_offset == 0
+    assert flow.status == "correlating"
+    correlate = released.commands[0]
+    # ... until the correlation is done
+    _, resolved_now = flow.send(flow.f.step_completed(correlate))
+    assert resolved_now.event.event_id == resolved.event_id
+    assert flow.status == "drafting_postmortem" and flow.state is not None
+    assert flow.state.held == []
+
+
+def test_should_hold_ticket_closed_that_comes_before_ticket_created() -> None:
+    flow = Flow()
+    closed = flow.f.ticket_closed()
+    held = flow.one(closed)
+    assert held.kind == "held" and held.armed[0].kind == "hold"
+    started, applied = flow.send(flow.f.ticket_created())
+    assert started.audit.status_after == "classifying"
+    assert applied.event.event_id == closed.event_id
+    assert applied.audit.transition is not None
+    assert (applied.audit.status_before, applied.audit.status_after) == ("classifying", "closed")
+    assert applied.disarmed[-1] == held.armed[0]  # its expiry is cancelled
+    assert flow.state is not None and flow.state.final_outcome == "closed"
+    assert [c.status for c in flow.state.step_calls] == ["cancelled"]
+
+
+def test_should_refuse_held_events_that_can_never_apply_once_the_workflow_ends() -> None:
+    flow = Flow()
+    replied, closed = flow.f.customer_replied(), flow.f.ticket_closed()
+    flow.send(replied)
+    flow.send(closed)
+    _, closing, refused = flow.send(flow.f.ticket_created())
+    assert closing.event.event_id == closed.event_id and flow.status == "closed"
+    assert refused.event.event_id == replied.event_id
+    assert refused.rejection is not None and refused.rejection.reason == INVALID_TRANSITION
+    assert refused.held is not None and refused.held.event_id == replied.event_id
+
+
+def test_should_refuse_a_held_orphan_of_another_tenant_after_the_start() -> None:
+    flow = Flow()
+    other = EventFactory("wf-1", tenant="other")
+    other.count = 100  # ids that differ from the real ones
+    foreign = other.ticket_closed()
+    flow.send(foreign)
+    _, refused = flow.send(flow.f.ticket_created())
+    assert refused.rejection is not None and refused.rejection.reason == TENANT_MISMATCH
+    assert flow.state is not None and foreign.event_id not in flow.state.seen_event_ids
+    assert flow.status == "classifying"
+
+
+def test_should_not_let_a_foreign_orphan_shadow_a_real_event_with_the_same_id() -> None:
+    flow = Flow()
+    foreign = EventFactory("wf-1", tenant="other").ticket_closed()
+    real = flow.f.ticket_created()
+    assert foreign.event_id == real.event_id
+    assert flow.one(foreign).kind == "held"
+    assert flow.one(foreign).kind == "duplicate"  # the same orphan again
+    started, refused = flow.send(real)
+    assert started.kind == "applied" and flow.status == "classifying"
+    assert refused.rejection is not None and refused.rejection.reason == TENANT_MISMATCH
+    assert flow.state is not None and flow.state.seen_event_ids == [real.event_id]
+
+
+def test_should_accept_the_pending_approval_and_refuse_any_other() -> None:
+    flow = Flow()
+    request = to_awaiting_approval(flow)
+    assert request.payload.approval_id == flow.state.pending_approvals[0].approval_id  # type: ignore[union-attr]
+    wrong = flow.one(flow.f.approval("apr-nope", "approve_refund"))
+    assert wrong.rejection is not None and wrong.rejection.reason == UNEXPECTED_APPROVAL
+    wrong_step = flow.one(flow.f.approval(request.payload.approval_id, "other_step"))
+    assert wrong_step.rejection is not None
+    assert wrong_step.rejection.reason == UNEXPECTED_APPROVAL
+    granted = flow.one(flow.f.approval_granted(request))
+    assert granted.kind == "applied" and flow.status == "executing_refund"
+    assert flow.state is not None and flow.state.pending_approvals == []
+    late = flow.one(flow.f.approval_denied(request))  # answered already
+    assert late.rejection is not None and late.rejection.reason == UNEXPECTED_APPROVAL
+
+
+def test_should_refuse_an_approval_before_one_was_requested() -> None:
+    flow = Flow()
+    flow.one(flow.f.ticket_created())
+    d = flow.one(flow.f.approval("apr-1", "approve_refund"))
+    assert d.rejection is not None and d.rejection.reason == UNEXPECTED_APPROVAL
+
+
+def test_should_retry_a_transient_failure_then_fail_the_workflow() -> None:
+    flow = Flow()
+    first = flow.one(flow.f.ticket_created()).commands[0]
+    failure = flow.f.step_failed(first, "transient")
+    retried = flow.one(failure)
+    assert retried.kind == "retried" and flow.status == "classifying"
+    [second] = retried.commands
+    assert second.command_id == ids.command_id(failure.event_id, "classify", 2)
+    assert (second.attempt, second.input) == (2, first.input)
+    assert flow.state is not None and flow.state.retries == {"classify": 1}
+    third = flow.one(flow.f.step_failed(second, "transient")).commands[0]
+    assert third.attempt == 3 and flow.state.retries == {"classify": 2}
+    # a late answer to a replaced attempt is refused
+    stale = flow.one(flow.f.step_completed(first, {"outcome": "low_risk"}))
+    assert stale.rejection is not None and stale.rejection.reason == UNEXPECTED_STEP_RESULT
+    final = flow.one(flow.f.step_failed(third, "transient"))
+    assert final.kind == "applied" and flow.status == "failed"
+    assert final.audit.transition is not None
+    assert final.audit.transition.trigger == "step.failed:classify"
+    [notice] = final.outputs
+    assert notice.kind == "workflow.failed"  # type: ignore[union-attr]
+    assert [e.attempt for e in flow.state.errors] == [1, 2, 3]
+
+
+def test_should_fail_at_once_on_a_permanent_error() -> None:
+    flow = Flow()
+    first = flow.one(flow.f.ticket_created()).commands[0]
+    d = flow.one(flow.f.step_failed(first, "permanent", "no such ticket"))
+    assert d.kind == "applied" and d.commands == () and flow.status == "failed"
+    assert flow.state is not None and flow.state.errors[0].message == "no such ticket"
+
+
+def test_should_take_a_step_failed_transition_when_the_definition_has_one() -> None:
+    d = WorkflowDefinition(
+        name="careful",
+        version=1,
+        states=("working", "fallback", "done", "failed"),
+        start_events=("ticket.created",),
+        terminal_states=("done", "failed"),
+        transitions=(
+            Transition("ticket.created", START, "working", step="work"),
+            Transition("step.completed:work", "working", "done"),
+            Transition("step.failed:work", "working", "fallback", step="manual"),
+            Transition("step.completed:manual", "fallback", "done"),
+        ),
+        max_attempts=1,
+    )
+    flow = Flow(registry=DefinitionRegistry([d]))
+    work = flow.one(flow.f.ticket_created()).commands[0]
+    fell = flow.one(flow.f.step_failed(work, "transient"))
+    assert flow.status == "fallback" and fell.commands[0].step == "manual"
+
+
+def test_should_refuse_a_result_for_an_unknown_command() -> None:
+    flow = Flow()
+    cmd = flow.one(flow.f.ticket_created()).commands[0]
+    forged = cmd.model_copy(update={"command_id": "forged"})
+    d = flow.one(flow.f.step_completed(forged, {"outcome": "refund"}))
+    assert d.rejection is not None and d.rejection.reason == UNEXPECTED_STEP_RESULT
+
+
+def test_should_refuse_a_timer_that_is_not_armed() -> None:
+    flow = Flow()
+    flow.one(flow.f.ticket_created())
+    fake = TimerFiredV1(
+        event_id="t-1",
+        occurred_at=1,
+        source="x",
+        tenant="acme",
+        actor=flow.f.ticket_created().actor,
+        workflow_id="wf-1",
+        payload=TimerFiredPayloadV1(timer_id="nope", kind="approval_deadline", due_at=1),
+    )
+    d = flow.one(fake)
+    assert d.rejection is not None and d.rejection.reason == UNKNOWN_TIMER
+
+
+def test_should_refuse_events_of_a_workflow_whose_definition_is_gone() -> None:
+    flow = Flow()
+    flow.one(flow.f.ticket_created())
+    d = decide(flow.state, flow.f.ticket_closed(), 9, DefinitionRegistry(), 5)
+    assert d.rejection is not None and d.rejection.reason == UNKNOWN_DEFINITION
+
+
+def test_should_bound_the_number_of_held_events() -> None:
+    flow = Flow()
+    for _ in range(MAX_HELD):
+        assert flow.one(flow.f.customer_replied()).kind == "held"
+    d = flow.one(flow.f.customer_replied())
+    assert d.rejection is not None and d.rejection.reason == HOLD_LIMIT
+
+
+def test_should_decide_identically_twice() -> None:
+    def run() -> list[Decision]:
+        flow = Flow()
+        out: list[Decision] = []
+        request = to_awaiting_approval(flow)
+        out.extend(flow.send(flow.f.approval_granted(request)))
+        return out
+
+    assert run() == run()

@@ -1,0 +1,299 @@
+"""OrchestratorProcessor: timers and expiries through the test driver, quarantine records,
+deterministic results, and the engine's Avro records."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from avro_schemas import SCHEMA_DIR
+from processors.contract import Context, Delete, Put, Record, Result
+from processors.engine import (
+    INVALID_TRANSITION,
+    KEY_MISMATCH,
+    ORPHAN_EVENT,
+    PREREQUISITE_TIMEOUT,
+    TIMERS,
+    WORKFLOWS,
+    AuditRecord,
+    OrchestratorProcessor,
+    StepCommand,
+    WorkflowNotice,
+    WorkflowState,
+    WorkflowStateCodec,
+    ids,
+)
+from processors.engine.state import (
+    HeldEvent,
+    HeldHeader,
+    HistoryEntry,
+    PendingApproval,
+    StepCall,
+    StepError,
+    WorkflowTimer,
+)
+from processors.engine.testing import EventFactory, WorkflowHarness
+from processors.events import TimerFiredV1, decode_record, encode
+from processors.quarantine import ORIGIN_HEADER, REASON_HEADER
+from streams.driver import TestDriver
+from workflows.support_triage import APPROVAL_DEADLINE_MS
+
+MINUTE = 60_000
+
+
+class MemoryState:
+    """A dict-backed StateView that applies a Result's writes like the host does."""
+
+    def __init__(self) -> None:
+        self.tables: dict[str, dict[bytes, Any]] = {WORKFLOWS: {}, TIMERS: {}}
+
+    def get(self, table: str, key: bytes) -> Any | None:
+        return self.tables[table].get(key)
+
+    def range(self, table: str, start: bytes, end: bytes) -> Iterator[tuple[bytes, Any]]:
+        for key in sorted(self.tables[table]):
+            if start <= key < end:
+                yield key, self.tables[table][key]
+
+    def apply(self, result: Result) -> None:
+        for w in result.writes:
+            if isinstance(w, Put):
+                self.tables[w.table][w.key] = w.value
+            else:
+                assert isinstance(w, Delete)
+                self.tables[w.table].pop(w.key, None)
+
+
+def record_of(event: Any, offset: int, key: bytes | None = None) -> Record:
+    return Record("events", 0, offset, key or event.key, encode(event))
+
+
+def exact() -> OrchestratorProcessor:
+    """Punctuating every millisecond, so a test can step right up to a due time."""
+    return OrchestratorProcessor(punctuate_interval_ms=1)
+
+
+def test_should_fire_an_approval_deadline_exactly_once(tmp_path: Path) -> None:
+    with TestDriver([exact()], tmp_path) as driver:
+        h = WorkflowHarness(driver, "wf-1")
+        h.send(h.events.ticket_created())
+        h.send(h.events.step_completed(h.command(), {"outcome": "refund"}))
+        h.send(h.events.step_completed(h.command(), {"amount_minor": 4999}))
+        request = h.approval_request()
+        h.audits()
+        timer = h.state().timers[0]
+        assert timer.due_at == APPROVAL_DEADLINE_MS  # armed at driver time 0
+        assert timer.subject_id == request.payload.approval_id
+        driver.advance_time(APPROVAL_DEADLINE_MS - 1)
+        assert h.timer_events() == [] and h.audits() == []
+        driver.advance_time(1)
+        [fired] = h.timer_events()
+        assert isinstance(fired, TimerFiredV1)
+        assert fired.event_id == ids.timer_event_id("wf-1", "approval_deadline", timer.due_at)
+        assert (fired.payload.kind, fired.occurred_at) == ("approval_deadline", timer.due_at)
+        [audit] = h.audits()
+        assert (audit.event_id, audit.event_offset, audit.decision) == (
+            fired.event_id,
+            -1,
+            "applied",
+        )
+        assert (audit.status_before, audit.status_after) == ("awaiting_approval", "escalated")
+        [notice] = h.outputs()
+        assert isinstance(notice, WorkflowNotice) and notice.outcome == "escalated"
+        driver.advance_time(10 * APPROVAL_DEADLINE_MS)
+        assert h.timer_events() == [] and h.audits() == []
+        index = [list(driver.partition_state(p).range(TIMERS, b"", b"\xff")) for p in range(4)]
+        assert index == [[], [], [], []]
+        # the timer event coming back from the log is a duplicate
+        driver.pipe("events", fired.key, encode(fired))
+        [dup] = h.audits()
+        assert dup.decision == "duplicate" and h.outputs() == []
+
+
+def test_should_cancel_a_deadline_when_the_state_is_left(tmp_path: Path) -> None:
+    with TestDriver([OrchestratorProcessor()], tmp_path) as driver:
+        h = WorkflowHarness(driver, "wf-1")
+        h.send(h.events.ticket_created())
+        h.send(h.events.step_completed(h.command(), {"outcome": "refund"}))
+        h.send(h.events.step_completed(h.command(), {}))
+        h.send(h.events.approval_granted(h.approval_request()))
+        assert h.state().timers == []
+        driver.advance_time(2 * APPROVAL_DEADLINE_MS)
+        assert h.timer_events() == []
+        assert h.state().status == "executing_refund"
+
+
+def test_should_quarantine_an_orphan_that_never_starts(tmp_path: Path) -> None:
+    with TestDriver([exact()], tmp_path) as driver:
+        h = WorkflowHarness(driver, "wf-orphan")
+        closed = h.events.ticket_closed()
+        driver.pipe("events", closed.key, encode(closed), headers=(("af-signature", b"abc"),))
+        [held] = h.audits()
+        assert held.decision == "held"
+        driver.advance_time(10 * MINUTE - 1)
+        assert h.quarantined() == []
+        driver.advance_time(1)
+        [q] = h.quarantined()
+        assert q["reason"] == ORPHAN_EVENT and q["event_id"] == closed.event_id
+        assert q["original_value"] == encode(closed)
+        assert q["original_headers"] == [{"key": "af-signature", "value": b"abc"}]
+        assert (q["original_topic"], q["original_offset"]) == ("events", 0)
+        [expired] = h.audits()
+        assert (expired.decision, expired.rejection_reason) == ("expired", ORPHAN_EVENT)
+        assert h.state().held == []
+
+
+def test_should_quarantine_an_event_whose_prerequisite_never_comes(tmp_path: Path) -> None:
+    with TestDriver([OrchestratorProcessor()], tmp_path) as driver:
+        h = WorkflowHarness(driver, "wf-1")
+        h.send(h.events.ticket_created())
+        replied = h.events.customer_replied()  # only waiting_for_customer takes it
+        h.send(replied)
+        assert [a.decision for a in h.audits()] == ["applied", "held"]
+        driver.advance_time(10 * MINUTE)
+        [q] = h.quarantined()
+        assert q["reason"] == PREREQUISITE_TIMEOUT and q["event_id"] == replied.event_id
+        assert h.state().status == "classifying" and h.state().held == []
+
+
+def test_should_quarantine_an_invalid_transition_with_the_original_bytes() -> None:
+    proc, mem = OrchestratorProcessor(), MemoryState()
+    f = EventFactory("wf-1")
+    created = f.ticket_created()
+    mem.apply(proc.process(record_of(created, 0), mem, Context(5, 0)))
+    again = f.ticket_created()  # a second start event for a running workflow
+    result = proc.process(record_of(again, 1), mem, Context(6, 0))
+    [quarantined] = [e for e in result.emits if e.role == "quarantine"]
+    assert quarantined.headers == (
+        (REASON_HEADER, INVALID_TRANSITION.encode()),
+        (ORIGIN_HEADER, b"orchestrator/1"),
+    )
+    name, body = decode_record(quarantined.value or b"")
+    assert name == "agentflow.internal.QuarantineRecord"
+    assert body["original_value"] == encode(again) and body["original_offset"] == 1
+    assert body["reason"] == INVALID_TRANSITION and body["gate_version"] == "orchestrator/1"
+    assert [e.role for e in result.emits] == ["quarantine", "audit"]
+
+
+def test_should_quarantine_a_record_keyed_by_another_workflow() -> None:
+    proc, mem = OrchestratorProcessor(), MemoryState()
+    created = EventFactory("wf-1").ticket_created()
+    result = proc.process(record_of(created, 0, key=b"wf-2"), mem, Context(5, 0))
+    assert [e.headers[0] for e in result.emits] == [(REASON_HEADER, KEY_MISMATCH.encode())]
+    assert result.writes == ()
+
+
+def test_should_quarantine_an_undecodable_record() -> None:
+    proc, mem = OrchestratorProcessor(), MemoryState()
+    result = proc.process(Record("events", 0, 0, b"k", b"junk"), mem, Context(5, 0))
+    assert [e.headers[0] for e in result.emits] == [(REASON_HEADER, b"undecodable")]
+
+
+def test_should_produce_identical_results_for_identical_inputs() -> None:
+    def run() -> list[Result]:
+        proc, mem = OrchestratorProcessor(), MemoryState()
+        f = EventFactory("wf-1")
+        results = []
+        created = f.ticket_created()
+        closed = f.ticket_closed()
+        for offset, event in enumerate([closed, created]):
+            result = proc.process(record_of(event, offset), mem, Context(100 + offset, 0))
+            mem.apply(result)
+            results.append(result)
+        results.append(proc.punctuate(mem, Context(10**12, 0)))
+        return results
+
+    first, second = run(), run()
+    assert first == second
+    assert len(first[1].emits) > 3  # the start and the released ticket.closed
+
+
+def test_workflow_state_codec_round_trips_every_field() -> None:
+    state = WorkflowState(
+        workflow_id="wf-1",
+        definition_name="support_triage",
+        definition_version=1,
+        tenant="acme",
+        status="awaiting_approval",
+        started_at=1,
+        updated_at=2,
+        last_event_id="e-2",
+        last_offset=9,
+        context={"subject": "s"},
+        completed_steps=["classify"],
+        step_results={"classify": "{}"},
+        step_calls=[
+            StepCall(
+                command_id="c",
+                step="s",
+                attempt=1,
+                causation_id="e",
+                issued_at=1,
+                status="open",
+                input={"a": "b"},
+            )
+        ],
+        retries={"s": 1},
+        pending_approvals=[
+            PendingApproval(
+                approval_id="a",
+                step="s",
+                state="x",
+                required_role="r",
+                requested_at=1,
+                due_at=3,
+                causation_id="e",
+            )
+        ],
+        timers=[
+            WorkflowTimer(
+                timer_id="t", name="n", state="x", due_at=3, subject_id="a", causation_id="e"
+            )
+        ],
+        held=[
+            HeldEvent(
+                event_id="h",
+                event_type="ticket.closed",
+                tenant="acme",
+                offset=4,
+                held_at=1,
+                expires_at=5,
+                event=b"\xc3\x01",
+                headers=[HeldHeader(key="k", value=None)],
+            )
+        ],
+        errors=[
+            StepError(event_id="e", step="s", attempt=1, error_class="transient", message="m", at=1)
+        ],
+        history=[HistoryEntry(event_id="e", event_type="t", trigger="t", to_state="x", at=1)],
+        seen_event_ids=["e-1", "e-2"],
+        final_outcome=None,
+        completed_at=None,
+    )
+    codec = WorkflowStateCodec()
+    assert codec.decode(codec.encode(state)) == state
+
+
+@pytest.mark.parametrize(
+    ("stem", "model"),
+    [
+        ("workflow_state", WorkflowState),
+        ("step_command", StepCommand),
+        ("audit_record", AuditRecord),
+        ("workflow_notice", WorkflowNotice),
+        ("workflow_state:held", HeldEvent),
+        ("workflow_state:step_calls", StepCall),
+        ("workflow_state:history", HistoryEntry),
+    ],
+)
+def test_models_have_the_fields_of_their_schemas(stem: str, model: type[Any]) -> None:
+    name, _, field = stem.partition(":")
+    schema = json.loads((SCHEMA_DIR / "internal" / f"{name}.avsc").read_text())
+    if field:
+        [spec] = [f for f in schema["fields"] if f["name"] == field]
+        schema = spec["type"]["items"]
+    assert [f["name"] for f in schema["fields"]] == list(model.model_fields)
