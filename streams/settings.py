@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     policy_file: Path = Path("config/policy.json")
     signing_keys_file: Path | None = None
     signing_keys: SecretStr | None = None
+    # The workflow definitions the orchestrator runs: a module:function returning a
+    # DefinitionRegistry.
+    workflows: str = "workflows:builtin_registry"
     # Any other librdkafka option, as JSON: AGENTFLOW_KAFKA_OPTIONS='{"client.rack": "a"}'.
     kafka_options: dict[str, str] = Field(default_factory=dict)
 

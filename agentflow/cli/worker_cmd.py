@@ -10,7 +10,10 @@ import click
 
 from agentflow.errors import UserError
 from agentflow.gate_config import load_gate
+from processors.engine import OrchestratorProcessor
+from processors.gate import GateProcessor
 from processors.pipeline import WorkflowPipeline
+from workflows import DefinitionRegistry
 from streams.errors import StartupError
 from streams.host import StreamHost
 from streams.settings import Settings
@@ -18,14 +21,14 @@ from topics import by_role, catalog
 
 
 def load_processor(spec: str) -> Any:
-    """Instantiate ``module:factory`` (a class or a function returning a processor)."""
+    """Call ``module:factory`` (a class, or a function returning a processor or registry)."""
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
-        raise UserError(f"--processor wants module:factory, got {spec!r}")
+        raise UserError(f"wanted module:factory, got {spec!r}")
     try:
         factory = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
-        raise UserError(f"cannot load processor {spec!r}: {exc}") from None
+        raise UserError(f"cannot load {spec!r}: {exc}") from None
     return factory()
 
 
@@ -83,4 +86,14 @@ def worker_cmd(
 
 def default_processors(settings: Settings) -> list[Any]:
     """The validation gate fused with the orchestrator: one pass, one transaction."""
-    return [WorkflowPipeline(load_gate(settings))]
+    registry = load_processor(settings.workflows)
+    if not isinstance(registry, DefinitionRegistry):
+        raise UserError(
+            f"AGENTFLOW_WORKFLOWS={settings.workflows} did not return a DefinitionRegistry"
+        )
+    return [WorkflowPipeline(load_gate(settings), OrchestratorProcessor(registry=registry))]
+
+
+def gate_only() -> GateProcessor:
+    """The validation gate alone (``--processor agentflow.cli.worker_cmd:gate_only``)."""
+    return GateProcessor(load_gate(Settings()))
