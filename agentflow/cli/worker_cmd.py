@@ -13,11 +13,11 @@ from agentflow.gate_config import load_gate
 from processors.engine import OrchestratorProcessor
 from processors.gate import GateProcessor
 from processors.pipeline import WorkflowPipeline
-from workflows import DefinitionRegistry
 from streams.errors import StartupError
 from streams.host import StreamHost
 from streams.settings import Settings
 from topics import by_role, catalog
+from workflows import DefinitionRegistry
 
 
 def load_processor(spec: str) -> Any:
