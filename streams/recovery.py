@@ -16,6 +16,7 @@ commits (see ``streams.checkpoint``), so a trusted store never holds an aborted 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,42 +101,55 @@ class Restorer:
 
     def _read_into(self, store: TableStore, partition: int, recorded: int | None) -> int:
         start = recorded + 1 if recorded is not None else OFFSET_BEGINNING
-        self._consumer.assign([TopicPartition(store.changelog_topic, partition, start)])
-        changes: dict[bytes, bytes | None] = {}
-        last_offset: int | None = None
         count = 0
-        idle_since = time.monotonic()
-        try:
-            while True:
-                msgs = self._consumer.consume(_CHUNK, timeout=0.5)
-                if not msgs and time.monotonic() - idle_since > _IDLE_LIMIT_S:
-                    raise TimeoutError(
-                        f"restoring {store.changelog_topic}[{partition}] saw no end in "
-                        f"{_IDLE_LIMIT_S:.0f}s; is an old transaction still open?"
-                    )
-                at_end = False
-                for msg in msgs:
-                    err = msg.error()
-                    if err is not None:
-                        if err.code() == KafkaError._PARTITION_EOF:
-                            at_end = True
-                            continue
-                        raise RuntimeError(f"restore consumer error: {err.str()}")
-                    key = msg.key()
-                    if key is None:
-                        continue
-                    changes[key] = msg.value()
-                    last_offset = msg.offset()
-                    count += 1
-                if msgs:
-                    idle_since = time.monotonic()
-                if changes and (at_end or len(changes) >= _CHUNK):
-                    store.write(changes, last_offset)
-                    changes = {}
-                if at_end:
-                    return count
-        finally:
-            self._consumer.unassign()
+        for chunk, last_offset, records in read_changelog(
+            self._consumer, store.changelog_topic, partition, start
+        ):
+            store.write(chunk, last_offset)
+            count += records
+        return count
 
     def close(self) -> None:
         self._consumer.close()
+
+
+def read_changelog(
+    consumer: Consumer, topic: str, partition: int, start: int
+) -> Iterator[tuple[dict[bytes, bytes | None], int, int]]:
+    """Committed changelog records of one partition from ``start`` to its end, in chunks:
+    ``({key: value or None}, offset of the chunk's last record, records read)``."""
+    consumer.assign([TopicPartition(topic, partition, start)])
+    changes: dict[bytes, bytes | None] = {}
+    last_offset = -1
+    records = 0
+    idle_since = time.monotonic()
+    try:
+        while True:
+            msgs = consumer.consume(_CHUNK, timeout=0.5)
+            if not msgs and time.monotonic() - idle_since > _IDLE_LIMIT_S:
+                raise TimeoutError(
+                    f"reading {topic}[{partition}] saw no end in {_IDLE_LIMIT_S:.0f}s; "
+                    "is an old transaction still open?"
+                )
+            at_end = False
+            for msg in msgs:
+                err = msg.error()
+                if err is not None:
+                    if err.code() == KafkaError._PARTITION_EOF:
+                        at_end = True
+                        continue
+                    raise RuntimeError(f"changelog consumer error: {err.str()}")
+                key = msg.key()
+                if key is not None:
+                    changes[key] = msg.value()
+                    last_offset = msg.offset()
+                    records += 1
+            if msgs:
+                idle_since = time.monotonic()
+            if changes and (at_end or records >= _CHUNK):
+                yield changes, last_offset, records
+                changes, records = {}, 0
+            if at_end:
+                return
+    finally:
+        consumer.unassign()

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from rocksdict import Options, Rdict, WriteBatch
+from rocksdict import AccessType, Options, Rdict, WriteBatch
 
 from processors.contract import Codec, Delete, Put
 
@@ -37,13 +37,23 @@ def _options() -> Options:
 class TableStore:
     """One table partition in RocksDB, with its changelog bookkeeping."""
 
-    def __init__(self, path: Path, name: str, codec: Codec[Any], changelog_topic: str) -> None:
+    def __init__(
+        self,
+        path: Path,
+        name: str,
+        codec: Codec[Any],
+        changelog_topic: str,
+        read_only: bool = False,
+    ) -> None:
         self.path = path
         self.name = name
         self.codec = codec
         self.changelog_topic = changelog_topic
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = Rdict(str(path), _options(), column_families={_META_CF: _options()})
+        # Read-only opens take no lock, so tools can read a store a running worker owns; they
+        # see what it has committed (its writes land only after each transaction commits).
+        access = {"access_type": AccessType.read_only()} if read_only else {}
+        self._db = Rdict(str(path), _options(), column_families={_META_CF: _options()}, **access)
         self._meta = self._db.get_column_family(_META_CF)
         self._meta_handle = self._db.get_column_family_handle(_META_CF)
 
@@ -57,6 +67,11 @@ class TableStore:
             if not isinstance(key, bytes) or key >= end:
                 return
             yield key, value
+
+    def items_raw(self) -> Iterator[tuple[bytes, bytes]]:
+        for key, value in self._db.items():
+            if isinstance(key, bytes):
+                yield key, value
 
     def is_empty(self) -> bool:
         it = self._db.iter()

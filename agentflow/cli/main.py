@@ -13,6 +13,7 @@ from agentflow.cli.output import fail
 from agentflow.cli.produce_cmd import register as register_sdk_commands
 from agentflow.cli.topics_cmd import topics_group
 from agentflow.cli.worker_cmd import worker_cmd
+from agentflow.cli.workflow_cmd import workflow_group
 from agentflow.errors import UserError
 
 
@@ -26,6 +27,7 @@ cli.add_command(broker_group)
 cli.add_command(topics_group)
 cli.add_command(worker_cmd)
 cli.add_command(demo_cmd)
+cli.add_command(workflow_group)
 register_sdk_commands(cli)
 
 

@@ -23,6 +23,7 @@ from processors.engine import apply
 from processors.engine.decision import (
     HOLD_LIMIT,
     INVALID_TRANSITION,
+    REVIEWER_NOT_PERMITTED,
     TENANT_MISMATCH,
     UNEXPECTED_APPROVAL,
     UNEXPECTED_STEP_RESULT,
@@ -47,6 +48,7 @@ from processors.engine.state import (
 from processors.engine.work import Work
 from processors.events import (
     HEADER_CONTENT_TYPE,
+    ApprovalDecision,
     Envelope,
     StepCompletedPayloadV1,
     StepFailedPayloadV1,
@@ -176,6 +178,9 @@ def evaluate(work: Work, registry: DefinitionRegistry, headers: Headers) -> Deci
                 f"{answer.step!r}, which is not pending in state {status!r}"
             )
             return work.finish("rejected", Rejection(UNEXPECTED_APPROVAL, detail))
+        refusal = _reviewer_refusal(event, answer, approval)
+        if refusal is not None:
+            return work.finish("rejected", Rejection(REVIEWER_NOT_PERMITTED, refusal))
     call: StepCall | None = None
     if isinstance(payload, StepCompletedPayloadV1 | StepFailedPayloadV1):
         call = st.open_call(payload.command_id)
@@ -282,3 +287,20 @@ def _hold(work: Work, timeout_ms: int, headers: Headers) -> Decision:
         TimerRef(held.expires_at, st.workflow_id, event.event_id, "hold", event.event_type)
     )
     return work.finish("held", keep_id=st.started)
+
+
+def _reviewer_refusal(
+    event: Envelope, answer: ApprovalDecision, approval: PendingApproval
+) -> str | None:
+    """Why the event's actor may not answer ``approval``, or None if it may.
+
+    Defence in depth behind the gate's policy: the definition names the role an approval
+    needs, held plainly or for the workflow's tenant, and the reviewer must be the actor.
+    """
+    actor = event.actor
+    if answer.reviewer_id != actor.id:
+        return f"reviewer {answer.reviewer_id!r} is not the event's actor {actor.id!r}"
+    role = approval.required_role
+    if role not in actor.roles and f"{event.tenant}:{role}" not in actor.roles:
+        return f"{actor.id!r} lacks role {role!r} needed to answer {approval.step!r}"
+    return None

@@ -22,6 +22,8 @@ TENANT_MISMATCH: Final = "tenant_mismatch"
 """The event's tenant is not the workflow's tenant."""
 UNEXPECTED_APPROVAL: Final = "unexpected_approval"
 """approval.granted/denied that answers no pending approval (approval id and step) here."""
+REVIEWER_NOT_PERMITTED: Final = "reviewer_not_permitted"
+"""The approval's actor is not its reviewer, or lacks the approval step's required role."""
 UNEXPECTED_STEP_RESULT: Final = "unexpected_step_result"
 """step.completed/failed whose command id is not an open step call of this workflow."""
 UNKNOWN_TIMER: Final = "unknown_timer"
@@ -37,6 +39,7 @@ PREREQUISITE_TIMEOUT: Final = "prerequisite_timeout"
 
 REASON_CODES: Final = (
     INVALID_TRANSITION,
+    REVIEWER_NOT_PERMITTED,
     TENANT_MISMATCH,
     UNEXPECTED_APPROVAL,
     UNEXPECTED_STEP_RESULT,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from processors.engine import (
     HOLD_LIMIT,
     INVALID_TRANSITION,
+    REVIEWER_NOT_PERMITTED,
     TENANT_MISMATCH,
     UNEXPECTED_APPROVAL,
     UNEXPECTED_STEP_RESULT,
@@ -19,6 +20,7 @@ from processors.engine import (
 from processors.engine.state import MAX_HELD
 from processors.engine.testing import EventFactory
 from processors.events import (
+    Actor,
     ApprovalRequestedV1,
     Envelope,
     TimerFiredPayloadV1,
@@ -208,6 +210,39 @@ def test_should_accept_the_pending_approval_and_refuse_any_other() -> None:
     assert flow.state is not None and flow.state.pending_approvals == []
     late = flow.one(flow.f.approval_denied(request))  # answered already
     assert late.rejection is not None and late.rejection.reason == UNEXPECTED_APPROVAL
+
+
+def _approval_by(request: ApprovalRequestedV1, flow: Flow, actor: Actor, reviewer: str) -> Envelope:
+    granted = flow.f.approval_granted(request)
+    payload = granted.payload.model_copy(update={"reviewer_id": reviewer})
+    return granted.model_copy(update={"actor": actor, "payload": payload})
+
+
+def test_should_refuse_approval_from_reviewer_without_the_required_role() -> None:
+    flow = Flow()
+    request = to_awaiting_approval(flow)
+    clerk = Actor(id="u-clerk", kind="user", roles=["agent", "globex:refund_approver"])
+    d = flow.one(_approval_by(request, flow, clerk, "u-clerk"))
+    assert d.rejection is not None and d.rejection.reason == REVIEWER_NOT_PERMITTED
+    assert "lacks role 'refund_approver'" in d.rejection.detail
+    assert flow.status == "awaiting_approval"
+
+
+def test_should_refuse_approval_whose_reviewer_is_not_the_actor() -> None:
+    flow = Flow()
+    request = to_awaiting_approval(flow)
+    boss = Actor(id="u-boss", kind="user", roles=["refund_approver"])
+    d = flow.one(_approval_by(request, flow, boss, "u-someone-else"))
+    assert d.rejection is not None and d.rejection.reason == REVIEWER_NOT_PERMITTED
+    assert flow.status == "awaiting_approval"
+
+
+def test_should_accept_approval_from_reviewer_holding_the_role_for_this_tenant() -> None:
+    flow = Flow()
+    request = to_awaiting_approval(flow)
+    lead = Actor(id="u-lead", kind="user", roles=["acme:refund_approver"])
+    d = flow.one(_approval_by(request, flow, lead, "u-lead"))
+    assert d.kind == "applied" and flow.status == "executing_refund"
 
 
 def test_should_refuse_an_approval_before_one_was_requested() -> None:
