@@ -2,55 +2,62 @@
 
 from __future__ import annotations
 
-import time
-import uuid
+from datetime import UTC, datetime
 
 import click
-from confluent_kafka import Consumer, Producer
 from rich.table import Table
 
 from agentflow.cli.output import console, print_json
-from streams.settings import Settings
-from topics import by_role, catalog
+from agentflow.demo import run_demo
+from agentflow.workflow_query import details
+
+
+def _clock(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%H:%M:%S.%f")[:-3]
 
 
 @click.command("demo")
-@click.option("--workflows", default=5, show_default=True, help="How many sample workflows.")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
-def demo_cmd(workflows: int, as_json: bool) -> None:
-    """Round trip: produce sample events keyed by workflow id to the ingress topic and read
-    them back, showing each workflow's events land on one partition, in order."""
-    settings = Settings()
-    topic = settings.topic(by_role(catalog())["ingress"].name)
-    run = uuid.uuid4().hex[:6]
-    events = [
-        (f"wf-{run}-{i}", etype)
-        for i in range(workflows)
-        for etype in ("ticket.created", "ticket.updated", "ticket.closed")
-    ]
-    producer = Producer(
-        {**settings.client_config(), "partitioner": "murmur2_random", "enable.idempotence": True}
-    )
-    for key, etype in events:
-        producer.produce(topic, f'{{"event_type": "{etype}"}}'.encode(), key.encode())
-    producer.flush(30)
-    consumer = Consumer(
-        {**settings.client_config(), "group.id": f"demo-{run}", "auto.offset.reset": "earliest"}
-    )
-    consumer.subscribe([topic])
-    seen: list[tuple[str, int, str]] = []
-    deadline = time.monotonic() + 30
-    while len(seen) < len(events) and time.monotonic() < deadline:
-        for msg in consumer.consume(500, 0.5):
-            key = (msg.key() or b"").decode()
-            if msg.error() is None and key.startswith(f"wf-{run}-"):
-                seen.append((key, msg.partition(), msg.value().decode()))
-    consumer.close()
+@click.option("--timeout", default=90.0, show_default=True, help="Seconds to wait for the end.")
+def demo_cmd(as_json: bool, timeout: float) -> None:
+    """Run the pipeline on sample events: a worker (gate + orchestrator), a scripted step
+    worker, and signed events for four workflows, a duplicate and a forged event."""
+    echo = (lambda _m: None) if as_json else (lambda m: console.print(m, highlight=False))
+    run = run_demo(echo, timeout_s=timeout)
     if as_json:
-        print_json([{"workflow_id": k, "partition": p, "value": v} for k, p, v in seen])
+        print_json(
+            {
+                "run_id": run.run_id,
+                "workflows": [
+                    details(s) | {"scenario": run.workflows[wf]}
+                    for wf, s in sorted(run.states.items())
+                ],
+                "quarantined": run.quarantined,
+                "worker": run.worker_stats,
+                "seconds": round(run.seconds, 2),
+            }
+        )
         return
-    table = Table("workflow_id", "partition", "event")
-    for key, partition, value in seen:
-        table.add_row(key, str(partition), value)
-    console.print(table)
-    console.print(f"{len(seen)} of {len(events)} events read back from {topic}.")
+    for wf, state in sorted(run.states.items()):
+        table = Table(
+            title=f"{wf}: {run.workflows[wf]} → [bold]{state.status}[/]", title_justify="left"
+        )
+        for column in ("time", "event", "transition", "step"):
+            table.add_column(column)
+        for h in state.history:
+            table.add_row(
+                _clock(h.at),
+                h.event_type,
+                f"{h.from_state or '(start)'} → {h.to_state}",
+                h.step or "",
+            )
+        console.print(table)
+    for q in run.quarantined:
+        console.print(f"quarantined: {q['event_id']} {q['reason']} ({q['detail']})")
+    stats = run.worker_stats
+    console.print(
+        f"\n{len(run.states)} workflows finished in {run.seconds:.1f}s; the worker processed "
+        f"{stats.get('records', 0)} records in {stats.get('commits', 0)} transactions, "
+        f"{stats.get('poison_records', 0)} poison. Duplicates were dropped by event id "
+        f"(see `agentflow workflow show <id>`)."
+    )

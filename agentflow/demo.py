@@ -1,0 +1,400 @@
+"""The demo: the whole pipeline on sample events, on the real broker.
+
+It starts a worker (gate + orchestrator) as a subprocess and a scripted step worker in a
+thread, sends a handful of signed events through the SDK — a low-risk ticket, a refund that a
+reviewer approves, an incident, an event that arrives before its workflow starts, a duplicate
+and a forged event — and follows each workflow until it ends.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agentflow.errors import UserError
+from agentflow.gate_config import load_gate_policy, load_keyring
+from agentflow.sdk import EventProducer
+from agentflow.sdk.quarantine import read_entries
+from agentflow.stepworker import STEP_SOURCE, ScriptedStepWorker
+from agentflow.workflow_query import WorkflowReader
+from processors.engine import WorkflowState
+from processors.events import Actor, Envelope, KeyRing, model_for
+from streams.settings import Settings
+from topics import by_role, catalog, ensure_topics
+
+DEV_KEYS = Path("config/signing-keys.dev.json")
+CUSTOMER = Actor(id="cust-77", kind="user", roles=["customer"])
+MONITOR = Actor(id="alertmanager", kind="service", roles=["monitoring"])
+REVIEWER = Actor(id="u-lead", kind="user", roles=["acme:refund_approver"])
+TERMINAL = {"done", "resolved", "closed", "failed", "escalated"}
+
+
+@dataclass
+class DemoRun:
+    """What one demo run sent and saw."""
+
+    run_id: str
+    workflows: dict[str, str] = field(default_factory=dict)  # workflow id -> scenario
+    states: dict[str, WorkflowState] = field(default_factory=dict)
+    quarantined: list[dict[str, Any]] = field(default_factory=list)
+    worker_stats: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+class _Events:
+    """Builds this run's events with wall-clock times and readable ids."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        self.count = 0
+
+    def make(
+        self,
+        event_type: str,
+        workflow_id: str,
+        tenant: str,
+        source: str,
+        actor: Actor,
+        payload: dict[str, Any],
+    ) -> Envelope:
+        self.count += 1
+        model = model_for(event_type, 1)
+        assert model is not None, event_type
+        return model.model_validate(
+            {
+                "event_id": f"demo-{self.run_id}-{self.count:02d}",
+                "event_type": event_type,
+                "schema_version": 1,
+                "occurred_at": int(time.time() * 1000),
+                "source": source,
+                "tenant": tenant,
+                "actor": actor.model_dump(),
+                "workflow_id": workflow_id,
+                "payload": payload,
+            }
+        )
+
+
+def _settings_with_dev_keys() -> tuple[Settings, bool]:
+    settings = Settings()
+    if settings.signing_keys is None and settings.signing_keys_file is None:
+        return settings.model_copy(update={"signing_keys_file": DEV_KEYS}), True
+    return settings, False
+
+
+def run_demo(echo: Callable[[str], None], timeout_s: float = 90.0) -> DemoRun:
+    """Run the demo scenario end to end; raises UserError with the cause if it cannot."""
+    started = time.monotonic()
+    settings, dev_keys = _settings_with_dev_keys()
+    if dev_keys:
+        echo(f"Signing keys: {DEV_KEYS} (development secrets; set AGENTFLOW_SIGNING_KEYS_FILE)")
+    keyring = load_keyring(settings, load_gate_policy(settings))
+    ensure_topics(
+        settings.client_config(), catalog(app_id=settings.app_id), prefix=settings.topic_prefix
+    )
+    run = DemoRun(run_id=uuid.uuid4().hex[:6])
+    worker = _start_worker(settings, echo)
+    steps = _start_step_worker(settings, keyring)
+    try:
+        with EventProducer.from_settings(settings) as producer:
+            events, follow_ups = _send_scenario(run, producer, echo)
+            _follow(run, settings, producer, events, follow_ups, echo, timeout_s)
+    finally:
+        steps.stop()
+        worker.stop(echo)
+    quarantine = settings.topic(by_role(catalog())["quarantine"].name)
+    run.quarantined = [
+        summary
+        for entry in read_entries(settings.client_config(), quarantine)
+        if (summary := entry.summary())["workflow_id"] in run.workflows
+    ]
+    run.worker_stats = worker.stats()
+    run.seconds = time.monotonic() - started
+    return run
+
+
+# A follow-up event is sent once its workflow reaches the named status.
+FollowUp = tuple[str, str, Envelope, str]  # workflow id, status, event, label
+
+
+def _send_scenario(
+    run: DemoRun, producer: EventProducer, echo: Callable[[str], None]
+) -> tuple[_Events, list[FollowUp]]:
+    ev, r = _Events(run.run_id), run.run_id
+    low, refund, incident, early = (
+        f"wf-{r}-{n}" for n in ("password", "refund", "incident", "early")
+    )
+    run.workflows = {
+        low: "low-risk ticket",
+        refund: "refund with approval",
+        incident: "incident",
+        early: "closed before it was created",
+    }
+
+    def ticket(wf: str, subject: str, body: str) -> Envelope:
+        return ev.make(
+            "ticket.created",
+            wf,
+            "acme",
+            "helpdesk",
+            CUSTOMER,
+            {
+                "ticket_id": f"T-{wf}",
+                "subject": subject,
+                "body": body,
+                "customer_id": "cust-77",
+                "tags": [],
+            },
+        )
+
+    now = int(time.time() * 1000)
+    low_created = ticket(low, "Password reset mail not arriving", "Nothing in spam either.")
+    closed_first = ev.make(
+        "ticket.closed",
+        early,
+        "acme",
+        "helpdesk",
+        CUSTOMER,
+        {"ticket_id": f"T-{early}", "resolution": "customer withdrew"},
+    )
+    sends = [
+        ("low-risk ticket", low_created),
+        ("refund ticket", ticket(refund, "Charged twice for order 5521", "Please refund one.")),
+        (
+            "alert",
+            ev.make(
+                "alert.fired",
+                incident,
+                "globex",
+                "monitoring",
+                MONITOR,
+                {
+                    "alert_id": "A-1",
+                    "service": "checkout",
+                    "name": "HighErrorRate",
+                    "severity": "critical",
+                    "summary": "5xx above 5%",
+                    "started_at": now,
+                },
+            ),
+        ),
+        (
+            "deployment",
+            ev.make(
+                "deployment.completed",
+                incident,
+                "globex",
+                "monitoring",
+                MONITOR,
+                {
+                    "deployment_id": "D-9",
+                    "service": "checkout",
+                    "version": "v2.3.1",
+                    "environment": "prod",
+                    "status": "succeeded",
+                    "started_at": now - 60_000,
+                    "finished_at": now,
+                },
+            ),
+        ),
+        ("ticket.closed before its ticket.created", closed_first),
+        ("the ticket it closes", ticket(early, "Where is my parcel?", "Found it, sorry.")),
+        ("the low-risk ticket again (duplicate event id)", low_created),
+    ]
+    for label, event in sends:
+        producer.send(event)
+        echo(f"sent {event.event_type:22} {event.workflow_id:24} {label}")
+    forged = ev.make(
+        "ticket.updated",
+        refund,
+        "acme",
+        "helpdesk",
+        CUSTOMER,
+        {
+            "ticket_id": f"T-{refund}",
+            "changes": [{"field": "amount", "old_value": "42", "new_value": "4200"}],
+        },
+    )
+    record = producer.prepare(forged)
+    bad = tuple((k, b"0" * 64 if k == "af-signature" else v) for k, v in record.headers)
+    producer.send_record(dataclasses.replace(record, headers=bad))
+    echo(f"sent {forged.event_type:22} {forged.workflow_id:24} forged: a wrong signature")
+    producer.flush()
+    resolved = ev.make(
+        "alert.resolved",
+        incident,
+        "globex",
+        "monitoring",
+        MONITOR,
+        {"alert_id": "A-1", "service": "checkout", "name": "HighErrorRate", "resolved_at": now + 1},
+    )
+    return ev, [(incident, "waiting", resolved, "alert resolved")]
+
+
+def _follow(
+    run: DemoRun,
+    settings: Settings,
+    producer: EventProducer,
+    ev: _Events,
+    pending: list[FollowUp],
+    echo: Callable[[str], None],
+    timeout_s: float,
+) -> None:
+    """Poll the committed state; answer approvals and send follow-ups as workflows get there."""
+    reader = WorkflowReader(settings)
+    approved: set[str] = set()
+    deadline = time.monotonic() + timeout_s
+    last: dict[str, str | None] = {}
+    try:
+        while time.monotonic() < deadline:
+            for wf in run.workflows:
+                state, _ = reader.show(wf)
+                if state is None:
+                    continue
+                run.states[wf] = state
+                if last.get(wf) != state.status:
+                    echo(f"  {wf:24} → {state.status}")
+                    last[wf] = state.status
+                if state.status == "awaiting_approval" and wf not in approved:
+                    approved.add(wf)
+                    _approve(producer, ev, state, echo)
+            for item in list(pending):
+                wf, status, event, label = item
+                if wf in run.states and run.states[wf].status == status:
+                    producer.send(event)
+                    producer.flush()
+                    echo(f"sent {event.event_type:22} {wf:24} {label}")
+                    pending.remove(item)
+            if all(s.status in TERMINAL for s in run.states.values()) and len(run.states) == len(
+                run.workflows
+            ):
+                return
+            time.sleep(0.3)
+    finally:
+        reader.close()
+    raise UserError(
+        f"the demo workflows did not finish in {timeout_s:.0f}s; see .state/demo-worker.log"
+    )
+
+
+def _approve(
+    producer: EventProducer, ev: _Events, state: WorkflowState, echo: Callable[[str], None]
+) -> None:
+    approval = state.pending_approvals[0]
+    event = ev.make(
+        "approval.granted",
+        state.workflow_id,
+        "acme",
+        "approvals-ui",
+        REVIEWER,
+        {
+            "approval_id": approval.approval_id,
+            "step": approval.step,
+            "reviewer_id": REVIEWER.id,
+            "decision": "granted",
+            "decided_at": int(time.time() * 1000),
+            "comment": "Duplicate charge confirmed.",
+        },
+    )
+    producer.send(event)
+    producer.flush()
+    echo(
+        f"sent {event.event_type:22} {state.workflow_id:24} by {REVIEWER.id} "
+        f"({', '.join(REVIEWER.roles)})"
+    )
+
+
+@dataclass
+class _WorkerProcess:
+    proc: subprocess.Popen[bytes]
+    stats_file: Path
+
+    def stats(self) -> dict[str, Any]:
+        try:
+            data: dict[str, Any] = json.loads(self.stats_file.read_text())
+        except (OSError, ValueError):
+            return {}
+        return data
+
+    def stop(self, echo: Callable[[str], None]) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        echo("worker stopped")
+
+
+def _start_worker(settings: Settings, echo: Callable[[str], None]) -> _WorkerProcess:
+    state_dir = Path(".state")
+    state_dir.mkdir(exist_ok=True)
+    stats_file = state_dir / "demo-stats.json"
+    stats_file.unlink(missing_ok=True)
+    env = {
+        **os.environ,
+        "AGENTFLOW_STATS_FILE": str(stats_file),
+        "AGENTFLOW_STATS_INTERVAL_S": "1",
+        "AGENTFLOW_WORKER_ID": "demo-worker",
+    }
+    if settings.signing_keys_file is not None:
+        env["AGENTFLOW_SIGNING_KEYS_FILE"] = str(settings.signing_keys_file)
+    log = open(state_dir / "demo-worker.log", "ab")  # noqa: SIM115 - the child owns it
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agentflow.cli.main", "worker"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    log.close()
+    worker = _WorkerProcess(proc, stats_file)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise UserError("the worker exited at start-up; see .state/demo-worker.log")
+        if worker.stats().get("assigned_partitions"):
+            echo(f"worker up (pid {proc.pid}), partitions {worker.stats()['assigned_partitions']}")
+            return worker
+        time.sleep(0.2)
+    worker.stop(echo)
+    raise UserError("the worker got no partitions in 60s; see .state/demo-worker.log")
+
+
+class _StepThread:
+    def __init__(self, worker: ScriptedStepWorker) -> None:
+        self._worker = worker
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=worker.run, args=(self._stop.is_set,), daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        self._worker.close()
+
+
+def _start_step_worker(settings: Settings, keyring: KeyRing) -> _StepThread:
+    roles = {role: settings.topic(spec.name) for role, spec in by_role(catalog()).items()}
+    key_ids = keyring.key_ids(STEP_SOURCE)
+    if not key_ids:
+        raise UserError(f"no signing key for source {STEP_SOURCE!r}; add one to the signing keys")
+    worker = ScriptedStepWorker(
+        settings.client_config(),
+        roles["steps"],
+        roles["ingress"],
+        keyring,
+        key_ids[0],
+        group_id=f"{settings.app_id}-scripted-steps",
+    )
+    return _StepThread(worker)
