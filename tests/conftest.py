@@ -53,6 +53,8 @@ def kafka_bootstrap(request: pytest.FixtureRequest) -> str:
     elif _docker_engine_answers():
         request.getfixturevalue("docker_services")
         address = "127.0.0.1:9092"
+    elif broker.broker_answers(broker.bootstrap_address(), timeout=2.0):
+        address = broker.bootstrap_address()  # a local broker is already up (another checkout)
     else:
         try:
             address = broker.up(echo=lambda m: None).bootstrap
