@@ -132,6 +132,8 @@ class Gate:
             record.value,
             record.header(HEADER_SIGNATURE),
         )
+        if bad_signature is None and self._revoked(record.header(HEADER_KEY_ID)):
+            bad_signature = "key_revoked"  # the policy revokes it even if the ring does not
         if bad_signature is not None:
             return Rejected(bad_signature, REASONS[bad_signature], **ids)
         return self._policy_checks(event, record, now_ms) or Accepted(
@@ -172,6 +174,10 @@ class Gate:
                 "future_event", f"{-age} ms in the future; skew allows {skew} ms", **ids
             )
         return None
+
+    def _revoked(self, key_id: bytes | None) -> bool:
+        revoked = self.policy.revoked_key_ids
+        return bool(revoked) and key_id is not None and key_id.decode("utf-8", "replace") in revoked
 
     def _size_problem(self, record: Record) -> str | None:
         sizes = self.policy.sizes

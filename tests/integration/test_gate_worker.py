@@ -1,0 +1,476 @@
+"""The gate on the real broker: ``agentflow worker`` with its default processor (the gate,
+fused with the orchestrator) splits ingress exactly into workflow-events and quarantine,
+through SIGKILLs, and moves records a CRC32-partitioning producer put on the wrong partition.
+
+The orchestrator behind the gate may quarantine validated events it refuses (another
+tenant, an unexpected approval, ...) and may emit ``timer.fired`` to workflow-events; such
+records carry ``af-quarantined-by: orchestrator/...`` or are engine-made timer events, and
+are told apart from the gate's own below."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+import zlib
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer
+from confluent_kafka import TopicPartition as TP
+
+from processors.events import decode, decode_json
+from processors.gate import REASONS
+from processors.partitioning import partition_for
+from processors.quarantine import read_quarantine
+from tests import gatekit as gk
+from tests.integration.faust_apps._harness import delete_topics_with_prefix
+from tests.integration.hostkit import ROOT, CounterTopics, Worker
+from topics import catalog
+from topics.admin import ensure_topics
+
+pytestmark = pytest.mark.timeout(180)
+
+PARTITIONS = 4
+BATCH = 3_000
+GATE_ONLY = "agentflow.cli.worker_cmd:gate_only"
+Message = tuple[bytes | None, bytes | None, tuple[tuple[str, bytes | None], ...], int]
+
+
+@dataclass
+class GateDeployment:
+    bootstrap: str
+    prefix: str
+    app_id: str
+    data_dir: Path
+    env: dict[str, str]
+
+    @property
+    def ingress(self) -> str:
+        return f"{self.prefix}agentflow.ingress"
+
+    @property
+    def events(self) -> str:
+        return f"{self.prefix}agentflow.workflow-events"
+
+    @property
+    def quarantine(self) -> str:
+        return f"{self.prefix}agentflow.quarantine"
+
+    def worker(self, worker_id: str = "w1", processor: str = "") -> GateWorker:
+        """The default worker (gate and orchestrator), or ``processor`` if given."""
+        topics = CounterTopics(prefix=self.prefix, app_id=self.app_id, partitions=PARTITIONS)
+        return GateWorker(
+            self.bootstrap, topics, self.data_dir, worker_id, processor, dict(self.env)
+        ).start()
+
+
+class GateWorker(Worker):
+    """``agentflow worker`` with no --role (catalog topics under the prefix) and, unless
+    ``processor`` is set, no --processor: the default processors."""
+
+    def start(self) -> GateWorker:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.stats_file.unlink(missing_ok=True)
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "AGENTFLOW_BOOTSTRAP_SERVERS": self.bootstrap,
+            "AGENTFLOW_APP_ID": self.topics.app_id,
+            "AGENTFLOW_TOPIC_PREFIX": self.topics.prefix,
+            "AGENTFLOW_WORKER_ID": self.worker_id,
+            "AGENTFLOW_DATA_DIR": str(self.data_dir),
+            "AGENTFLOW_STATS_FILE": str(self.stats_file),
+            "AGENTFLOW_STATS_INTERVAL_S": "0.5",
+            "AGENTFLOW_SESSION_TIMEOUT_MS": "6000",
+            "AGENTFLOW_TRANSACTION_TIMEOUT_MS": "10000",
+            **self.extra_env,
+        }
+        cmd = [sys.executable, "-m", "agentflow.cli.main", "worker"]
+        if self.processor:
+            cmd += ["--processor", self.processor]
+        log = open(self.log_file, "ab")  # noqa: SIM115 - owned by the child
+        self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        log.close()
+        return self
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+@pytest.fixture
+def deployment(kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> Iterator[GateDeployment]:
+    app_id = f"gate{uuid.uuid4().hex[:6]}"
+    ensure_topics(
+        {"bootstrap.servers": kafka_bootstrap},
+        catalog(partitions=PARTITIONS, replication_factor=1, app_id=app_id),
+        prefix=topic_prefix,
+    )
+    env = gk.write_config(tmp_path / "config")
+    yield GateDeployment(kafka_bootstrap, topic_prefix, app_id, tmp_path / "data", env)
+    delete_topics_with_prefix(kafka_bootstrap, topic_prefix)
+
+
+# -- producing and reading ----------------------------------------------------------------------
+
+
+def produce(
+    bootstrap: str, topic: str, raws: list[gk.Raw], *, java_partitioner: bool = True
+) -> list[int]:
+    """Produce with headers; the partition each record landed on, in order.
+
+    ``java_partitioner`` picks murmur2 (as the SDK does); otherwise librdkafka's default
+    (consistent_random: CRC32 of the key).
+    """
+    return RawProducer(bootstrap, java_partitioner=java_partitioner).send(topic, raws)
+
+
+class RawProducer:
+    """A producer of raw records with headers that reports where each one landed."""
+
+    def __init__(self, bootstrap: str, *, java_partitioner: bool = True) -> None:
+        conf: dict[str, Any] = {
+            "bootstrap.servers": bootstrap,
+            "linger.ms": 20,
+            "enable.idempotence": True,
+        }
+        if java_partitioner:
+            conf["partitioner"] = "murmur2_random"
+        self.producer = Producer(conf)
+
+    def send(self, topic: str, raws: list[gk.Raw]) -> list[int]:
+        landed: dict[int, int] = {}
+
+        def delivered(i: int) -> Any:
+            def report(err: Any, msg: Any) -> None:
+                assert err is None, err
+                landed[i] = msg.partition()
+
+            return report
+
+        for i, raw in enumerate(raws):
+            while True:
+                try:
+                    self.producer.produce(
+                        topic,
+                        raw.value,
+                        raw.key,
+                        headers=list(raw.headers),
+                        on_delivery=delivered(i),
+                    )
+                    break
+                except BufferError:
+                    self.producer.poll(0.1)
+            self.producer.poll(0)
+        assert self.producer.flush(60) == 0
+        return [landed[i] for i in range(len(raws))]
+
+
+def from_gate(msg: Message) -> bool:
+    """A quarantine record the gate wrote (not the orchestrator behind it)."""
+    return dict(msg[2]).get("af-quarantined-by", b"").startswith(b"gate/")
+
+
+def not_engine_made(msg: Message) -> bool:
+    """A workflow-events record that is not the orchestrator's own ``timer.fired``."""
+    return decode(msg[1] or b"").event_type != "timer.fired"
+
+
+def read_all(
+    bootstrap: str,
+    topic: str,
+    expected: int,
+    timeout: float = 90.0,
+    settle: float = 2.0,
+    committed: bool = True,
+    counts: Callable[[Message], bool] = lambda m: True,
+) -> list[Message]:
+    """Every committed record (key, value, headers, partition) once ``expected`` of those
+    that ``counts`` arrived, and ``settle`` seconds more to catch any extra.
+    ``committed=False`` includes aborted ones."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"gate-reader-{uuid.uuid4().hex}",
+            "isolation.level": "read_committed" if committed else "read_uncommitted",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe([topic])
+    out: list[Message] = []
+    counted = 0
+    deadline = time.monotonic() + timeout
+    settled_at: float | None = None
+    try:
+        while time.monotonic() < deadline:
+            for msg in consumer.consume(5000, 0.5):
+                if msg.error() is None:
+                    headers = tuple(msg.headers() or ())
+                    out.append((msg.key(), msg.value(), headers, msg.partition()))
+                    counted += counts(out[-1])
+            if counted >= expected:
+                settled_at = settled_at or time.monotonic()
+                if time.monotonic() - settled_at >= settle:
+                    break
+    finally:
+        consumer.close()
+    return out
+
+
+# -- the batch --------------------------------------------------------------------------------
+
+
+@dataclass
+class Batch:
+    raws: list[gk.Raw]
+    good: dict[str, gk.Raw]  # event_id -> the record sent
+    bad: dict[bytes, str]  # the value sent -> the reason the gate must give
+    bad_raws: dict[bytes, gk.Raw]
+
+    @property
+    def reasons(self) -> Counter[str]:
+        return Counter(self.bad.values())
+
+
+def build_batch(n: int = BATCH) -> Batch:
+    """Two thirds good (a fifth of those JSON), one third bad: every bad kind in turn."""
+    now_ms = int(time.time() * 1000)
+    kinds = sorted(gk.BAD_KINDS)
+    raws: list[gk.Raw] = []
+    good: dict[str, gk.Raw] = {}
+    bad: dict[bytes, str] = {}
+    bad_raws: dict[bytes, gk.Raw] = {}
+    for i in range(n):
+        wf = i % 211
+        ev = gk.good_event(i, now_ms, f"wf-{wf:03d}", tenant=("acme", "globex")[wf % 2])
+        if i % 3 == 2:
+            kind = kinds[(i // 3) % len(kinds)]
+            raw, reason = gk.bad_record(
+                kind, ev.model_copy(update={"event_id": f"bad-{i}"}), now_ms
+            )
+            assert raw.value is not None and raw.value not in bad
+            bad[raw.value] = reason
+            bad_raws[raw.value] = raw
+        else:
+            raw = gk.signed(ev, as_json=i % 5 == 0)
+            good[ev.event_id] = raw
+        raws.append(raw)
+    return Batch(raws, good, bad, bad_raws)
+
+
+def read_outcome(deployment: GateDeployment, batch: Batch) -> tuple[list[Message], ...]:
+    """(validated, gate-quarantined, engine-quarantined) records, once all expected are in."""
+    b = deployment.bootstrap
+    events = read_all(b, deployment.events, len(batch.good), counts=not_engine_made)
+    quarantined = read_all(b, deployment.quarantine, len(batch.bad), counts=from_gate)
+    return (
+        [m for m in events if not_engine_made(m)],
+        [m for m in quarantined if from_gate(m)],
+        [m for m in quarantined if not from_gate(m)],
+    )
+
+
+def check_outcome(
+    batch: Batch, events: list[Message], quarantined: list[Message], by_engine: list[Message]
+) -> None:
+    """Exactly the good events validated, once each, on their key's partition, byte for byte
+    (Avro) or as the same event (JSON); exactly the bad records quarantined by the gate, once
+    each, with their reason and original key, value and headers. What the orchestrator
+    refused afterwards was validated first."""
+    assert len(events) == len(batch.good), f"{len(events)} validated, want {len(batch.good)}"
+    assert len(quarantined) == len(batch.bad), f"{len(quarantined)} quarantined by the gate"
+    ids: Counter[str] = Counter()
+    for key, value, headers, partition in events:
+        assert value is not None and key is not None
+        event = decode(value)
+        ids[event.event_id] += 1
+        assert key == event.key
+        assert partition == partition_for(key, PARTITIONS)
+        assert dict(headers) == {"content-type": b"application/avro"}
+        sent = batch.good[event.event_id]
+        if sent.value and sent.value[:2] == b"\xc3\x01":
+            assert value == sent.value
+        else:
+            assert event == decode_json(sent.value or b"")
+    assert set(ids) == set(batch.good), "a validated event is missing or unexpected"
+    assert [i for i, c in ids.items() if c > 1] == [], "duplicates on workflow-events"
+    seen: Counter[bytes] = Counter()
+    reasons: Counter[str] = Counter()
+    for key, value, headers, _ in quarantined:
+        body = read_quarantine(value or b"")
+        original = body["original_value"]
+        assert original in batch.bad, "an unexpected record was quarantined"
+        seen[original] += 1
+        reasons[body["reason"]] += 1
+        assert body["reason"] == batch.bad[original], (body["reason"], body["detail"])
+        assert dict(headers)["af-reason"] == body["reason"].encode()
+        sent = batch.bad_raws[original]
+        assert key == sent.key == body["original_key"]
+        assert [(h["key"], h["value"]) for h in body["original_headers"]] == list(sent.headers)
+        assert body["event_id"] not in ids, "an event both validated and quarantined"
+    assert [v for v, c in seen.items() if c > 1] == [], "duplicates on quarantine"
+    assert reasons == batch.reasons
+    for _, value, headers, _ in by_engine:
+        body = read_quarantine(value or b"")
+        assert dict(headers)["af-quarantined-by"].startswith(b"orchestrator/"), body
+        assert body["event_id"] in ids, "the orchestrator refused an event the gate did not pass"
+
+
+# -- tests ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("processor", ["", GATE_ONLY], ids=["default", "gate-only"])
+def test_should_split_a_mixed_batch_exactly_into_validated_and_quarantined(
+    deployment: GateDeployment, processor: str
+) -> None:
+    batch = build_batch()
+    assert set(batch.reasons) == set(REASONS)
+    produce(deployment.bootstrap, deployment.ingress, batch.raws)
+    worker = deployment.worker(processor=processor)
+    try:
+        outcome = read_outcome(deployment, batch)
+        assert worker.alive(), worker.log()
+        stats = worker.wait_for(lambda s: s.get("records", 0) >= BATCH, timeout=30)
+    finally:
+        code = worker.stop()
+    assert code == 0, worker.log()
+    assert stats["poison_records"] == 0
+    check_outcome(batch, *outcome)
+    if processor == GATE_ONLY:  # nothing behind the gate: the topics hold its output only
+        assert outcome[2] == []
+
+
+class OutputWatcher:
+    """Sees the worker's output as it is written, transactions open or not (read_uncommitted),
+    so a kill can be timed to land inside a transaction."""
+
+    def __init__(self, deployment: GateDeployment) -> None:
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": deployment.bootstrap,
+                "group.id": f"gate-watcher-{uuid.uuid4().hex}",
+                "isolation.level": "read_uncommitted",
+                "enable.auto.commit": False,
+                "fetch.wait.max.ms": 5,
+            }
+        )
+        topics = (deployment.events, deployment.quarantine)
+        self.consumer.assign([TP(t, p, OFFSET_BEGINNING) for t in topics for p in range(4)])
+        self.seen = 0
+
+    def wait_for_output(self, worker: GateWorker, timeout: float = 60.0) -> None:
+        """Return as soon as a record beyond those seen so far is written."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            got = [m for m in self.consumer.consume(1000, 0.005) if m.error() is None]
+            if got:
+                self.seen += len(got)
+                return
+            assert worker.alive(), worker.log()
+        raise AssertionError(f"no output within {timeout} s\n{worker.log()}")
+
+    def drain(self, quiet: float = 2.0) -> int:
+        """Read until nothing new arrives for ``quiet`` seconds; everything written so far."""
+        last = time.monotonic()
+        while time.monotonic() - last < quiet:
+            got = [m for m in self.consumer.consume(5000, 0.2) if m.error() is None]
+            if got:
+                self.seen += len(got)
+                last = time.monotonic()
+        return self.seen
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+def test_should_stay_exact_when_the_worker_is_sigkilled_twice_mid_batch(
+    deployment: GateDeployment,
+) -> None:
+    batch = build_batch()
+    produce(deployment.bootstrap, deployment.ingress, batch.raws)
+    watcher = OutputWatcher(deployment)
+    worker = deployment.worker()
+    kills = 0
+    try:
+        for _ in range(2):
+            # The first output of a worker is written inside its first transaction, which
+            # covers a whole consumed batch (thousands of records): kill it right there.
+            watcher.wait_for_output(worker)
+            assert worker.proc is not None
+            worker.proc.send_signal(signal.SIGKILL)
+            worker.proc.wait(10)
+            kills += 1
+            worker = deployment.worker()  # same worker id: fences and aborts the dead one
+        outcome = read_outcome(deployment, batch)
+        assert worker.alive(), worker.log()
+        stats = worker.stats()
+        written = watcher.drain()
+    finally:
+        code = worker.stop()
+        watcher.close()
+    assert kills == 2
+    assert code == 0, worker.log()
+    assert stats.get("poison_records") == 0
+    check_outcome(batch, *outcome)
+    # The kills did cut transactions short: their output is in the log, aborted.
+    assert written > sum(map(len, outcome)), "no kill landed inside a transaction"
+
+
+def _crc32_partition(key: bytes) -> int:
+    """librdkafka's default (consistent_random) partition for a non-empty key."""
+    return zlib.crc32(key) % PARTITIONS
+
+
+def test_should_move_records_from_a_crc32_producer_to_their_murmur2_partition(
+    deployment: GateDeployment,
+) -> None:
+    keys = [f"wf-misrouted-{i}".encode() for i in range(50)]
+    good_key = next(k for k in keys if _crc32_partition(k) != partition_for(k, PARTITIONS))
+    bad_key = next(k for k in reversed(keys) if _crc32_partition(k) != partition_for(k, PARTITIONS))
+    now_ms = int(time.time() * 1000)
+    good = gk.signed(gk.event(workflow_id=good_key.decode(), now_ms=now_ms, event_id="mis-good"))
+    bad, reason = gk.bad_record(
+        "signature_invalid",
+        gk.event(workflow_id=bad_key.decode(), now_ms=now_ms, event_id="mis-bad"),
+        now_ms,
+    )
+    landed = produce(deployment.bootstrap, deployment.ingress, [good, bad], java_partitioner=False)
+    homes = [partition_for(good_key, PARTITIONS), partition_for(bad_key, PARTITIONS)]
+    assert landed == [_crc32_partition(good_key), _crc32_partition(bad_key)]
+    assert landed[0] != homes[0] and landed[1] != homes[1]
+    worker = deployment.worker()
+    try:
+        events = read_all(deployment.bootstrap, deployment.events, 1)
+        quarantined = read_all(deployment.bootstrap, deployment.quarantine, 1, counts=from_gate)
+        ingress = read_all(deployment.bootstrap, deployment.ingress, 4)
+        assert worker.alive(), worker.log()
+    finally:
+        code = worker.stop()
+    assert code == 0, worker.log()
+    # The valid event: exactly once on workflow-events, on its murmur2 partition, unchanged.
+    assert [(k, v, p) for k, v, _, p in events] == [(good_key, good.value, homes[0])]
+    # The bad one: moved first, then quarantined (once) where it now sits.
+    [(q_key, q_value, _, q_partition)] = [m for m in quarantined if from_gate(m)]
+    body = read_quarantine(q_value or b"")
+    assert (q_key, q_partition, body["reason"]) == (bad_key, homes[1], reason)
+    assert (body["original_value"], body["original_partition"]) == (bad.value, homes[1])
+    # Ingress holds each original where CRC32 put it, and a byte-exact copy on its home.
+    by_record = sorted(ingress, key=lambda m: (m[0] or b"", m[3]))
+    want = sorted(
+        [
+            (good.key, good.value, good.headers, landed[0]),
+            (good.key, good.value, good.headers, homes[0]),
+            (bad.key, bad.value, bad.headers, landed[1]),
+            (bad.key, bad.value, bad.headers, homes[1]),
+        ],
+        key=lambda m: (m[0] or b"", m[3]),
+    )
+    assert by_record == want
