@@ -1,0 +1,86 @@
+"""`agentflow demo` end to end, then `agentflow workflow show | list` on what it left."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+from tests.integration.hostkit import ROOT
+
+
+def _cli(env: dict[str, str], *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "agentflow.cli.main", *args],
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
+
+
+def _json(done: subprocess.CompletedProcess[str]) -> Any:
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout)
+
+
+def test_should_run_demo_workflows_to_their_ends_and_show_them(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    env = {
+        "AGENTFLOW_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "AGENTFLOW_TOPIC_PREFIX": topic_prefix,
+        "AGENTFLOW_APP_ID": f"demo{uuid.uuid4().hex[:6]}",
+        "AGENTFLOW_DATA_DIR": str(tmp_path / "data"),
+    }
+    demo = _json(_cli(env, "demo", "--json"))
+    by_scenario = {w["scenario"]: w for w in demo["workflows"]}
+    assert {s: w["status"] for s, w in by_scenario.items()} == {
+        "low-risk ticket": "done",
+        "refund with approval": "resolved",
+        "incident": "done",
+        "closed before it was created": "closed",
+    }
+    refund = by_scenario["refund with approval"]
+    assert [h["to_state"] for h in refund["history"]] == [
+        "classifying",
+        "proposing_refund",
+        "awaiting_approval",
+        "executing_refund",
+        "resolved",
+    ]
+    low = by_scenario["low-risk ticket"]
+    assert len(low["history"]) == 3  # the duplicate ticket.created changed nothing
+    reasons = sorted(q["reason"] for q in demo["quarantined"])
+    assert "signature_invalid" in reasons
+    assert demo["worker"]["poison_records"] == 0
+
+    shown = _json(_cli(env, "workflow", "show", refund["workflow_id"], "--json"))
+    assert shown["status"] == "resolved"
+    assert (shown["definition"], shown["version"], shown["tenant"]) == ("support_triage", 1, "acme")
+    assert shown["read_from"] == "store+changelog"
+    assert shown["history"] == refund["history"]
+
+    # With no local store the same state is rebuilt from the changelog partition alone.
+    elsewhere = {**env, "AGENTFLOW_DATA_DIR": str(tmp_path / "empty")}
+    rebuilt = _json(_cli(elsewhere, "workflow", "show", refund["workflow_id"], "--json"))
+    assert rebuilt["read_from"] == "changelog"
+    assert {k: v for k, v in rebuilt.items() if k != "read_from"} == {
+        k: v for k, v in shown.items() if k != "read_from"
+    }
+
+    listed = _json(_cli(env, "workflow", "list", "--tenant", "acme", "--json"))
+    assert sorted(w["workflow_id"] for w in listed) == sorted(
+        w["workflow_id"] for w in demo["workflows"] if w["tenant"] == "acme"
+    )
+    resolved = _json(_cli(env, "workflow", "list", "--status", "resolved", "--json"))
+    assert [w["workflow_id"] for w in resolved] == [refund["workflow_id"]]
+
+    missing = _cli(env, "workflow", "show", "wf-nope")
+    assert missing.returncode == 2
+    assert "no workflow 'wf-nope'" in missing.stderr and "Traceback" not in missing.stderr
