@@ -9,11 +9,11 @@ PYTEST_ARGS ?=
 
 .PHONY: demo test unit lint broker broker-down topics bench bench-quick clean sysdeps
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.installed: pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "agentflow needs Python 3.11+")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	@touch $@
 
 # kcat is used by a test as an independent, non-Python producer.
@@ -47,7 +47,7 @@ test: $(BIN)/.installed sysdeps lint
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 $(BIN)/.bench-installed: $(BIN)/.installed
-	$(BIN)/pip install -q -e '.[dev,bench]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev,bench]'
 	@touch $@
 
 bench: $(BIN)/.bench-installed broker

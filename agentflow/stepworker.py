@@ -88,9 +88,10 @@ class ScriptedStepWorker:
         msgs = self._consumer.consume(500, timeout)
         count = 0
         for msg in msgs:
-            if msg.error() is not None or msg.value() is None:
+            value = msg.value()
+            if msg.error() is not None or value is None:
                 continue
-            _, command = decode_record(msg.value())
+            _, command = decode_record(value)
             self._answer(command)
             count += 1
         if count:
@@ -145,7 +146,7 @@ class ScriptedStepWorker:
                 ),
             )
         value = encode(event)
-        headers = [
+        headers: list[tuple[str, str | bytes | None]] = [
             (HEADER_CONTENT_TYPE, CONTENT_TYPE_AVRO.encode()),
             *self.keyring.headers(self.key_id, event.key, value),
         ]

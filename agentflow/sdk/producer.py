@@ -98,7 +98,7 @@ class DeliveryFuture:
         failed = err is not None
         self._report = DeliveryReport(
             topic=msg.topic() or self._topic,
-            partition=msg.partition() if msg.partition() is not None else -1,
+            partition=int(msg.partition() if msg.partition() is not None else -1),
             offset=-1 if failed else int(msg.offset() or 0),
             event_id=self._record.event_id,
             workflow_id=self._record.workflow_id,

@@ -113,8 +113,8 @@ def read_topic(
                     open_parts.discard(partition)
                 elif err is not None:
                     raise SdkError(f"reading {topic}: {err.str()}")
-                elif partition in open_parts and msg.offset() < ends[partition]:
-                    if msg.offset() >= ends[partition] - 1:
+                elif partition in open_parts and (msg.offset() or 0) < ends[partition]:
+                    if (msg.offset() or 0) >= ends[partition] - 1:
                         open_parts.discard(partition)
                     yield msg
     finally:
