@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 
 from processors.events import (
     CONTENT_TYPE_AVRO,
@@ -96,7 +96,12 @@ class ScriptedStepWorker:
             count += 1
         if count:
             self._producer.flush(30)
-            self._consumer.commit(asynchronous=False)
+            try:
+                self._consumer.commit(asynchronous=False)
+            except KafkaException as exc:
+                # Nothing to commit: a rebalance already committed these offsets.
+                if exc.args[0].code() != KafkaError._NO_OFFSET:
+                    raise
         self.answered += count
         return count
 

@@ -12,7 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -71,6 +71,17 @@ class Settings(BaseSettings):
         if bad:
             raise ValueError(f"topic prefix may use only letters, digits, '.', '_', '-': {v!r}")
         return v
+
+    @model_validator(mode="after")
+    def _transactions_outlive_commits(self) -> Settings:
+        # A transaction still open at transaction.timeout.ms is aborted by the broker and its
+        # producer fenced: commits must come well inside it.
+        if self.commit_interval_ms * 2 > self.transaction_timeout_ms:
+            raise ValueError(
+                f"commit_interval_ms ({self.commit_interval_ms}) must be at most half of "
+                f"transaction_timeout_ms ({self.transaction_timeout_ms})"
+            )
+        return self
 
     def topic(self, name: str) -> str:
         """The full topic name for a catalog name, with this run's prefix."""

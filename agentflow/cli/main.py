@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 from confluent_kafka import KafkaException
+from pydantic import ValidationError
 
 from agentflow import __version__
 from agentflow.broker import BrokerError
@@ -37,6 +38,12 @@ def main() -> None:
         cli(standalone_mode=True)
     except (UserError, BrokerError) as exc:
         fail(str(exc))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"AGENTFLOW_{'_'.join(str(p) for p in e['loc']).upper() or 'SETTINGS'}: {e['msg']}"
+            for e in exc.errors()
+        )
+        fail(f"invalid settings: {problems}")
     except KafkaException as exc:
         fail(
             f"Kafka said: {exc.args[0] if exc.args else exc}. Is the broker up "

@@ -180,14 +180,19 @@ def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> N
 
 
 def read_committed(
-    bootstrap: str, topic: str, expected: int, timeout: float = 120.0, settle: float = 1.0
+    bootstrap: str,
+    topic: str,
+    expected: int,
+    timeout: float = 120.0,
+    settle: float = 1.0,
+    isolation: str = "read_committed",
 ) -> list[tuple[bytes, bytes, int]]:
     """(key, value, partition) of every committed record, once ``expected`` arrived (+settle)."""
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
             "group.id": f"reader-{time.time_ns()}",
-            "isolation.level": "read_committed",
+            "isolation.level": isolation,
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
         }

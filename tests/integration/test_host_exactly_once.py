@@ -28,19 +28,42 @@ def test_should_count_exactly_once_when_worker_is_sigkilled_five_times(
     topics = _topics(topic_prefix)
     topics.create(kafka_bootstrap)
     records = counter_records(200_000, keys=10_000)
-    produce(kafka_bootstrap, topics.input, records)
+    # Six waves: each incarnation gets fresh input, so every kill lands while it works.
+    waves = [records[i::6] for i in range(6)]
     rng = random.Random(7)
-    kills = 0
-    while kills < 5:
-        worker = Worker(kafka_bootstrap, topics, tmp_path / "data", "w1").start()
-        worker.wait_for(lambda s: s.get("commits", 0) >= 1)
-        time.sleep(rng.uniform(0.2, 2.0))
+    for wave in waves[:5]:
+        produce(kafka_bootstrap, topics.input, wave)
+        worker = Worker(
+            kafka_bootstrap,
+            topics,
+            tmp_path / "data",
+            "w1",
+            extra_env={"AGENTFLOW_BATCH_SIZE": "500"},
+        ).start()
+        worker.wait_for(lambda s: s.get("records", 0) > 0, timeout=90)
+        time.sleep(rng.uniform(0.0, 0.3))
         worker.kill()
-        kills += 1
+    produce(kafka_bootstrap, topics.input, waves[5])
     worker = Worker(kafka_bootstrap, topics, tmp_path / "data", "w1").start()
     outputs = read_committed(kafka_bootstrap, topics.output, len(records), timeout=240)
     assert worker.stop() == 0
     check_exactly_once(records, outputs)
+    uncommitted = read_committed(
+        kafka_bootstrap, topics.output, len(records), isolation="read_uncommitted"
+    )
+    assert len(uncommitted) > len(outputs), "no kill landed inside an open transaction"
+
+
+def _split(a: Worker, b: Worker) -> tuple[set[int], set[int]]:
+    """Wait until the two workers' stats show a stable split of all four partitions."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        pa = set(a.stats().get("assigned_partitions", []))  # type: ignore[arg-type]
+        pb = set(b.stats().get("assigned_partitions", []))  # type: ignore[arg-type]
+        if pa and pb and not pa & pb and pa | pb == {0, 1, 2, 3}:
+            return pa, pb
+        time.sleep(0.2)
+    raise AssertionError(f"no stable split: {a.stats()} {b.stats()}")
 
 
 def test_should_restore_dead_workers_partitions_on_the_survivor(
@@ -48,26 +71,27 @@ def test_should_restore_dead_workers_partitions_on_the_survivor(
 ) -> None:
     topics = _topics(topic_prefix)
     topics.create(kafka_bootstrap)
-    first = counter_records(40_000, keys=2_000)
-    produce(kafka_bootstrap, topics.input, first)
     a = Worker(kafka_bootstrap, topics, tmp_path / "a", "a").start()
     b = Worker(kafka_bootstrap, topics, tmp_path / "b", "b").start()
     try:
-        a.wait_for(lambda s: len(s.get("assigned_partitions", [])) in (1, 2, 3))
-        b.wait_for(lambda s: len(s.get("assigned_partitions", [])) in (1, 2, 3))
+        a_partitions, _ = _split(a, b)
+        first = counter_records(40_000, keys=2_000)
+        produce(kafka_bootstrap, topics.input, first)
         read_committed(kafka_bootstrap, topics.output, len(first), settle=0)
-        a_partitions = set(a.stats()["assigned_partitions"])  # type: ignore[arg-type]
+        assert _split(a, b)[0] == a_partitions  # nobody moved while A worked
+        restores_before = len(b.stats()["restores"])  # type: ignore[arg-type]
         a.kill()
         second = [(k, v.replace(b"v", b"w")) for k, v in counter_records(20_000, keys=2_000)]
         produce(kafka_bootstrap, topics.input, second)
-        st = b.wait_for(lambda s: len(s.get("assigned_partitions", [])) == 4, timeout=60)
+        b.wait_for(lambda s: len(s.get("assigned_partitions", [])) == 4, timeout=60)
         outputs = read_committed(kafka_bootstrap, topics.output, len(first) + len(second))
         st = b.stats()
     finally:
         a.kill()
         b.stop()
-    restored = {r["partition"] for r in st["restores"] if r["records"] > 0}  # type: ignore[union-attr,index]
-    assert a_partitions <= restored, (a_partitions, st["restores"])
+    after_kill = st["restores"][restores_before:]  # type: ignore[index]
+    restored = {r["partition"] for r in after_kill if r["records"] > 0}
+    assert restored == a_partitions, (a_partitions, after_kill)
     check_exactly_once(first + second, outputs)
 
 
@@ -98,15 +122,15 @@ def test_should_fence_a_paused_zombie_so_none_of_its_writes_appear(
     topics.create(kafka_bootstrap)
     records = counter_records(20_000, keys=3_000)
     produce(kafka_bootstrap, topics.input, records[:10_000])
-    # A slow processor and a long commit interval: the zombie's transaction is open for
-    # seconds (one batch of 1,000 records at 5 ms each), so SIGSTOP lands inside it.
+    # A slow processor (5 ms a record) and a 4 s commit interval: the zombie's transactions
+    # stay open for seconds, inside the 10 s transaction timeout, so SIGSTOP lands in one.
     zombie = Worker(
         kafka_bootstrap,
         topics,
         tmp_path / "z",
         "zombie",
         processor="tests.integration.procs:SlowCounter",
-        extra_env={"AGENTFLOW_BATCH_SIZE": "1000", "AGENTFLOW_COMMIT_INTERVAL_MS": "600000"},
+        extra_env={"AGENTFLOW_BATCH_SIZE": "1000", "AGENTFLOW_COMMIT_INTERVAL_MS": "4000"},
     ).start()
     zombie.wait_for(lambda s: s.get("commits", 0) >= 1)
     time.sleep(1.5)

@@ -47,7 +47,14 @@ def gate_worker(bootstrap: str, prefix: str, data_dir: Path) -> Iterator[subproc
     log = data_dir / "worker.log"
     data_dir.mkdir(parents=True, exist_ok=True)
     with open(log, "wb") as out:
-        cmd = [sys.executable, "-m", "agentflow.cli.main", "worker"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "agentflow.cli.main",
+            "worker",
+            "--processor",
+            "agentflow.cli.worker_cmd:gate_only",
+        ]
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
     try:
         yield proc

@@ -23,6 +23,7 @@ CATALOG = {
     "agentflow.outputs": "outputs",
     "agentflow.audit": "audit",
     "agentflow.workflows.changelog": "changelog",
+    "agentflow.timers.changelog": "changelog",
 }
 ROLES = {"ingress", "events", "quarantine", "steps", "outputs", "audit", "changelog"}
 
