@@ -1,4 +1,4 @@
-"""``python -m bench``: run the throughput bench and write ``bench/results/latest.json``."""
+"""``python -m bench``: the whole bench in one run; ``bench/results/latest.{json,png}``."""
 
 from __future__ import annotations
 
@@ -9,40 +9,116 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.text import Text
 
-from bench.report import RESULTS_DIR, document, print_table, save
+from bench.pipeline import PIPELINE_CONTENDERS, PipelineBench, PipelineConfig
+from bench.report import RESULTS_DIR, counter_document, document, print_table, save
 from bench.runner import CONTENDERS, Bench, BenchConfig
+from bench.workload import valid_events_per_workflow
 
-FULL = {"records": 200_000, "faust_records": 30_000}
-QUICK = {"records": 30_000, "faust_records": 5_000}
+SUITES = ("pipeline", "latency", "scale", "counter")
+FULL: dict[str, Any] = {
+    "records": 200_000,
+    "faust_records": 30_000,
+    "workflows": 10_000,
+    "faust_workflows": 1_000,
+    "latency_seconds": 20.0,
+    "scale_live": (1_000, 100_000, 1_000_000),
+    "scale_touched": 10_000,
+}
+QUICK: dict[str, Any] = {
+    "records": 30_000,
+    "faust_records": 5_000,
+    "workflows": 2_000,
+    "faust_workflows": 250,
+    "latency_seconds": 8.0,
+    "scale_live": (1_000, 10_000, 100_000),
+    "scale_touched": 2_000,
+}
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    out = []
+    for part in text.split(","):
+        part = part.strip().lower()
+        mult = 1
+        if part.endswith("k"):
+            part, mult = part[:-1], 1_000
+        elif part.endswith("m"):
+            part, mult = part[:-1], 1_000_000
+        out.append(int(float(part) * mult))
+    return tuple(sorted(out))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m bench",
         description=(
-            "Compare the agentflow stream host (exactly-once per-key counter) with a raw "
-            "confluent-kafka passthrough (the limit), Quix Streams and faust on the same input."
+            "Benchmark agentflow: the whole pipeline (agentflow worker: gate + orchestrator, "
+            "exactly-once) against a raw confluent-kafka passthrough (the limit), Quix Streams "
+            "and faust peers on the same signed events; its latency at half load; its "
+            "throughput and memory as live workflows grow; cold-start recovery; and the stream "
+            "host's per-key counter against the same three."
         ),
     )
-    p.add_argument("--quick", action="store_true", help="30k records (faust 5k) instead of 200k")
-    p.add_argument("--records", type=int, help="input records per contender (default 200k)")
-    p.add_argument("--faust-records", type=int, help="records for faust (default 30k; it is slow)")
-    p.add_argument("--keys", type=int, default=1000, help="distinct keys (default 1000)")
+    p.add_argument("--quick", action="store_true", help="smaller sizes: a few minutes")
+    p.add_argument(
+        "--suites",
+        default=",".join(SUITES),
+        help=f"comma-separated parts to run (default {','.join(SUITES)})",
+    )
+    p.add_argument(
+        "--only",
+        help=(
+            "comma-separated contenders to run in the comparisons (pipeline: "
+            f"{', '.join(PIPELINE_CONTENDERS)}; counter: {', '.join(CONTENDERS)})"
+        ),
+    )
+    g = p.add_argument_group("pipeline")
+    g.add_argument("--workflows", type=int, help="N workflows (full 10k, quick 2k)")
+    g.add_argument(
+        "--events-per-workflow", type=int, default=8, help="M = 5 + 3k events (default 8)"
+    )
+    g.add_argument("--faust-workflows", type=int, help="N for faust (full 1k, quick 250)")
+    g.add_argument(
+        "--payload-bytes", type=int, default=500, help="event payload size (default 500)"
+    )
+    g.add_argument("--latency-seconds", type=float, help="paced run length (full 20, quick 8)")
+    g.add_argument(
+        "--latency-load",
+        type=float,
+        default=0.5,
+        help="offered rate as a fraction of agentflow's measured maximum (default 0.5)",
+    )
+    g.add_argument(
+        "--latency-rate",
+        type=float,
+        help="offer this many events/s instead (to compare builds at one rate)",
+    )
+    g.add_argument(
+        "--scale-live",
+        type=_sizes,
+        help="live workflow counts, e.g. 1k,100k,1m (full 1k,100k,1m; quick 1k,10k,100k)",
+    )
+    g.add_argument(
+        "--scale-touched",
+        type=int,
+        help="live workflows that get one measured info-loop cycle (3 events) per stage "
+        "(full 10k, quick 2k; all of them in a smaller stage)",
+    )
+    g = p.add_argument_group("counter")
+    g.add_argument("--records", type=int, help="input records per contender (full 200k)")
+    g.add_argument("--faust-records", type=int, help="records for faust (full 30k)")
+    g.add_argument("--keys", type=int, default=1000, help="distinct keys (default 1000)")
+    g.add_argument("--value-size", type=int, default=600, help="value bytes (default 600)")
     p.add_argument("--partitions", type=int, default=4, help="partitions per topic (default 4)")
-    p.add_argument("--value-size", type=int, default=600, help="value bytes (default 600)")
     p.add_argument(
         "--commit-interval-ms", type=int, default=100, help="every contender (default 100)"
     )
     p.add_argument("--batch-size", type=int, default=2000, help="consume batch (default 2000)")
-    p.add_argument(
-        "--only",
-        default=",".join(CONTENDERS),
-        help=f"comma-separated contenders to run (default {','.join(CONTENDERS)})",
-    )
     p.add_argument(
         "--bootstrap",
         default=os.environ.get("AGENTFLOW_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
@@ -53,18 +129,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=json.loads,
         default={},
         metavar="JSON",
-        help='extra librdkafka options for the host, e.g. \'{"fetch.queue.backoff.ms": "10"}\'',
+        help='extra librdkafka options for agentflow, e.g. \'{"fetch.queue.backoff.ms": "10"}\'',
     )
     p.add_argument("--json", action="store_true", help="print the result JSON to stdout")
-    p.add_argument("--no-save", action="store_true", help="do not write bench/results/*.json")
+    p.add_argument("--no-save", action="store_true", help="do not write bench/results/*")
     p.add_argument("--results-dir", type=Path, default=RESULTS_DIR, help=argparse.SUPPRESS)
     p.add_argument("--keep-topics", action="store_true", help="do not delete the bench topics")
     args = p.parse_args(argv)
-    contenders = tuple(c.strip() for c in args.only.split(",") if c.strip())
-    unknown = sorted(set(contenders) - set(CONTENDERS))
+    args.suite_set = {s.strip() for s in args.suites.split(",") if s.strip()}
+    unknown = sorted(args.suite_set - set(SUITES))
     if unknown:
-        p.error(f"unknown contender(s) {unknown}; choose from {', '.join(CONTENDERS)}")
-    args.contenders = contenders
+        p.error(f"unknown suite(s) {unknown}; choose from {', '.join(SUITES)}")
+    everything = set(PIPELINE_CONTENDERS) | set(CONTENDERS)
+    only = {c.strip() for c in args.only.split(",")} if args.only else everything
+    if only - everything:
+        p.error(f"unknown contender(s) {sorted(only - everything)}")
+    args.pipeline_contenders = tuple(c for c in PIPELINE_CONTENDERS if c in only)
+    args.counter_contenders = tuple(c for c in CONTENDERS if c in only)
+    if not valid_events_per_workflow(args.events_per_workflow):
+        p.error("--events-per-workflow must be 5 + 3k (5, 8, 11, ...)")
     return args
 
 
@@ -72,47 +155,111 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     preset = QUICK if args.quick else FULL
     started = datetime.now(UTC)
-    config = BenchConfig(
-        bootstrap=args.bootstrap,
-        records=args.records or preset["records"],
-        faust_records=args.faust_records or preset["faust_records"],
-        keys=args.keys,
-        partitions=args.partitions,
-        value_size=args.value_size,
-        commit_interval_ms=args.commit_interval_ms,
-        batch_size=args.batch_size,
-        contenders=args.contenders,
-        tag=f"bench-{started.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-",
-        quick=args.quick,
-        keep_topics=args.keep_topics,
-        host_kafka_options={str(k): str(v) for k, v in args.host_kafka_options.items()},
-    )
+    tag = f"bench-{started.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-"
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     t0 = time.monotonic()
 
     def progress(line: str) -> None:
         err.print(Text.assemble((f"{time.monotonic() - t0:6.1f}s ", "dim"), line))
 
+    def pick(name: str) -> Any:
+        value = getattr(args, name)
+        return preset[name] if value is None else value
+
     load_before = os.getloadavg()
     progress(
-        f"bench ({'quick' if args.quick else 'full'}): {config.records:,} records "
-        f"(faust {config.faust_records:,}), contenders {', '.join(config.contenders)}; "
-        f"load average {load_before[0]:.2f}"
+        f"bench ({'quick' if args.quick else 'full'}): suites {', '.join(sorted(args.suite_set))}"
+        f"; load average {load_before[0]:.2f}"
     )
-    results = Bench(config, progress).run()
-    load = {"before": [round(x, 2) for x in load_before]}
-    load["after"] = [round(x, 2) for x in os.getloadavg()]
-    doc = document(config, results, started, time.monotonic() - t0, load)
+    suites = args.suite_set
+    pipeline_cfg = PipelineConfig(
+        bootstrap=args.bootstrap,
+        workflows=pick("workflows"),
+        events_per_workflow=args.events_per_workflow,
+        faust_workflows=pick("faust_workflows"),
+        partitions=args.partitions,
+        payload_bytes=args.payload_bytes,
+        commit_interval_ms=args.commit_interval_ms,
+        batch_size=args.batch_size,
+        contenders=args.pipeline_contenders
+        if "pipeline" in suites
+        else tuple(c for c in ("agentflow",) if "latency" in suites),
+        tag=tag,
+        latency_seconds=pick("latency_seconds"),
+        latency_load=args.latency_load,
+        latency_rate=args.latency_rate,
+        scale_live=pick("scale_live"),
+        scale_touched=pick("scale_touched"),
+        keep_topics=args.keep_topics,
+        host_kafka_options={str(k): str(v) for k, v in args.host_kafka_options.items()},
+    )
+    pipeline = PipelineBench(pipeline_cfg, progress)
+    counter_results: dict[str, Any] = {}
+    counter_cfg = BenchConfig(
+        bootstrap=args.bootstrap,
+        records=pick("records"),
+        faust_records=pick("faust_records"),
+        keys=args.keys,
+        partitions=args.partitions,
+        value_size=args.value_size,
+        commit_interval_ms=args.commit_interval_ms,
+        batch_size=args.batch_size,
+        contenders=args.counter_contenders,
+        tag=tag + "counter-",
+        quick=args.quick,
+        keep_topics=args.keep_topics,
+        host_kafka_options={str(k): str(v) for k, v in args.host_kafka_options.items()},
+    )
+    try:
+        if suites & {"pipeline", "latency", "scale"}:
+            pipeline.run(
+                compare=bool(suites & {"pipeline", "latency"}),
+                latency="latency" in suites,
+                scale="scale" in suites,
+            )
+        if "counter" in suites and counter_cfg.contenders:
+            progress(
+                f"counter: {counter_cfg.records:,} records (faust {counter_cfg.faust_records:,})"
+                f", contenders {', '.join(counter_cfg.contenders)}"
+            )
+            counter_results = Bench(counter_cfg, progress).run()
+    except KeyboardInterrupt:
+        progress("interrupted: reporting what was measured")
+    load = {
+        "before": [round(x, 2) for x in load_before],
+        "after": [round(x, 2) for x in os.getloadavg()],
+    }
+    doc = document(
+        started=started,
+        seconds=time.monotonic() - t0,
+        mode="quick" if args.quick else "full",
+        load=load,
+        bootstrap=args.bootstrap,
+        tag=tag,
+        counter=counter_document(counter_cfg, counter_results) if counter_results else None,
+        pipeline=pipeline.document() if pipeline.results else None,
+        latency=pipeline.latency_document(),
+        scale=pipeline.scale_document(),
+        recovery=pipeline.recovery_document(),
+    )
     if not args.no_save:
         for path in save(doc, args.results_dir):
             progress(f"wrote {path}")
+        try:
+            from bench.plot import draw
+
+            progress(f"wrote {draw(doc, args.results_dir / 'latest.png')}")
+        except ImportError:
+            progress("matplotlib is not installed: no latest.png (pip install matplotlib)")
     if args.json:
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     else:
         print_table(doc)
     progress(f"done in {time.monotonic() - t0:.0f}s")
-    complete = all(r.outcome == "complete" for r in results.values())
-    return 0 if complete else 1
+    outcomes = [c["outcome"] for part in ("pipeline", "counter") if doc.get(part)
+                for c in doc[part]["contenders"].values()]  # fmt: skip
+    outcomes += [s["outcome"] for s in (doc.get("scale") or {}).get("stages", [])]
+    return 0 if all(o == "complete" for o in outcomes) else 1
 
 
 if __name__ == "__main__":

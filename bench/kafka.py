@@ -6,7 +6,7 @@ import os
 import random
 import string
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -142,6 +142,19 @@ def produce_input(bootstrap: str, topic: str, data: InputData, n: int) -> float:
 
 
 # -- output -----------------------------------------------------------------------------
+def partition_ends(bootstrap: str, topic: str, partitions: int) -> dict[int, int]:
+    """The high watermark of each partition of ``topic``."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-ends", "log_level": 3})
+    try:
+        out = {}
+        for p in range(partitions):
+            _, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            out[p] = max(high, 0)
+        return out
+    finally:
+        consumer.close()
+
+
 def end_offsets(consumer: Consumer, topic: str, partitions: int) -> int:
     """Sum of the high watermarks (includes transaction markers and aborted records)."""
     total = 0
@@ -154,10 +167,22 @@ def end_offsets(consumer: Consumer, topic: str, partitions: int) -> int:
     return total
 
 
+def parse_count(key: bytes, value: bytes) -> int | None:
+    """The counter's output value ``<input value>|<count>``: the count, or None."""
+    _, sep, tail = value.rpartition(b"|")
+    return int(tail) if sep and tail.isdigit() else None
+
+
+#: Reads one output record: the key's running count (checked against the input), or None if
+#: the value is not what the contender should write.
+Parser = Callable[[bytes, bytes], "int | None"]
+
+
 @dataclass
 class OutputSummary:
     """What a read_committed consumer found on a contender's output topic."""
 
+    parse: Parser | None = field(default=parse_count, repr=False)
     records: int = 0
     first_ts_ms: int | None = None
     last_ts_ms: int | None = None
@@ -195,13 +220,13 @@ class OutputSummary:
             self.first_ts_ms = ts
         if self.last_ts_ms is None or ts > self.last_ts_ms:
             self.last_ts_ms = ts
-        value = msg.value() or b""
-        _, sep, tail = value.rpartition(b"|")
-        if not sep or not tail.isdigit():
-            self.unparsable += 1
+        if self.parse is None:
             return
         key = msg.key() or b""
-        count = int(tail)
+        count = self.parse(key, msg.value() or b"")
+        if count is None:
+            self.unparsable += 1
+            return
         if count > self.max_count.get(key, 0):
             self.max_count[key] = count
 
@@ -216,8 +241,12 @@ def wait_for_outputs(
     timeout_s: float,
     stall_s: float,
     progress: Callable[[str], None],
+    parse: Parser | None = parse_count,
+    start: dict[int, int] | None = None,
 ) -> tuple[OutputSummary, str]:
     """Wait until ``expected`` committed outputs arrived; (summary, how it ended).
+
+    ``start`` (partition -> offset) reads only what comes after those offsets (default: all).
 
     Until the end offsets reach ``expected`` only watermarks are polled (cheap, so the
     contender keeps the CPU); then one read_committed consumer reads everything. It ends
@@ -234,7 +263,8 @@ def wait_for_outputs(
             "log_level": 3,
         }
     )
-    summary = OutputSummary()
+    summary = OutputSummary(parse)
+    base = sum((start or {}).values())
     started = time.monotonic()
     last_end, last_change = 0, started
     next_note = started + 10
@@ -249,7 +279,7 @@ def wait_for_outputs(
                 outcome = "timeout"
                 break
             if not reading:
-                end = end_offsets(consumer, topic, partitions)
+                end = end_offsets(consumer, topic, partitions) - base
                 if end != last_end:
                     last_end, last_change = end, now
                 if end > 0:
@@ -257,7 +287,10 @@ def wait_for_outputs(
                     first_sample = first_sample or last_sample
                 if end >= expected:
                     consumer.assign(
-                        [TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)]
+                        [
+                            TopicPartition(topic, p, (start or {}).get(p, OFFSET_BEGINNING))
+                            for p in range(partitions)
+                        ]
                     )
                     reading = True
                     continue
@@ -291,7 +324,7 @@ def wait_for_outputs(
     finally:
         consumer.close()
     if outcome != "complete" and not reading:
-        summary = read_all(bootstrap, topic, partitions)
+        summary = read_all(bootstrap, topic, partitions, parse, start)
     if first_sample and last_sample and first_sample[1] is not None and last_sample[1] is not None:
         summary.window_offsets = last_sample[0] - first_sample[0]
         summary.window_cpu_s = last_sample[1] - first_sample[1]
@@ -310,7 +343,13 @@ def process_cpu_seconds(pid: int) -> float | None:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def read_all(bootstrap: str, topic: str, partitions: int) -> OutputSummary:
+def read_all(
+    bootstrap: str,
+    topic: str,
+    partitions: int,
+    parse: Parser | None = parse_count,
+    start: dict[int, int] | None = None,
+) -> OutputSummary:
     """Every committed record on ``topic`` now (reads to the end of each partition)."""
     consumer = Consumer(
         {
@@ -322,8 +361,13 @@ def read_all(bootstrap: str, topic: str, partitions: int) -> OutputSummary:
             "log_level": 3,
         }
     )
-    summary = OutputSummary()
-    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
+    summary = OutputSummary(parse)
+    consumer.assign(
+        [
+            TopicPartition(topic, p, (start or {}).get(p, OFFSET_BEGINNING))
+            for p in range(partitions)
+        ]
+    )
     at_end: set[int] = set()
     deadline = time.monotonic() + 60
     try:
@@ -337,3 +381,83 @@ def read_all(bootstrap: str, topic: str, partitions: int) -> OutputSummary:
     finally:
         consumer.close()
     return summary
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    """The peak resident set size (VmHWM) of process ``pid`` in MiB, from /proc."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def ingress_producer(bootstrap: str, linger_ms: int = 20) -> Producer:
+    """A producer like the SDK's ``EventProducer``: idempotent, acks=all, murmur2."""
+    return Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "acks": "all",
+            "enable.idempotence": True,
+            "partitioner": "murmur2_random",
+            "linger.ms": linger_ms,
+            "batch.num.messages": 10_000,
+            "queue.buffering.max.messages": 500_000,
+            # Uncompressed: faust's aiokafka has no lz4 codec unless python-lz4 is installed.
+            "compression.type": "none",
+            "log_level": 3,
+        }
+    )
+
+
+def produce_records(
+    bootstrap: str,
+    topic: str,
+    records: Iterable[tuple[bytes, bytes | None, list[tuple[str, bytes]] | None]],
+    compression: str = "none",
+) -> tuple[int, float]:
+    """Produce ``(key, value, headers)`` records (acks=all, murmur2); (count, seconds)."""
+    started = time.monotonic()
+    producer = ingress_producer(bootstrap)
+    if compression != "none":
+        producer = Producer(
+            {
+                "bootstrap.servers": bootstrap,
+                "acks": "all",
+                "enable.idempotence": True,
+                "partitioner": "murmur2_random",
+                "linger.ms": 20,
+                "batch.num.messages": 10_000,
+                "queue.buffering.max.messages": 500_000,
+                "compression.type": compression,
+                "log_level": 3,
+            }
+        )
+    failed: list[str] = []
+
+    def on_delivery(err: Any, _msg: Any) -> None:
+        if err is not None:
+            failed.append(str(err))
+
+    produce = producer.produce
+    n = 0
+    for key, value, headers in records:
+        while True:
+            try:
+                if headers:
+                    produce(topic, value, key, headers=headers, on_delivery=on_delivery)
+                else:
+                    produce(topic, value, key, on_delivery=on_delivery)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        n += 1
+        if not n % 10_000:
+            producer.poll(0)
+    remaining = producer.flush(300)
+    if remaining or failed:
+        raise RuntimeError(f"records not produced: {remaining} pending, errors {failed[:3]}")
+    return n, time.monotonic() - started

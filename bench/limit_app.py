@@ -1,9 +1,9 @@
 """Contender "limit": the least a Python consume → produce loop can do with confluent-kafka.
 
 Batch consume (the host's consumer settings, plus a short ``fetch.queue.backoff.ms``), produce
-each record's value unchanged to the output topic (same key), commit the consumer offsets
-asynchronously every commit interval. No state, no transactions: the
-ceiling for any Python stream processor on this machine. Run as ``python -m bench.limit_app``;
+each record's value and headers unchanged to the output topic (same key), commit the consumer
+offsets asynchronously every commit interval. No state, no transactions: the ceiling for any
+Python stream processor on this machine. Run as ``python -m bench.limit_app``;
 configured by ``BENCH_*`` variables (see :mod:`bench.apps`).
 """
 
@@ -71,7 +71,7 @@ def main() -> None:
                 continue
             while True:
                 try:
-                    produce(output, msg.value(), msg.key())
+                    produce(output, msg.value(), msg.key(), headers=msg.headers())
                     break
                 except BufferError:
                     producer.poll(0.05)

@@ -1,7 +1,9 @@
 """``python -m bench.profile_host``: profile the stream host's hot path with pyinstrument.
 
-Runs :class:`streams.host.StreamHost` in this process with the per-key counter
-(exactly-once by default) over pre-produced input, and profiles only the steady state: the
+Runs :class:`streams.host.StreamHost` in this process with the per-key counter, or with
+``--pipeline`` the worker's default processor (gate + orchestrator) over the pipeline bench's
+signed events (:mod:`bench.workload`), exactly-once by default, over pre-produced input, and
+profiles only the steady state: the
 host is started and its partitions assigned before the profiler starts, and the profiler stops
 once every record is processed (then the host is stopped). It calls the host's own
 ``_start`` / ``_cycle`` / ``_shutdown`` steps, exactly what ``StreamHost.run`` does, so group
@@ -22,6 +24,7 @@ import time
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from pyinstrument import Profiler
 from pyinstrument.frame import Frame
@@ -34,7 +37,11 @@ from bench.kafka import (
     create_topics,
     delete_topics_containing,
     produce_input,
+    produce_records,
 )
+from bench.pipeline import agentflow_topics
+from bench.preload import pipeline as workflow_pipeline
+from bench.workload import Workload
 from processors.examples.counter import CounterProcessor
 from streams.host import StreamHost
 from streams.settings import ProcessingGuarantee, Settings
@@ -44,6 +51,14 @@ APP_ID = "counter"
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.profile_host", description=__doc__)
+    p.add_argument(
+        "--pipeline",
+        action="store_true",
+        help="the worker's gate + orchestrator on signed support_triage events, not the counter",
+    )
+    p.add_argument(
+        "--workflows", type=int, default=4000, help="--pipeline: N workflows (x 8 events)"
+    )
     p.add_argument("--records", type=int, default=100_000)
     p.add_argument("--keys", type=int, default=1000)
     p.add_argument("--value-size", type=int, default=600)
@@ -70,23 +85,41 @@ def log(line: str) -> None:
 
 
 def profile(args: argparse.Namespace, prefix: str, data_dir: Path) -> str:
-    input_topic, output_topic = f"{prefix}in", f"{prefix}out"
-    changelog = f"{prefix}{APP_ID}.counts.changelog"
-    create_topics(args.bootstrap, [input_topic], args.partitions)
-    create_topics(args.bootstrap, [output_topic], args.partitions, OUTPUT_TOPIC_CONFIG)
-    create_topics(args.bootstrap, [changelog], args.partitions, CHANGELOG_TOPIC_CONFIG)
-    data = InputData(args.records, args.keys, args.value_size)
-    log(f"producing {args.records:,} input records to {input_topic}")
-    produce_input(args.bootstrap, input_topic, data, args.records)
     guarantee = (
         ProcessingGuarantee.AT_LEAST_ONCE
         if args.at_least_once
         else ProcessingGuarantee.EXACTLY_ONCE
     )
+    if args.pipeline:
+        app_id = f"profile{prefix.strip('-').replace('-', '')[-14:]}"
+        roles = agentflow_topics(args.bootstrap, prefix, app_id, args.partitions)
+        roles.pop("workflows_changelog")
+        workload = Workload("profile")
+        log(f"producing {args.workflows:,} workflows x 8 signed events to {roles['ingress']}")
+        args.records, _ = produce_records(
+            args.bootstrap,
+            roles["ingress"],
+            (e.record() for e in workload.lifecycles(0, args.workflows, 8)),
+        )
+        processors: list[Any] = [workflow_pipeline()]
+        what = f"pipeline: gate + orchestrator, {args.workflows:,} workflows x 8 events"
+    else:
+        app_id = APP_ID
+        input_topic, output_topic = f"{prefix}in", f"{prefix}out"
+        changelog = f"{prefix}{APP_ID}.counts.changelog"
+        create_topics(args.bootstrap, [input_topic], args.partitions)
+        create_topics(args.bootstrap, [output_topic], args.partitions, OUTPUT_TOPIC_CONFIG)
+        create_topics(args.bootstrap, [changelog], args.partitions, CHANGELOG_TOPIC_CONFIG)
+        data = InputData(args.records, args.keys, args.value_size)
+        log(f"producing {args.records:,} input records to {input_topic}")
+        produce_input(args.bootstrap, input_topic, data, args.records)
+        roles = {"input": input_topic, "output": output_topic}
+        processors = [CounterProcessor()]
+        what = f"counter, {args.keys} keys, {args.value_size} B values"
     settings = Settings(
         bootstrap_servers=args.bootstrap,
         topic_prefix=prefix,
-        app_id=APP_ID,
+        app_id=app_id,
         worker_id="profile",
         data_dir=data_dir,
         processing_guarantee=guarantee,
@@ -95,9 +128,7 @@ def profile(args: argparse.Namespace, prefix: str, data_dir: Path) -> str:
         stats_interval_s=3600.0,
         kafka_options={str(k): str(v) for k, v in args.kafka_options.items()},
     )
-    host = StreamHost(
-        settings, [CounterProcessor()], {"input": input_topic, "output": output_topic}
-    )
+    host = StreamHost(settings, processors, roles)
     log("starting the host (group join, restore) outside the profile")
     host._start()
     profiler = Profiler(interval=args.interval, async_mode="disabled")
@@ -129,8 +160,8 @@ def profile(args: argparse.Namespace, prefix: str, data_dir: Path) -> str:
     batches = host.stats.batches - batches0
     head = [
         f"host profile: {records:,} records in {seconds:.2f}s = {records / seconds:,.0f} rec/s "
-        f"({guarantee.value}, batch {args.batch_size}, commit interval "
-        f"{args.commit_interval_ms} ms, {args.keys} keys, {args.value_size} B values"
+        f"({what}; {guarantee.value}, batch {args.batch_size}, commit interval "
+        f"{args.commit_interval_ms} ms"
         f"{', kafka options ' + json.dumps(args.kafka_options) if args.kafka_options else ''})",
         f"batches: {batches} (avg {records / max(batches, 1):,.0f} records); commits: {commits} "
         f"(avg {1000 * commit_s / max(commits, 1):.1f} ms, {commit_s:.2f}s = "

@@ -192,65 +192,37 @@ class Bench:
 
     def _start(self, name: str, env: AppEnv, base: str, log_path: Path) -> subprocess.Popen[bytes]:
         environ = {k: v for k, v in os.environ.items() if not k.startswith("AGENTFLOW_")}
-        environ |= env.to_environ() | {"PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+        environ |= env.to_environ()
         if name == "host":
             data_dir = env.state_dir
-            environ |= {
-                "AGENTFLOW_BOOTSTRAP_SERVERS": env.bootstrap,
-                "AGENTFLOW_APP_ID": HOST_APP_ID,
-                "AGENTFLOW_TOPIC_PREFIX": f"{base}.",
-                "AGENTFLOW_WORKER_ID": "bench",
-                "AGENTFLOW_DATA_DIR": str(data_dir),
-                "AGENTFLOW_STATS_FILE": str(data_dir / "stats.json"),
-                "AGENTFLOW_BATCH_SIZE": str(env.batch_size),
-                "AGENTFLOW_COMMIT_INTERVAL_MS": str(env.commit_interval_ms),
-                "AGENTFLOW_PROCESSING_GUARANTEE": "exactly_once",
-            }
-            if self.config.host_kafka_options:
-                environ["AGENTFLOW_KAFKA_OPTIONS"] = json.dumps(self.config.host_kafka_options)
+            environ |= host_environ(
+                env.bootstrap,
+                app_id=HOST_APP_ID,
+                prefix=f"{base}.",
+                data_dir=data_dir,
+                batch_size=env.batch_size,
+                commit_interval_ms=env.commit_interval_ms,
+                kafka_options=self.config.host_kafka_options,
+            )
             data_dir.mkdir(parents=True, exist_ok=True)
             env.write_info({"guarantee": "exactly_once", "state": "rocksdb (rocksdict)"})
             cmd = [
-                sys.executable,
-                "-m",
-                "agentflow.cli.main",
-                "worker",
+                *WORKER_CMD,
                 "--processor",
                 COUNTER,
                 "--role",
                 f"input={env.input_topic}",
                 "--role",
                 f"output={env.output_topic}",
-                "--log-level",
-                "WARNING",
             ]
         elif name == "faust":
             cmd = [sys.executable, "-m", "bench.faust_app", "worker", "-l", "warn"]
         else:
             cmd = [sys.executable, "-m", f"bench.{name}_app"]
-        log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
-        try:
-            return subprocess.Popen(
-                cmd,
-                cwd=ROOT,
-                env=environ,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        finally:
-            log.close()
+        return start_process(cmd, environ, log_path)
 
     def _stop(self, proc: subprocess.Popen[bytes]) -> None:
-        if proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop_process(proc)
 
     def _check_counts(self, summary: OutputSummary, n: int) -> bool:
         """Every key's last count equals its number of inputs, and every value parsed."""
@@ -264,6 +236,69 @@ class Bench:
             return
         if deleted:
             self.progress(f"deleted {len(deleted)} topic(s) containing '{tag}'")
+
+
+WORKER_CMD = (sys.executable, "-m", "agentflow.cli.main", "worker", "--log-level", "WARNING")
+
+
+def host_environ(
+    bootstrap: str,
+    *,
+    app_id: str,
+    prefix: str,
+    data_dir: Path,
+    batch_size: int,
+    commit_interval_ms: int,
+    kafka_options: dict[str, str] | None = None,
+    worker_id: str = "bench",
+) -> dict[str, str]:
+    """The ``AGENTFLOW_*`` variables of a bench ``agentflow worker`` (exactly-once)."""
+    environ = {
+        "AGENTFLOW_BOOTSTRAP_SERVERS": bootstrap,
+        "AGENTFLOW_APP_ID": app_id,
+        "AGENTFLOW_TOPIC_PREFIX": prefix,
+        "AGENTFLOW_WORKER_ID": worker_id,
+        "AGENTFLOW_DATA_DIR": str(data_dir),
+        "AGENTFLOW_STATS_FILE": str(data_dir / "stats.json"),
+        "AGENTFLOW_BATCH_SIZE": str(batch_size),
+        "AGENTFLOW_COMMIT_INTERVAL_MS": str(commit_interval_ms),
+        "AGENTFLOW_PROCESSING_GUARANTEE": "exactly_once",
+    }
+    if kafka_options:
+        environ["AGENTFLOW_KAFKA_OPTIONS"] = json.dumps(kafka_options)
+    return environ
+
+
+def start_process(
+    cmd: list[str] | tuple[str, ...], environ: dict[str, str], log_path: Path
+) -> subprocess.Popen[bytes]:
+    """Start a contender in its own session, stdout and stderr appended to ``log_path``."""
+    environ = {**environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+    log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
+    try:
+        return subprocess.Popen(
+            list(cmd),
+            cwd=ROOT,
+            env=environ,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    finally:
+        log.close()
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL after 20 s."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
 
 
 def _tail(path: Path, lines: int = 15) -> str:

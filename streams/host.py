@@ -120,8 +120,21 @@ class StreamHost:
             log.info("host stopped: %s", self.stats.summary_line())
 
     # -- the loop -----------------------------------------------------------------------
+    def _poll_batch(self) -> list[Any]:
+        """What is queued now, up to a batch; when nothing is, wait (50 ms at most) for the
+        first record only. ``consume(n, timeout)`` would wait out its whole timeout for a batch
+        that is not full, adding up to 50 ms to every record's latency below full load."""
+        consumer, size = self._consumer, self.settings.batch_size
+        msgs: list[Any] = consumer.consume(size, timeout=0)
+        if msgs:
+            return msgs
+        first = consumer.poll(0.05)
+        if first is None:
+            return []
+        return [first, *consumer.consume(size - 1, timeout=0)] if size > 1 else [first]
+
     def _cycle(self) -> None:
-        msgs = self._consumer.consume(self.settings.batch_size, timeout=0.05)
+        msgs = self._poll_batch()
         now_ms = int(self._clock() * 1000)
         try:
             processed = self._process_batch(msgs, now_ms)

@@ -24,7 +24,10 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 
 from streams.tables import TableStore
 
-_CHUNK = 20_000
+# Records per restore write (and consume call). 5k rather than 20k: the same restore rate
+# (a bit better), and a quarter of the transient memory (2 KB states: 329 vs 721 MiB peak
+# RSS restoring 1M of them).
+_CHUNK = 5_000
 _IDLE_LIMIT_S = 60.0
 
 
@@ -113,6 +116,17 @@ class Restorer:
         self._consumer.close()
 
 
+def _next_records(consumer: Consumer) -> list[Any]:
+    """What the consumer has queued, up to a chunk, without waiting; if nothing, wait for one
+    record (0.5 s at most). ``consume(_CHUNK, 0.5)`` waited out the whole 0.5 s whenever a
+    partition had less than a chunk left: at least that long for every table partition."""
+    msgs: list[Any] = consumer.consume(_CHUNK, timeout=0)
+    if msgs:
+        return msgs
+    first = consumer.poll(0.5)
+    return [first] if first is not None else []
+
+
 def read_changelog(
     consumer: Consumer, topic: str, partition: int, start: int
 ) -> Iterator[tuple[dict[bytes, bytes | None], int, int]]:
@@ -125,7 +139,7 @@ def read_changelog(
     idle_since = time.monotonic()
     try:
         while True:
-            msgs = consumer.consume(_CHUNK, timeout=0.5)
+            msgs = _next_records(consumer)
             if not msgs and time.monotonic() - idle_since > _IDLE_LIMIT_S:
                 raise TimeoutError(
                     f"reading {topic}[{partition}] saw no end in {_IDLE_LIMIT_S:.0f}s; "
@@ -142,7 +156,7 @@ def read_changelog(
                 key = msg.key()
                 if key is not None:
                     changes[key] = msg.value()
-                    last_offset = msg.offset()
+                    last_offset = msg.offset() or 0
                     records += 1
             if msgs:
                 idle_since = time.monotonic()

@@ -31,6 +31,11 @@ def _options() -> Options:
     opts = Options(raw_mode=True)
     opts.create_if_missing(True)
     opts.create_missing_column_families(True)
+    # 16 MiB memtables (RocksDB's default is 64 MiB, two per column family): one worker keeps
+    # a database per table and partition, so the default let memtables alone take ~0.5 GiB
+    # while restoring 1M workflow states (bench: peak RSS 329 -> 261 MiB, restore 119k ->
+    # 135k records/s).
+    opts.set_write_buffer_size(16 << 20)
     return opts
 
 

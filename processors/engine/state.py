@@ -142,6 +142,11 @@ class WorkflowState(_Model):
         """True once the start event was applied."""
         return self.status is not None
 
+    def clone(self) -> WorkflowState:
+        """A deep copy, for the engine to edit. Dumping and validating again runs in
+        pydantic-core, 3-4x faster than ``model_copy(deep=True)`` (Python's ``deepcopy``)."""
+        return type(self).model_validate(self.model_dump())
+
     def open_call(self, command_id: str) -> StepCall | None:
         """The open step call with ``command_id``, or None."""
         return next(

@@ -48,7 +48,7 @@ class Work:
                 f"state of {state.workflow_id!r} given for an event of {event.workflow_id!r}"
             )
         copy = (
-            state.model_copy(deep=True)
+            state.clone()
             if state is not None
             else WorkflowState(workflow_id=event.workflow_id, updated_at=now_ms)
         )

@@ -33,10 +33,16 @@ QUARANTINE_RECORD: Final = "agentflow.internal.QuarantineRecord"
 
 def _check(entry: SchemaEntry, datum: Any) -> str | None:
     try:
+        # raise_errors=False first: the same checks in the same order, but a union branch that
+        # does not match costs a False instead of a ValidationError whose message is built with
+        # json.dumps (4-5x slower on the engine's records). Only a datum that fails is checked
+        # again, for the message.
+        if validate(datum, entry.wire_schema, raise_errors=False, strict=True):
+            return None
         validate(datum, entry.wire_schema, raise_errors=True, strict=True)
     except Exception as exc:  # fastavro's ValidationError, or worse for exotic input
         return f"{entry.name}: {exc}"[:500]
-    return None
+    return f"{entry.name}: the datum does not conform to the schema"  # pragma: no cover
 
 
 def _write(entry: SchemaEntry, datum: Mapping[str, Any], *, check: bool = False) -> bytes:

@@ -353,3 +353,26 @@ def test_should_decide_identically_twice() -> None:
         return out
 
     assert run() == run()
+
+
+def test_clone_is_an_equal_copy_sharing_nothing_mutable() -> None:
+    flow = Flow()
+    to_awaiting_approval(flow)
+    state = flow.state
+    assert state is not None and state.timers and state.pending_approvals and state.step_calls
+    copy = state.clone()
+    assert copy == state and copy.model_dump() == state.model_dump()
+    pairs = [
+        (copy.step_calls, state.step_calls),
+        (copy.step_calls[0], state.step_calls[0]),
+        (copy.step_calls[0].input, state.step_calls[0].input),
+        (copy.timers, state.timers),
+        (copy.history, state.history),
+        (copy.context, state.context),
+        (copy.step_results, state.step_results),
+        (copy.seen_event_ids, state.seen_event_ids),
+    ]
+    assert all(a is not b for a, b in pairs)
+    copy.step_calls[0].status = "cancelled"
+    copy.timers.clear()
+    assert state.step_calls[0].status != "cancelled" and state.timers

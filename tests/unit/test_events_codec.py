@@ -195,3 +195,19 @@ def test_encode_refuses_an_unvalidated_model() -> None:
     with pytest.raises(EventEncodeError) as err:
         encode(junk)
     assert err.value.reason == "schema_invalid"
+
+
+@pytest.mark.parametrize("bad", [{"original_partition": 2**31}, {"reason": None}, {"event_id": 7}])
+def test_encode_record_details_are_fastavros_own_message(bad: dict[str, Any]) -> None:
+    # The check validates without building error messages first; a refused record still
+    # carries the message fastavro's raising validation gives.
+    from fastavro.validation import ValidationError, validate
+
+    record = quarantine(**bad)
+    entry = default_registry().record(QUARANTINE_RECORD)
+    assert entry is not None
+    with pytest.raises(ValidationError) as expected:
+        validate(record, entry.wire_schema, raise_errors=True, strict=True)
+    with pytest.raises(EventEncodeError) as err:
+        encode_record(QUARANTINE_RECORD, record)
+    assert err.value.detail == f"{entry.name}: {expected.value}"[:500]
