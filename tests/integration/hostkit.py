@@ -1,23 +1,21 @@
-"""Helpers for stream-host tests: topics, worker processes, producing and reading back."""
+"""Helpers for stream-host tests: counter topics and workers, producing and reading back."""
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
 import time
+import uuid
 from collections import defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 from confluent_kafka import Consumer, Producer
 
+from tests.integration.workers import Worker
 from topics.admin import ensure_topics
 from topics.catalog import TopicSpec, changelog_spec
 
-ROOT = Path(__file__).resolve().parents[2]
 COUNTER = "processors.examples.counter:CounterProcessor"
 
 
@@ -26,6 +24,13 @@ class CounterTopics:
     prefix: str
     app_id: str
     partitions: int = 4
+
+    @staticmethod
+    def make(bootstrap: str, prefix: str) -> CounterTopics:
+        """Topics under ``prefix`` for a counter app of its own, created."""
+        topics = CounterTopics(prefix=prefix, app_id=f"ctr{uuid.uuid4().hex[:6]}")
+        topics.create(bootstrap)
+        return topics
 
     @property
     def input(self) -> str:
@@ -67,96 +72,35 @@ class CounterTopics:
         return [f"input={self.input}", f"output={self.output}", f"quarantine={self.quarantine}"]
 
 
-@dataclass
-class Worker:
-    """An ``agentflow worker`` subprocess running the counter (or another processor)."""
+def counter_worker(
+    bootstrap: str,
+    topics: CounterTopics,
+    data_dir: Path,
+    worker_id: str,
+    processor: str = COUNTER,
+    extra_env: dict[str, str] | None = None,
+) -> Worker:
+    """An ``agentflow worker`` running the counter (or ``processor``) on ``topics``, started."""
+    return Worker(
+        bootstrap,
+        topics.prefix,
+        topics.app_id,
+        data_dir,
+        worker_id,
+        processor,
+        topics.roles(),
+        dict(extra_env or {}),
+    ).start()
 
-    bootstrap: str
-    topics: CounterTopics
-    data_dir: Path
-    worker_id: str
-    processor: str = COUNTER
-    extra_env: dict[str, str] = field(default_factory=dict)
-    proc: subprocess.Popen[bytes] | None = None
 
-    @property
-    def stats_file(self) -> Path:
-        return self.data_dir / f"stats-{self.worker_id}.json"
-
-    @property
-    def log_file(self) -> Path:
-        return self.data_dir / f"worker-{self.worker_id}.log"
-
-    def start(self) -> Worker:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.stats_file.unlink(missing_ok=True)
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(ROOT),
-            "AGENTFLOW_BOOTSTRAP_SERVERS": self.bootstrap,
-            "AGENTFLOW_APP_ID": self.topics.app_id,
-            "AGENTFLOW_TOPIC_PREFIX": self.topics.prefix,
-            "AGENTFLOW_WORKER_ID": self.worker_id,
-            "AGENTFLOW_DATA_DIR": str(self.data_dir),
-            "AGENTFLOW_STATS_FILE": str(self.stats_file),
-            "AGENTFLOW_STATS_INTERVAL_S": "0.5",
-            "AGENTFLOW_SESSION_TIMEOUT_MS": "6000",
-            "AGENTFLOW_TRANSACTION_TIMEOUT_MS": "10000",
-            **self.extra_env,
-        }
-        cmd = [
-            sys.executable,
-            "-m",
-            "agentflow.cli.main",
-            "worker",
-            "--processor",
-            self.processor,
-            *[arg for role in self.topics.roles() for arg in ("--role", role)],
-        ]
-        log = open(self.log_file, "ab")  # noqa: SIM115 - owned by the child
-        self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-        log.close()
-        return self
-
-    def stats(self) -> dict[str, object]:
+def produce_one(producer: Producer, topic: str, value: Any, key: Any, **kwargs: Any) -> None:
+    """``producer.produce``, polling while its queue is full."""
+    while True:
         try:
-            data: dict[str, object] = json.loads(self.stats_file.read_text())
-        except (OSError, ValueError):
-            return {}
-        return data
-
-    def wait_for(self, predicate: object, timeout: float = 60.0) -> dict[str, object]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            st = self.stats()
-            if st and predicate(st):  # type: ignore[operator]
-                return st
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise AssertionError(f"worker exited {self.proc.returncode}:\n{self.log()}")
-            time.sleep(0.1)
-        raise AssertionError(f"timed out waiting for worker stats {self.stats()}\n{self.log()}")
-
-    def signal(self, sig: int) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(sig)
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self, timeout: float = 20.0) -> int:
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout)
-
-    def log(self) -> str:
-        try:
-            return self.log_file.read_text()[-4000:]
-        except OSError:
-            return ""
+            producer.produce(topic, value, key, **kwargs)
+            return
+        except BufferError:
+            producer.poll(0.1)
 
 
 def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:
@@ -170,13 +114,54 @@ def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> N
         }
     )
     for key, value in records:
-        while True:
-            try:
-                producer.produce(topic, value, key)
-                break
-            except BufferError:
-                producer.poll(0.1)
+        produce_one(producer, topic, value, key)
     assert producer.flush(60) == 0
+
+
+#: A record read back: (key, value, headers, partition).
+Message = tuple[bytes | None, bytes | None, tuple[tuple[str, bytes | None], ...], int]
+
+
+def read_records(
+    bootstrap: str,
+    topic: str,
+    expected: int,
+    timeout: float = 120.0,
+    settle: float = 1.0,
+    isolation: str = "read_committed",
+    counts: Callable[[Message], bool] | None = None,
+) -> list[Message]:
+    """Every record of ``topic`` (aborted ones too if ``isolation`` is read_uncommitted),
+    once ``expected`` of them (of those that ``counts``, if given) arrived, and ``settle``
+    seconds more to catch any extra; or what arrived by ``timeout``."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"reader-{uuid.uuid4().hex}",
+            "isolation.level": isolation,
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe([topic])
+    out: list[Message] = []
+    counted = 0
+    deadline = time.monotonic() + timeout
+    settled_at: float | None = None
+    try:
+        while time.monotonic() < deadline:
+            for msg in consumer.consume(5000, 0.5):
+                if msg.error() is None:
+                    headers = tuple(msg.headers() or ())
+                    out.append((msg.key(), msg.value(), headers, msg.partition()))
+                    counted += 1 if counts is None else counts(out[-1])
+            if counted >= expected:
+                settled_at = settled_at or time.monotonic()
+                if time.monotonic() - settled_at >= settle:
+                    break
+    finally:
+        consumer.close()
+    return out
 
 
 def read_committed(
@@ -188,31 +173,8 @@ def read_committed(
     isolation: str = "read_committed",
 ) -> list[tuple[bytes, bytes, int]]:
     """(key, value, partition) of every committed record, once ``expected`` arrived (+settle)."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"reader-{time.time_ns()}",
-            "isolation.level": isolation,
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
-    consumer.subscribe([topic])
-    out: list[tuple[bytes, bytes, int]] = []
-    deadline = time.monotonic() + timeout
-    settled_at: float | None = None
-    try:
-        while time.monotonic() < deadline:
-            for msg in consumer.consume(5000, 0.5):
-                if msg.error() is None:
-                    out.append((msg.key(), msg.value(), msg.partition()))
-            if len(out) >= expected:
-                settled_at = settled_at or time.monotonic()
-                if time.monotonic() - settled_at >= settle:
-                    break
-    finally:
-        consumer.close()
-    return out
+    read = read_records(bootstrap, topic, expected, timeout, settle, isolation)
+    return cast(list[tuple[bytes, bytes, int]], [(k, v, p) for k, v, _, p in read])
 
 
 def counter_records(n: int, keys: int) -> list[tuple[bytes, bytes]]:

@@ -12,21 +12,20 @@ from typing import Any
 
 import pytest
 
-from tests.integration.enginekit import (
+from tests.integration.enginekit.checks import (
     Collected,
-    EngineDeployment,
-    EngineRun,
-    EngineWorker,
-    Plan,
-    build_plans,
     check_run,
     collect,
     command_ids,
     comparable_audit,
     comparable_state,
     output_ids,
-    read_topic,
 )
+from tests.integration.enginekit.deployment import EngineDeployment
+from tests.integration.enginekit.plans import Plan, build_plans
+from tests.integration.enginekit.readers import read_topic
+from tests.integration.enginekit.run import EngineRun
+from tests.integration.workers import Worker
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -159,7 +158,7 @@ def test_should_take_over_a_killed_workers_partitions_and_restore_their_state(
 def _failover(dep: EngineDeployment, plans: list[Plan]) -> None:
     waves = _waves(plans, 3)
     a = dep.worker("a")
-    b: EngineWorker | None = None
+    b: Worker | None = None
     run = EngineRun(dep, plans)
     try:
         # Worker A alone does the first wave: every partition gets workflow state.

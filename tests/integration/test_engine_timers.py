@@ -12,17 +12,13 @@ import pytest
 
 from processors.engine import TimerRefCodec
 from processors.events import TimerFiredV1, decode
-from tests.integration.enginekit import (
-    EngineDeployment,
-    EngineRun,
-    EngineWorker,
-    Msg,
-    collect,
-    final_states,
-    plan,
-    read_topic,
-)
+from tests.integration.enginekit.checks import collect
+from tests.integration.enginekit.deployment import EngineDeployment
+from tests.integration.enginekit.plans import plan
+from tests.integration.enginekit.readers import Msg, final_states, read_topic
+from tests.integration.enginekit.run import EngineRun
 from tests.integration.short_deadlines import APPROVAL_DEADLINE_MS
+from tests.integration.workers import Worker
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -49,7 +45,7 @@ def _live_timers(dep: EngineDeployment) -> dict[bytes, object]:
     return {k: codec.decode(v) for k, v in latest.items() if v is not None}
 
 
-def _idle_restart(dep: EngineDeployment, worker_id: str, data_dir: Path) -> EngineWorker:
+def _idle_restart(dep: EngineDeployment, worker_id: str, data_dir: Path) -> Worker:
     """Start a worker, let it own every partition and punctuate for a few seconds, stop it."""
     w = dep.worker(worker_id, data_dir=data_dir, AGENTFLOW_WORKFLOWS=WORKFLOWS)
     w.wait_for(lambda s: len(s.get("assigned_partitions", [])) == 4, timeout=90)

@@ -11,14 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.enginekit import (
-    KINDS,
-    EngineDeployment,
-    EngineRun,
-    build_plans,
-    check_run,
-    collect,
-)
+from tests.integration.enginekit.checks import check_run, collect
+from tests.integration.enginekit.deployment import EngineDeployment
+from tests.integration.enginekit.plans import KINDS, build_plans
+from tests.integration.enginekit.run import EngineRun
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -9,10 +9,6 @@ are told apart from the gate's own below."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 import zlib
@@ -31,91 +27,25 @@ from processors.gate import REASONS
 from processors.partitioning import partition_for
 from processors.quarantine import read_quarantine
 from tests import gatekit as gk
-from tests.integration.faust_apps._harness import delete_topics_with_prefix
-from tests.integration.hostkit import ROOT, CounterTopics, Worker
-from topics import catalog
-from topics.admin import ensure_topics
+from tests.integration.enginekit.deployment import EngineDeployment
+from tests.integration.hostkit import Message, produce_one, read_records
+from tests.integration.workers import GATE_ONLY, Worker
 
 pytestmark = pytest.mark.timeout(180)
 
 PARTITIONS = 4
 BATCH = 3_000
-GATE_ONLY = "agentflow.cli.worker_cmd:gate_only"
-Message = tuple[bytes | None, bytes | None, tuple[tuple[str, bytes | None], ...], int]
-
-
-@dataclass
-class GateDeployment:
-    bootstrap: str
-    prefix: str
-    app_id: str
-    data_dir: Path
-    env: dict[str, str]
-
-    @property
-    def ingress(self) -> str:
-        return f"{self.prefix}agentflow.ingress"
-
-    @property
-    def events(self) -> str:
-        return f"{self.prefix}agentflow.workflow-events"
-
-    @property
-    def quarantine(self) -> str:
-        return f"{self.prefix}agentflow.quarantine"
-
-    def worker(self, worker_id: str = "w1", processor: str = "") -> GateWorker:
-        """The default worker (gate and orchestrator), or ``processor`` if given."""
-        topics = CounterTopics(prefix=self.prefix, app_id=self.app_id, partitions=PARTITIONS)
-        return GateWorker(
-            self.bootstrap, topics, self.data_dir, worker_id, processor, dict(self.env)
-        ).start()
-
-
-class GateWorker(Worker):
-    """``agentflow worker`` with no --role (catalog topics under the prefix) and, unless
-    ``processor`` is set, no --processor: the default processors."""
-
-    def start(self) -> GateWorker:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.stats_file.unlink(missing_ok=True)
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(ROOT),
-            "AGENTFLOW_BOOTSTRAP_SERVERS": self.bootstrap,
-            "AGENTFLOW_APP_ID": self.topics.app_id,
-            "AGENTFLOW_TOPIC_PREFIX": self.topics.prefix,
-            "AGENTFLOW_WORKER_ID": self.worker_id,
-            "AGENTFLOW_DATA_DIR": str(self.data_dir),
-            "AGENTFLOW_STATS_FILE": str(self.stats_file),
-            "AGENTFLOW_STATS_INTERVAL_S": "0.5",
-            "AGENTFLOW_SESSION_TIMEOUT_MS": "6000",
-            "AGENTFLOW_TRANSACTION_TIMEOUT_MS": "10000",
-            **self.extra_env,
-        }
-        cmd = [sys.executable, "-m", "agentflow.cli.main", "worker"]
-        if self.processor:
-            cmd += ["--processor", self.processor]
-        log = open(self.log_file, "ab")  # noqa: SIM115 - owned by the child
-        self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-        log.close()
-        return self
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
 
 
 @pytest.fixture
-def deployment(kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> Iterator[GateDeployment]:
-    app_id = f"gate{uuid.uuid4().hex[:6]}"
-    ensure_topics(
-        {"bootstrap.servers": kafka_bootstrap},
-        catalog(partitions=PARTITIONS, replication_factor=1, app_id=app_id),
-        prefix=topic_prefix,
-    )
-    env = gk.write_config(tmp_path / "config")
-    yield GateDeployment(kafka_bootstrap, topic_prefix, app_id, tmp_path / "data", env)
-    delete_topics_with_prefix(kafka_bootstrap, topic_prefix)
+def deployment(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> Iterator[EngineDeployment]:
+    """Catalog topics under the test's prefix; workers get the test policy and secrets."""
+    dep = EngineDeployment.make(kafka_bootstrap, topic_prefix, tmp_path / "data", tag="gate")
+    dep.env.update(gk.write_config(tmp_path / "config"))
+    yield dep
+    dep.delete()
 
 
 # -- producing and reading ----------------------------------------------------------------------
@@ -156,18 +86,14 @@ class RawProducer:
             return report
 
         for i, raw in enumerate(raws):
-            while True:
-                try:
-                    self.producer.produce(
-                        topic,
-                        raw.value,
-                        raw.key,
-                        headers=list(raw.headers),
-                        on_delivery=delivered(i),
-                    )
-                    break
-                except BufferError:
-                    self.producer.poll(0.1)
+            produce_one(
+                self.producer,
+                topic,
+                raw.value,
+                raw.key,
+                headers=list(raw.headers),
+                on_delivery=delivered(i),
+            )
             self.producer.poll(0)
         assert self.producer.flush(60) == 0
         return [landed[i] for i in range(len(raws))]
@@ -184,45 +110,11 @@ def not_engine_made(msg: Message) -> bool:
 
 
 def read_all(
-    bootstrap: str,
-    topic: str,
-    expected: int,
-    timeout: float = 90.0,
-    settle: float = 2.0,
-    committed: bool = True,
-    counts: Callable[[Message], bool] = lambda m: True,
+    bootstrap: str, topic: str, expected: int, counts: Callable[[Message], bool] | None = None
 ) -> list[Message]:
     """Every committed record (key, value, headers, partition) once ``expected`` of those
-    that ``counts`` arrived, and ``settle`` seconds more to catch any extra.
-    ``committed=False`` includes aborted ones."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"gate-reader-{uuid.uuid4().hex}",
-            "isolation.level": "read_committed" if committed else "read_uncommitted",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
-    consumer.subscribe([topic])
-    out: list[Message] = []
-    counted = 0
-    deadline = time.monotonic() + timeout
-    settled_at: float | None = None
-    try:
-        while time.monotonic() < deadline:
-            for msg in consumer.consume(5000, 0.5):
-                if msg.error() is None:
-                    headers = tuple(msg.headers() or ())
-                    out.append((msg.key(), msg.value(), headers, msg.partition()))
-                    counted += counts(out[-1])
-            if counted >= expected:
-                settled_at = settled_at or time.monotonic()
-                if time.monotonic() - settled_at >= settle:
-                    break
-    finally:
-        consumer.close()
-    return out
+    that ``counts`` (all, by default) arrived, and 2 seconds more to catch any extra."""
+    return read_records(bootstrap, topic, expected, timeout=90.0, settle=2.0, counts=counts)
 
 
 # -- the batch --------------------------------------------------------------------------------
@@ -266,7 +158,7 @@ def build_batch(n: int = BATCH) -> Batch:
     return Batch(raws, good, bad, bad_raws)
 
 
-def read_outcome(deployment: GateDeployment, batch: Batch) -> tuple[list[Message], ...]:
+def read_outcome(deployment: EngineDeployment, batch: Batch) -> tuple[list[Message], ...]:
     """(validated, gate-quarantined, engine-quarantined) records, once all expected are in."""
     b = deployment.bootstrap
     events = read_all(b, deployment.events, len(batch.good), counts=not_engine_made)
@@ -329,7 +221,7 @@ def check_outcome(
 
 @pytest.mark.parametrize("processor", ["", GATE_ONLY], ids=["default", "gate-only"])
 def test_should_split_a_mixed_batch_exactly_into_validated_and_quarantined(
-    deployment: GateDeployment, processor: str
+    deployment: EngineDeployment, processor: str
 ) -> None:
     batch = build_batch()
     assert set(batch.reasons) == set(REASONS)
@@ -352,7 +244,7 @@ class OutputWatcher:
     """Sees the worker's output as it is written, transactions open or not (read_uncommitted),
     so a kill can be timed to land inside a transaction."""
 
-    def __init__(self, deployment: GateDeployment) -> None:
+    def __init__(self, deployment: EngineDeployment) -> None:
         self.consumer = Consumer(
             {
                 "bootstrap.servers": deployment.bootstrap,
@@ -366,7 +258,7 @@ class OutputWatcher:
         self.consumer.assign([TP(t, p, OFFSET_BEGINNING) for t in topics for p in range(4)])
         self.seen = 0
 
-    def wait_for_output(self, worker: GateWorker, timeout: float = 60.0) -> None:
+    def wait_for_output(self, worker: Worker, timeout: float = 60.0) -> None:
         """Return as soon as a record beyond those seen so far is written."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -392,7 +284,7 @@ class OutputWatcher:
 
 
 def test_should_stay_exact_when_the_worker_is_sigkilled_twice_mid_batch(
-    deployment: GateDeployment,
+    deployment: EngineDeployment,
 ) -> None:
     batch = build_batch()
     produce(deployment.bootstrap, deployment.ingress, batch.raws)
@@ -404,9 +296,7 @@ def test_should_stay_exact_when_the_worker_is_sigkilled_twice_mid_batch(
             # The first output of a worker is written inside its first transaction, which
             # covers a whole consumed batch (thousands of records): kill it right there.
             watcher.wait_for_output(worker)
-            assert worker.proc is not None
-            worker.proc.send_signal(signal.SIGKILL)
-            worker.proc.wait(10)
+            worker.kill()
             kills += 1
             worker = deployment.worker()  # same worker id: fences and aborts the dead one
         outcome = read_outcome(deployment, batch)
@@ -430,7 +320,7 @@ def _crc32_partition(key: bytes) -> int:
 
 
 def test_should_move_records_from_a_crc32_producer_to_their_murmur2_partition(
-    deployment: GateDeployment,
+    deployment: EngineDeployment,
 ) -> None:
     keys = [f"wf-misrouted-{i}".encode() for i in range(50)]
     good_key = next(k for k in keys if _crc32_partition(k) != partition_for(k, PARTITIONS))

@@ -5,46 +5,41 @@ from __future__ import annotations
 import random
 import signal
 import time
-import uuid
 from pathlib import Path
 
 from tests.integration.hostkit import (
     CounterTopics,
-    Worker,
     check_exactly_once,
     counter_records,
+    counter_worker,
     produce,
     read_committed,
 )
-
-
-def _topics(prefix: str) -> CounterTopics:
-    return CounterTopics(prefix=prefix, app_id=f"ctr{uuid.uuid4().hex[:6]}")
+from tests.integration.workers import Worker
 
 
 def test_should_count_exactly_once_when_worker_is_sigkilled_five_times(
     kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
 ) -> None:
-    topics = _topics(topic_prefix)
-    topics.create(kafka_bootstrap)
+    topics = CounterTopics.make(kafka_bootstrap, topic_prefix)
     records = counter_records(200_000, keys=10_000)
     # Six waves: each incarnation gets fresh input, so every kill lands while it works.
     waves = [records[i::6] for i in range(6)]
     rng = random.Random(7)
     for wave in waves[:5]:
         produce(kafka_bootstrap, topics.input, wave)
-        worker = Worker(
+        worker = counter_worker(
             kafka_bootstrap,
             topics,
             tmp_path / "data",
             "w1",
             extra_env={"AGENTFLOW_BATCH_SIZE": "500"},
-        ).start()
+        )
         worker.wait_for(lambda s: s.get("records", 0) > 0, timeout=90)
         time.sleep(rng.uniform(0.0, 0.3))
         worker.kill()
     produce(kafka_bootstrap, topics.input, waves[5])
-    worker = Worker(kafka_bootstrap, topics, tmp_path / "data", "w1").start()
+    worker = counter_worker(kafka_bootstrap, topics, tmp_path / "data", "w1")
     outputs = read_committed(kafka_bootstrap, topics.output, len(records), timeout=240)
     assert worker.stop() == 0
     check_exactly_once(records, outputs)
@@ -58,8 +53,8 @@ def _split(a: Worker, b: Worker) -> tuple[set[int], set[int]]:
     """Wait until the two workers' stats show a stable split of all four partitions."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        pa = set(a.stats().get("assigned_partitions", []))  # type: ignore[arg-type]
-        pb = set(b.stats().get("assigned_partitions", []))  # type: ignore[arg-type]
+        pa = set(a.stats().get("assigned_partitions", []))
+        pb = set(b.stats().get("assigned_partitions", []))
         if pa and pb and not pa & pb and pa | pb == {0, 1, 2, 3}:
             return pa, pb
         time.sleep(0.2)
@@ -69,17 +64,16 @@ def _split(a: Worker, b: Worker) -> tuple[set[int], set[int]]:
 def test_should_restore_dead_workers_partitions_on_the_survivor(
     kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
 ) -> None:
-    topics = _topics(topic_prefix)
-    topics.create(kafka_bootstrap)
-    a = Worker(kafka_bootstrap, topics, tmp_path / "a", "a").start()
-    b = Worker(kafka_bootstrap, topics, tmp_path / "b", "b").start()
+    topics = CounterTopics.make(kafka_bootstrap, topic_prefix)
+    a = counter_worker(kafka_bootstrap, topics, tmp_path / "a", "a")
+    b = counter_worker(kafka_bootstrap, topics, tmp_path / "b", "b")
     try:
         a_partitions, _ = _split(a, b)
         first = counter_records(40_000, keys=2_000)
         produce(kafka_bootstrap, topics.input, first)
         read_committed(kafka_bootstrap, topics.output, len(first), settle=0)
         assert _split(a, b)[0] == a_partitions  # nobody moved while A worked
-        restores_before = len(b.stats()["restores"])  # type: ignore[arg-type]
+        restores_before = len(b.stats()["restores"])
         a.kill()
         second = [(k, v.replace(b"v", b"w")) for k, v in counter_records(20_000, keys=2_000)]
         produce(kafka_bootstrap, topics.input, second)
@@ -89,7 +83,7 @@ def test_should_restore_dead_workers_partitions_on_the_survivor(
     finally:
         a.kill()
         b.stop()
-    after_kill = st["restores"][restores_before:]  # type: ignore[index]
+    after_kill = st["restores"][restores_before:]
     restored = {r["partition"] for r in after_kill if r["records"] > 0}
     assert restored == a_partitions, (a_partitions, after_kill)
     check_exactly_once(first + second, outputs)
@@ -98,16 +92,15 @@ def test_should_restore_dead_workers_partitions_on_the_survivor(
 def test_should_restore_every_table_when_data_dir_is_wiped(
     kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
 ) -> None:
-    topics = _topics(topic_prefix)
-    topics.create(kafka_bootstrap)
+    topics = CounterTopics.make(kafka_bootstrap, topic_prefix)
     first = counter_records(10_000, keys=500)
     produce(kafka_bootstrap, topics.input, first)
-    w = Worker(kafka_bootstrap, topics, tmp_path / "one", "w").start()
+    w = counter_worker(kafka_bootstrap, topics, tmp_path / "one", "w")
     read_committed(kafka_bootstrap, topics.output, len(first), settle=0)
     assert w.stop() == 0
     second = [(k, v.replace(b"v", b"x")) for k, v in counter_records(5_000, keys=500)]
     produce(kafka_bootstrap, topics.input, second)
-    w2 = Worker(kafka_bootstrap, topics, tmp_path / "two-empty", "w").start()
+    w2 = counter_worker(kafka_bootstrap, topics, tmp_path / "two-empty", "w")
     outputs = read_committed(kafka_bootstrap, topics.output, len(first) + len(second))
     st = w2.stats()
     assert w2.stop() == 0
@@ -118,25 +111,24 @@ def test_should_restore_every_table_when_data_dir_is_wiped(
 def test_should_fence_a_paused_zombie_so_none_of_its_writes_appear(
     kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
 ) -> None:
-    topics = _topics(topic_prefix)
-    topics.create(kafka_bootstrap)
+    topics = CounterTopics.make(kafka_bootstrap, topic_prefix)
     records = counter_records(20_000, keys=3_000)
     produce(kafka_bootstrap, topics.input, records[:10_000])
     # A slow processor (5 ms a record) and a 4 s commit interval: the zombie's transactions
     # stay open for seconds, inside the 10 s transaction timeout, so SIGSTOP lands in one.
-    zombie = Worker(
+    zombie = counter_worker(
         kafka_bootstrap,
         topics,
         tmp_path / "z",
         "zombie",
         processor="tests.integration.procs:SlowCounter",
         extra_env={"AGENTFLOW_BATCH_SIZE": "1000", "AGENTFLOW_COMMIT_INTERVAL_MS": "4000"},
-    ).start()
+    )
     zombie.wait_for(lambda s: s.get("commits", 0) >= 1)
     time.sleep(1.5)
     zombie.signal(signal.SIGSTOP)
     try:
-        survivor = Worker(kafka_bootstrap, topics, tmp_path / "s", "survivor").start()
+        survivor = counter_worker(kafka_bootstrap, topics, tmp_path / "s", "survivor")
         survivor.wait_for(lambda s: len(s.get("assigned_partitions", [])) == 4, timeout=60)
         produce(kafka_bootstrap, topics.input, records[10_000:])
         read_committed(kafka_bootstrap, topics.output, len(records), settle=0)

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
-import uuid
 from collections import defaultdict
 from pathlib import Path
 
@@ -14,29 +10,24 @@ from processors.examples.counter import CounterProcessor
 from processors.quarantine import read_quarantine
 from streams.driver import TestDriver
 from tests.integration.hostkit import (
-    ROOT,
     CounterTopics,
-    Worker,
     counter_records,
+    counter_worker,
     produce,
     read_committed,
 )
-
-
-def _topics(prefix: str) -> CounterTopics:
-    return CounterTopics(prefix=prefix, app_id=f"ctr{uuid.uuid4().hex[:6]}")
+from tests.integration.workers import run_cli
 
 
 def test_should_quarantine_poison_record_and_go_on_when_processor_raises(
     kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
 ) -> None:
-    topics = _topics(topic_prefix)
-    topics.create(kafka_bootstrap)
+    topics = CounterTopics.make(kafka_bootstrap, topic_prefix)
     records = [(b"a", b"v1"), (b"a", b"boom"), (b"a", b"v2"), (b"b", b"v3")]
     produce(kafka_bootstrap, topics.input, records)
-    w = Worker(
+    w = counter_worker(
         kafka_bootstrap, topics, tmp_path, "w", processor="tests.integration.procs:PoisonCounter"
-    ).start()
+    )
     outputs = read_committed(kafka_bootstrap, topics.output, 3)
     quarantined = read_committed(kafka_bootstrap, topics.quarantine, 1)
     st = w.wait_for(lambda s: s.get("poison_records") == 1)
@@ -56,11 +47,10 @@ def test_should_quarantine_poison_record_and_go_on_when_processor_raises(
 def test_should_commit_and_leave_group_within_seconds_on_sigterm(
     kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
 ) -> None:
-    topics = _topics(topic_prefix)
-    topics.create(kafka_bootstrap)
+    topics = CounterTopics.make(kafka_bootstrap, topic_prefix)
     records = counter_records(5_000, keys=100)
     produce(kafka_bootstrap, topics.input, records)
-    w = Worker(kafka_bootstrap, topics, tmp_path, "w").start()
+    w = counter_worker(kafka_bootstrap, topics, tmp_path, "w")
     w.wait_for(lambda s: s.get("records", 0) == 5_000)
     started = time.monotonic()
     assert w.stop(timeout=10) == 0
@@ -71,30 +61,19 @@ def test_should_commit_and_leave_group_within_seconds_on_sigterm(
     assert "host stopped" in w.log()
 
 
-def _run_worker_expecting_failure(
-    env: dict[str, str], *args: str
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "agentflow.cli.main", "worker", *args],
-        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-    )
-
-
 def test_should_stop_with_one_clear_line_when_input_topic_is_missing(
     kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
 ) -> None:
-    done = _run_worker_expecting_failure(
-        {"AGENTFLOW_BOOTSTRAP_SERVERS": kafka_bootstrap, "AGENTFLOW_DATA_DIR": str(tmp_path)},
+    done = run_cli(
+        "worker",
         "--processor",
         "processors.examples.counter:CounterProcessor",
         "--role",
         f"input={topic_prefix}nope",
         "--role",
         f"output={topic_prefix}out",
+        env={"AGENTFLOW_BOOTSTRAP_SERVERS": kafka_bootstrap, "AGENTFLOW_DATA_DIR": str(tmp_path)},
+        timeout=60,
     )
     assert done.returncode == 2
     assert f"topic '{topic_prefix}nope' does not exist" in done.stderr
@@ -103,14 +82,16 @@ def test_should_stop_with_one_clear_line_when_input_topic_is_missing(
 
 
 def test_should_stop_with_one_clear_line_when_broker_is_unreachable(tmp_path: Path) -> None:
-    done = _run_worker_expecting_failure(
-        {"AGENTFLOW_BOOTSTRAP_SERVERS": "127.0.0.1:1", "AGENTFLOW_DATA_DIR": str(tmp_path)},
+    done = run_cli(
+        "worker",
         "--processor",
         "processors.examples.counter:CounterProcessor",
         "--role",
         "input=x",
         "--role",
         "output=y",
+        env={"AGENTFLOW_BOOTSTRAP_SERVERS": "127.0.0.1:1", "AGENTFLOW_DATA_DIR": str(tmp_path)},
+        timeout=60,
     )
     assert done.returncode == 2
     assert "cannot reach Kafka at 127.0.0.1:1" in done.stderr
@@ -120,11 +101,10 @@ def test_should_stop_with_one_clear_line_when_broker_is_unreachable(tmp_path: Pa
 def test_should_give_identical_outputs_and_state_through_driver_and_host(
     kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
 ) -> None:
-    topics = _topics(topic_prefix)
-    topics.create(kafka_bootstrap)
+    topics = CounterTopics.make(kafka_bootstrap, topic_prefix)
     records = counter_records(3_000, keys=50)
     produce(kafka_bootstrap, topics.input, records)
-    w = Worker(kafka_bootstrap, topics, tmp_path / "host", "w").start()
+    w = counter_worker(kafka_bootstrap, topics, tmp_path / "host", "w")
     host_out = read_committed(kafka_bootstrap, topics.output, len(records))
     assert w.stop() == 0
     with TestDriver([CounterProcessor()], tmp_path / "driver", partitions=4) as driver:

@@ -4,15 +4,10 @@ admitted by the gate worker, as the README documents."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from confluent_kafka import Message
@@ -20,52 +15,10 @@ from confluent_kafka import Message
 from agentflow.sdk.reader import end_offsets, read_topic
 from processors.events import decode
 from processors.partitioning import partition_for
+from tests.integration.workers import SIGNING_KEYS_FILE, gate_worker
 from topics import by_role, catalog, ensure_topics
 
-ROOT = Path(__file__).resolve().parents[2]
-SECRET = json.loads((ROOT / "config" / "signing-keys.dev.json").read_text())["helpdesk"][
-    "helpdesk-dev-1"
-]
-
-
-@contextmanager
-def gate_worker(bootstrap: str, prefix: str, data_dir: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """``agentflow worker`` (the validation gate) on this test's topics, stopped on exit."""
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "AGENTFLOW_BOOTSTRAP_SERVERS": bootstrap,
-        "AGENTFLOW_TOPIC_PREFIX": prefix,
-        "AGENTFLOW_APP_ID": f"gate-{uuid.uuid4().hex[:8]}",
-        "AGENTFLOW_WORKER_ID": "w1",
-        "AGENTFLOW_DATA_DIR": str(data_dir),
-        "AGENTFLOW_POLICY_FILE": str(ROOT / "config" / "policy.json"),
-        "AGENTFLOW_SIGNING_KEYS_FILE": str(ROOT / "config" / "signing-keys.dev.json"),
-        "AGENTFLOW_SESSION_TIMEOUT_MS": "6000",
-        "AGENTFLOW_TRANSACTION_TIMEOUT_MS": "10000",
-    }
-    log = data_dir / "worker.log"
-    data_dir.mkdir(parents=True, exist_ok=True)
-    with open(log, "wb") as out:
-        cmd = [
-            sys.executable,
-            "-m",
-            "agentflow.cli.main",
-            "worker",
-            "--processor",
-            "agentflow.cli.worker_cmd:gate_only",
-        ]
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+SECRET = json.loads(SIGNING_KEYS_FILE.read_text())["helpdesk"]["helpdesk-dev-1"]
 
 
 def wait_for_records(
@@ -130,8 +83,8 @@ def test_kcat_json_event_signed_with_openssl_is_admitted_by_the_gate(
 
     with gate_worker(kafka_bootstrap, topic_prefix, tmp_path / "worker") as worker:
         accepted = wait_for_records(kafka_bootstrap, topics["events"], 1)
-        assert worker.poll() is None, (tmp_path / "worker" / "worker.log").read_text()
-    assert len(accepted) == 1, (tmp_path / "worker" / "worker.log").read_text()
+        assert worker.alive(), worker.log()
+    assert len(accepted) == 1, worker.log()
     msg = accepted[0]
     assert msg.key() == workflow_id.encode()
     assert msg.partition() == home

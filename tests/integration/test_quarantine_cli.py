@@ -3,14 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,54 +15,24 @@ from processors.events import TicketCreatedV1, decode
 from processors.events.samples import sample_events
 from processors.quarantine import read_quarantine
 from streams.settings import Settings
+from tests.integration.workers import (
+    POLICY_FILE,
+    SHIPPED_CONFIG,
+    SIGNING_KEYS_FILE,
+    gate_worker,
+    run_cli,
+)
 from topics import by_role, catalog, ensure_topics
 
-ROOT = Path(__file__).resolve().parents[2]
 DAY_MS = 86_400_000
 
 
 def env_for(bootstrap: str, prefix: str) -> dict[str, str]:
     return {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
         "AGENTFLOW_BOOTSTRAP_SERVERS": bootstrap,
         "AGENTFLOW_TOPIC_PREFIX": prefix,
-        "AGENTFLOW_POLICY_FILE": str(ROOT / "config" / "policy.json"),
-        "AGENTFLOW_SIGNING_KEYS_FILE": str(ROOT / "config" / "signing-keys.dev.json"),
+        **SHIPPED_CONFIG,
     }
-
-
-@contextmanager
-def gate_worker(bootstrap: str, prefix: str, data_dir: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """``agentflow worker`` (the validation gate) on this test's topics, stopped on exit."""
-    env = env_for(bootstrap, prefix) | {
-        "AGENTFLOW_APP_ID": f"gate-{uuid.uuid4().hex[:8]}",
-        "AGENTFLOW_WORKER_ID": "w1",
-        "AGENTFLOW_DATA_DIR": str(data_dir),
-        "AGENTFLOW_SESSION_TIMEOUT_MS": "6000",
-        "AGENTFLOW_TRANSACTION_TIMEOUT_MS": "10000",
-    }
-    data_dir.mkdir(parents=True, exist_ok=True)
-    with open(data_dir / "worker.log", "wb") as out:
-        cmd = [
-            sys.executable,
-            "-m",
-            "agentflow.cli.main",
-            "worker",
-            "--processor",
-            "agentflow.cli.worker_cmd:gate_only",
-        ]
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
 
 
 def wait_for(bootstrap: str, topic: str, count: int, timeout: float = 60.0) -> list[Message]:
@@ -97,16 +60,15 @@ def test_quarantine_lists_shows_and_releases_what_the_gate_rejected(
     env = env_for(kafka_bootstrap, topic_prefix)
 
     def cli(*args: str) -> Any:
-        cmd = [sys.executable, "-m", "agentflow.cli.main", *args]
-        done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+        done = run_cli(*args, env=env)
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout) if "--json" in args else done.stdout
 
     settings = Settings(
         bootstrap_servers=kafka_bootstrap,
         topic_prefix=topic_prefix,
-        policy_file=ROOT / "config" / "policy.json",
-        signing_keys_file=ROOT / "config" / "signing-keys.dev.json",
+        policy_file=POLICY_FILE,
+        signing_keys_file=SIGNING_KEYS_FILE,
     )
     signer = EventProducer.from_settings(settings)
     forger = EventProducer(settings, secret="not-the-secret", key_id="helpdesk-dev-1")
@@ -164,14 +126,16 @@ def test_quarantine_lists_shows_and_releases_what_the_gate_rejected(
         stale = next(q for q in listed if q["reason"] == "stale_event")
         again = cli("quarantine", "release", f"{stale['partition']}:{stale['offset']}", "--json")
         requeued = wait_for(kafka_bootstrap, topics["quarantine"], 4)
-        assert worker.poll() is None, (tmp_path / "worker" / "worker.log").read_text()
+        assert worker.alive(), worker.log()
     resent = fetch_message(
         {"bootstrap.servers": kafka_bootstrap},
         topics["ingress"],
         again["partition"],
         again["offset"],
     )
-    stale_record = next(m for m in requeued if m.offset() == stale["offset"])
+    stale_record = next(
+        m for m in requeued if (m.partition(), m.offset()) == (stale["partition"], stale["offset"])
+    )
     kept = read_quarantine(stale_record.value())
     assert (resent.key(), resent.value()) == (kept["original_key"], kept["original_value"])
     assert resent.partition() == stale["original_partition"]
@@ -191,9 +155,8 @@ def test_quarantine_show_of_a_missing_position_fails_in_one_line(
     kafka_bootstrap: str, topic_prefix: str
 ) -> None:
     ensure_topics({"bootstrap.servers": kafka_bootstrap}, catalog(), prefix=topic_prefix)
-    cmd = [sys.executable, "-m", "agentflow.cli.main", "quarantine", "show", "2:5"]
     env = env_for(kafka_bootstrap, topic_prefix)
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
+    done = run_cli("quarantine", "show", "2:5", env=env, timeout=60)
     assert done.returncode == 2
     assert done.stderr.splitlines() == [
         "error: no record at 2:5; partition 2 is empty; `agentflow quarantine list` shows "

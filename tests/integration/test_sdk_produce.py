@@ -4,9 +4,7 @@ and invalid input refused before anything is sent."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -19,10 +17,9 @@ from processors.events import TicketCreatedV1, decode
 from processors.events.samples import sample_events
 from processors.partitioning import partition_for
 from streams.settings import Settings
+from tests.integration import workers
+from tests.integration.workers import POLICY_FILE, SIGNING_KEYS_FILE
 from topics import by_role, catalog, ensure_topics
-
-ROOT = Path(__file__).resolve().parents[2]
-KEYS_FILE = ROOT / "config" / "signing-keys.dev.json"
 
 
 def make_ticket(event_id: str, workflow_id: str) -> TicketCreatedV1:
@@ -38,8 +35,8 @@ def settings(kafka_bootstrap: str, topic_prefix: str) -> Settings:
     s = Settings(
         bootstrap_servers=kafka_bootstrap,
         topic_prefix=topic_prefix,
-        signing_keys_file=KEYS_FILE,
-        policy_file=ROOT / "config" / "policy.json",
+        signing_keys_file=SIGNING_KEYS_FILE,
+        policy_file=POLICY_FILE,
     )
     ensure_topics(s.client_config(), [by_role(catalog())["ingress"]], prefix=topic_prefix)
     return s
@@ -104,17 +101,11 @@ def test_sdk_refuses_an_invalid_event_before_sending_anything(settings: Settings
 
 def run_cli(settings: Settings, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
         "AGENTFLOW_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
         "AGENTFLOW_TOPIC_PREFIX": settings.topic_prefix,
-        "AGENTFLOW_SIGNING_KEYS_FILE": str(KEYS_FILE),
-        "AGENTFLOW_POLICY_FILE": str(ROOT / "config" / "policy.json"),
+        **workers.SHIPPED_CONFIG,
     }
-    cmd = [sys.executable, "-m", "agentflow.cli.main", *args]
-    return subprocess.run(
-        cmd, input=stdin, capture_output=True, text=True, env=env, cwd=ROOT, timeout=120
-    )
+    return workers.run_cli(*args, env=env, stdin=stdin)
 
 
 def events_file(tmp_path: Path, events: list[dict[str, Any]]) -> Path:

@@ -1,0 +1,192 @@
+"""Driving plans through a deployment: :class:`EngineRun` produces them through the SDK
+(signed), answers step commands with a :class:`~agentflow.stepworker.ScriptedStepWorker` in a
+thread (:class:`StepThread`), grants approvals as an approver user when
+``approval.requested`` shows up on ``outputs``, and watches ``audit`` and ``outputs`` until
+every planned decision has been made."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+from agentflow.sdk import settings_keyring
+from agentflow.stepworker import ScriptedStepWorker
+from processors.engine import AuditRecord
+from processors.events import ApprovalRequestedV1, Envelope
+from tests.integration.enginekit.deployment import EngineDeployment
+from tests.integration.enginekit.plans import Plan, approval_granted
+from tests.integration.enginekit.readers import decode_output, reader
+
+STEP_KEY_ID = "steps-dev-1"
+
+
+class StepThread:
+    """A :class:`ScriptedStepWorker` answering step commands in a background thread."""
+
+    def __init__(self, dep: EngineDeployment) -> None:
+        self.worker = ScriptedStepWorker(
+            client_config=dep.client_config,
+            steps_topic=dep.steps,
+            ingress_topic=dep.ingress,
+            keyring=settings_keyring(dep.settings()),
+            key_id=STEP_KEY_ID,
+            group_id=f"{dep.prefix}{dep.app_id}.steps",
+        )
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="step-worker", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.worker.run(self._stop.is_set)
+        except BaseException as exc:  # surfaced by check()
+            self.error = exc
+
+    def check(self) -> None:
+        if self.error is not None:
+            raise AssertionError(f"the step worker thread died: {self.error!r}")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(30)
+        self.worker.close()
+
+
+class EngineRun:
+    """Drives plans through a deployment: produce, answer steps, grant approvals, watch.
+
+    The watcher reads ``audit`` and ``outputs`` (read_committed, no consumer group) and grants
+    each ``approval.requested`` as soon as it is committed, as many times as the plan says.
+    """
+
+    def __init__(self, dep: EngineDeployment, plans: Sequence[Plan]) -> None:
+        self.dep = dep
+        self.plans = {p.workflow_id: p for p in plans}
+        self.expected_audits = sum(p.audits for p in plans)
+        self.producer = dep.producer()
+        self.steps = StepThread(dep)
+        self.audits: list[AuditRecord] = []
+        self.notices = 0
+        self.finished: dict[str, str] = {}  # workflow id -> status, from the notices
+        self.requests: dict[str, list[ApprovalRequestedV1]] = {}
+        self.approvals_sent = 0
+        self.produced: Counter[str] = Counter()  # event ids sent through the SDK
+        self._watch = reader(dep.bootstrap)
+        self._watch.assign(
+            [
+                TopicPartition(t, p, OFFSET_BEGINNING)
+                for t in (dep.audit, dep.outputs)
+                for p in range(dep.partitions)
+            ]
+        )
+        # Offset after the last committed (and, with watch_uncommitted, the last written)
+        # audit record, per partition: see in_flight().
+        self._committed_end: dict[int, int] = {}
+        self._written_end: dict[int, int] = {}
+        self._dirty: Consumer | None = None
+
+    def watch_uncommitted(self) -> None:
+        """Also read ``audit`` read_uncommitted, so :meth:`in_flight` can tell when a
+        transaction holding audit records is open."""
+        self._dirty = reader(self.dep.bootstrap, **{"isolation.level": "read_uncommitted"})
+        self._dirty.assign(
+            [
+                TopicPartition(self.dep.audit, p, OFFSET_BEGINNING)
+                for p in range(self.dep.partitions)
+            ]
+        )
+
+    def in_flight(self) -> bool:
+        """True if audit records were written (since :meth:`forget_written`) that are not
+        committed yet: a transaction is open, or was cut short."""
+        return any(end > self._committed_end.get(p, 0) for p, end in self._written_end.items())
+
+    def forget_written(self, drain_s: float = 0.5) -> None:
+        """Read what was written so far and forget it (after a kill: it is aborted now)."""
+        end = time.monotonic() + drain_s
+        while time.monotonic() < end:
+            self.pump(0.1)
+        self._written_end.clear()
+
+    def send(self, plans: Iterable[Plan]) -> None:
+        for p in plans:
+            for event in p.events:
+                self.producer.send(event)
+                self.produced[event.event_id] += 1
+        reports = self.producer.flush(60)
+        assert all(r.ok for r in reports), [r for r in reports if not r.ok][:3]
+
+    def pump(self, timeout: float = 0.2) -> None:
+        """Read what was committed since the last call and grant approvals it asks for."""
+        self.steps.check()
+        grants = False
+        for m in self._watch.consume(2000, timeout):
+            if m.error() is not None:
+                continue
+            value = m.value()
+            assert value is not None
+            if m.topic() == self.dep.audit:
+                self.audits.append(AuditRecord.decode(value))
+                self._committed_end[m.partition()] = m.offset() + 1
+                continue
+            out = decode_output(value)
+            if isinstance(out, ApprovalRequestedV1):
+                self.requests.setdefault(out.workflow_id, []).append(out)
+                want = self.plans[out.workflow_id].approvals if out.workflow_id in self.plans else 0
+                grant = approval_granted(out)
+                for _ in range(want):
+                    self.producer.send(grant)
+                    self.produced[grant.event_id] += 1
+                    self.approvals_sent += 1
+                    grants = True
+            elif not isinstance(out, Envelope):
+                self.notices += 1
+                self.finished[out.workflow_id] = out.status
+        if grants:
+            self.producer.flush(60)
+        if self._dirty is not None:
+            for m in self._dirty.consume(5000, 0.01):
+                if m.error() is None:
+                    p = m.partition()
+                    self._written_end[p] = max(self._written_end.get(p, 0), m.offset() + 1)
+
+    def done(self) -> bool:
+        return len(self.audits) >= self.expected_audits and self.notices >= len(self.plans)
+
+    def wait(
+        self,
+        until: Callable[[EngineRun], bool] | None = None,
+        timeout: float = 120.0,
+        what: str = "every planned decision",
+    ) -> None:
+        """Pump until ``until`` (default: :meth:`done`) holds."""
+        check = until or EngineRun.done
+        deadline = time.monotonic() + timeout
+        while not check(self):
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"timed out waiting for {what}: {len(self.audits)}/{self.expected_audits} "
+                    f"audits, {self.notices}/{len(self.plans)} notices, "
+                    f"{self.steps.worker.answered} steps answered"
+                )
+            self.pump()
+
+    def settle(self, seconds: float = 2.0) -> None:
+        """Keep pumping for ``seconds`` (to catch anything beyond the plan)."""
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.pump()
+
+    def close(self) -> None:
+        try:
+            self.steps.stop()
+        finally:
+            self._watch.close()
+            if self._dirty is not None:
+                self._dirty.close()
+            self.producer.close(10)
