@@ -26,10 +26,11 @@ from agentflow.errors import UserError
 from agentflow.gate_config import load_gate_policy, load_keyring
 from agentflow.sdk import EventProducer
 from agentflow.sdk.quarantine import read_entries
+from agentflow.sdk.reader import read_topic
 from agentflow.stepworker import STEP_SOURCE, ScriptedStepWorker
 from agentflow.workflow_query import WorkflowReader
 from processors.engine import WorkflowState
-from processors.events import Actor, Envelope, KeyRing, model_for
+from processors.events import Actor, Envelope, KeyRing, decode_record, model_for
 from streams.settings import Settings
 from topics import by_role, catalog, ensure_topics
 
@@ -48,6 +49,7 @@ class DemoRun:
     workflows: dict[str, str] = field(default_factory=dict)  # workflow id -> scenario
     states: dict[str, WorkflowState] = field(default_factory=dict)
     quarantined: list[dict[str, Any]] = field(default_factory=list)
+    decisions: dict[str, int] = field(default_factory=dict)  # audit decision kind -> count
     worker_stats: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -96,6 +98,7 @@ def _settings_with_dev_keys() -> tuple[Settings, bool]:
 def run_demo(echo: Callable[[str], None], timeout_s: float = 90.0) -> DemoRun:
     """Run the demo scenario end to end; raises UserError with the cause if it cannot."""
     started = time.monotonic()
+    started_ms = int(time.time() * 1000) - 60_000
     settings, dev_keys = _settings_with_dev_keys()
     if dev_keys:
         echo(f"Signing keys: {DEV_KEYS} (development secrets; set AGENTFLOW_SIGNING_KEYS_FILE)")
@@ -119,6 +122,11 @@ def run_demo(echo: Callable[[str], None], timeout_s: float = 90.0) -> DemoRun:
         for entry in read_entries(settings.client_config(), quarantine)
         if (summary := entry.summary())["workflow_id"] in run.workflows
     ]
+    audit = settings.topic(by_role(catalog())["audit"].name)
+    for msg in read_topic(settings.client_config(), audit, since_ms=started_ms):
+        _, record = decode_record(msg.value() or b"")
+        if record["workflow_id"] in run.workflows:
+            run.decisions[record["decision"]] = run.decisions.get(record["decision"], 0) + 1
     run.worker_stats = worker.stats()
     run.seconds = time.monotonic() - started
     return run

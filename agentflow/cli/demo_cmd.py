@@ -33,6 +33,7 @@ def demo_cmd(as_json: bool, timeout: float) -> None:
                     for wf, s in sorted(run.states.items())
                 ],
                 "quarantined": run.quarantined,
+                "decisions": run.decisions,
                 "worker": run.worker_stats,
                 "seconds": round(run.seconds, 2),
             }
@@ -53,11 +54,18 @@ def demo_cmd(as_json: bool, timeout: float) -> None:
             )
         console.print(table)
     for q in run.quarantined:
-        console.print(f"quarantined: {q['event_id']} {q['reason']} ({q['detail']})")
+        console.print(f"quarantined: {q['event_id']} [bold]{q['reason']}[/] ({q['detail']})")
     stats = run.worker_stats
+    kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(run.decisions.items()))
     console.print(
-        f"\n{len(run.states)} workflows finished in {run.seconds:.1f}s; the worker processed "
-        f"{stats.get('records', 0)} records in {stats.get('commits', 0)} transactions, "
-        f"{stats.get('poison_records', 0)} poison. Duplicates were dropped by event id "
-        f"(see `agentflow workflow show <id>`)."
+        f"\n{len(run.states)} workflows finished in {run.seconds:.1f}s. Orchestrator decisions: "
+        f"{kinds}. The worker processed {stats.get('records', 0)} records in "
+        f"{stats.get('commits', 0)} transactions, {stats.get('poison_records', 0)} poison."
+    )
+    console.print(
+        "The duplicate ticket.created was dropped by its event id; the early ticket.closed was "
+        "held until its ticket.created; the step result for the ticket that closed meanwhile "
+        "was refused, not lost. Try `agentflow workflow show <id>` and `agentflow quarantine "
+        "list`.",
+        style="dim",
     )

@@ -50,6 +50,9 @@ def test_should_run_demo_workflows_to_their_ends_and_show_them(
     reasons = sorted(q["reason"] for q in demo["quarantined"])
     assert "signature_invalid" in reasons
     assert demo["worker"]["poison_records"] == 0
+    assert demo["decisions"]["duplicate"] == 1  # the re-sent ticket.created
+    assert demo["decisions"]["rejected"] == 1  # the classify result after the early close
+    assert demo["decisions"]["held"] >= 1  # ticket.closed before its ticket.created
 
     shown = _json(_cli(env, "workflow", "show", refund["workflow_id"], "--json"))
     assert shown["status"] == "resolved"
