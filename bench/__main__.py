@@ -14,7 +14,8 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from bench.pipeline import PIPELINE_CONTENDERS, PipelineBench, PipelineConfig
+from bench.pipeline import PipelineBench
+from bench.pipeline_config import PIPELINE_CONTENDERS, PipelineConfig
 from bench.report import RESULTS_DIR, counter_document, document, print_table, save
 from bench.runner import CONTENDERS, Bench, BenchConfig
 from bench.workload import valid_events_per_workflow

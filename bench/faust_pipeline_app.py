@@ -9,39 +9,19 @@ the updated record sent under the same key.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from typing import Any
 
 import faust
 
 from bench.apps import AppEnv
+from bench.faust_common import TABLE_OPTIONS, make_app
 from processors.events import decode
 
 env = AppEnv.from_environ()
-ROCKSDICT = importlib.util.find_spec("rocksdict") is not None
-STORE = "rocksdb://" if ROCKSDICT else "memory://"
-
-app = faust.App(
-    env.group,
-    broker=f"kafka://{env.bootstrap}",
-    broker_client_id=env.group,
-    datadir=str(env.state_dir),
-    store=STORE,
-    topic_partitions=env.partitions,
-    topic_replication_factor=1,
-    web_enabled=False,
-    autodiscover=False,
-    consumer_auto_offset_reset="earliest",
-    broker_commit_interval=env.commit_interval_ms / 1000,
-    processing_guarantee=env.guarantee,
-    producer_acks=-1,
-)
-source = app.topic(env.input_topic, key_type=str, value_type=bytes, value_serializer="raw")
-sink = app.topic(env.output_topic, key_type=str, value_type=bytes, value_serializer="raw")
-table_options: dict[str, Any] = {"driver": "rocksdict"} if ROCKSDICT else {}
+app, source, sink = make_app(env)
 # The workflow's record as JSON text; faust's own codec stores the str.
-records = app.Table("workflows", default=str, key_type=str, value_type=str, options=table_options)
+records = app.Table("workflows", default=str, key_type=str, value_type=str, options=TABLE_OPTIONS)
 
 
 @app.agent(source)
@@ -59,12 +39,6 @@ async def step(stream: faust.StreamT[bytes]) -> None:
         text = json.dumps(record, separators=(",", ":"))
         records[key] = text
         await sink.send(key=key, value=text.encode())
-
-
-@app.task  # type: ignore[untyped-decorator]
-async def announce() -> None:
-    store = "rocksdb (rocksdict)" if ROCKSDICT else "memory"
-    env.write_info({"guarantee": env.guarantee, "state": store})
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from pyinstrument import Profiler
 from pyinstrument.frame import Frame
 from pyinstrument.session import Session
 
+from bench.agentflow_worker import agentflow_topics
 from bench.kafka import (
     CHANGELOG_TOPIC_CONFIG,
     OUTPUT_TOPIC_CONFIG,
@@ -39,7 +40,6 @@ from bench.kafka import (
     produce_input,
     produce_records,
 )
-from bench.pipeline import agentflow_topics
 from bench.preload import pipeline as workflow_pipeline
 from bench.workload import Workload
 from processors.examples.counter import CounterProcessor

@@ -8,11 +8,9 @@ writes it back and emits ``<value>|<count>`` under the same key: the same read-m
 
 from __future__ import annotations
 
-from typing import Any
+from quixstreams import State
 
-from quixstreams import Application, State
-
-from bench.apps import AppEnv
+from bench.quix_common import run_stateful
 
 
 def count(value: bytes, state: State[str, int]) -> bytes:
@@ -22,24 +20,7 @@ def count(value: bytes, state: State[str, int]) -> bytes:
 
 
 def main() -> None:
-    env = AppEnv.from_environ()
-    guarantee: Any = env.guarantee  # "exactly-once" or "at-least-once"
-    app = Application(
-        broker_address=env.bootstrap,
-        consumer_group=env.group,
-        auto_offset_reset="earliest",
-        commit_interval=env.commit_interval_ms / 1000,
-        state_dir=str(env.state_dir),
-        processing_guarantee=guarantee,
-        loglevel="WARNING",
-    )
-    source = app.topic(env.input_topic, key_deserializer="bytes", value_deserializer="bytes")
-    sink = app.topic(env.output_topic, key_serializer="bytes", value_serializer="bytes")
-    sdf = app.dataframe(source)
-    sdf = sdf.apply(count, stateful=True)
-    sdf.to_topic(sink)
-    env.write_info({"guarantee": guarantee, "state": "rocksdb"})
-    app.run()
+    run_stateful(count)
 
 
 if __name__ == "__main__":

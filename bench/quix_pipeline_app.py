@@ -14,9 +14,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from quixstreams import Application, State
+from quixstreams import State
 
-from bench.apps import AppEnv
+from bench.quix_common import run_stateful
 from processors.events import decode
 
 
@@ -32,24 +32,7 @@ def step(value: bytes, state: State[str, Any]) -> bytes:
 
 
 def main() -> None:
-    env = AppEnv.from_environ()
-    guarantee: Any = env.guarantee  # "exactly-once" or "at-least-once"
-    app = Application(
-        broker_address=env.bootstrap,
-        consumer_group=env.group,
-        auto_offset_reset="earliest",
-        commit_interval=env.commit_interval_ms / 1000,
-        state_dir=str(env.state_dir),
-        processing_guarantee=guarantee,
-        loglevel="WARNING",
-    )
-    source = app.topic(env.input_topic, key_deserializer="bytes", value_deserializer="bytes")
-    sink = app.topic(env.output_topic, key_serializer="bytes", value_serializer="bytes")
-    sdf = app.dataframe(source)
-    sdf = sdf.apply(step, stateful=True)
-    sdf.to_topic(sink)
-    env.write_info({"guarantee": guarantee, "state": "rocksdb"})
-    app.run()
+    run_stateful(step)
 
 
 if __name__ == "__main__":

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,13 +19,20 @@ from bench.kafka import (
     InputData,
     OutputSummary,
     create_topics,
-    delete_topics_containing,
     process_cpu_seconds,
     produce_input,
     wait_for_outputs,
 )
+from bench.procs import (
+    WORKER_CMD,
+    Progress,
+    delete_topics_quietly,
+    host_environ,
+    start_process,
+    stop_process,
+    tail,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
 CONTENDERS = ("limit", "host", "quix", "faust")
 HOST_APP_ID = "counter"
 COUNTER = "processors.examples.counter:CounterProcessor"
@@ -87,9 +91,6 @@ class ContenderResult:
             "log_append_time": s.log_append_time,
             "note": self.note,
         }
-
-
-Progress = Callable[[str], None]
 
 
 class Bench:
@@ -180,7 +181,7 @@ class Bench:
         if name != "limit":
             result.correct = self._check_counts(summary, n)
         if outcome != "complete":
-            result.log_tail = _tail(log_path)
+            result.log_tail = tail(log_path)
             self.progress(f"{label}: {outcome}; last log lines:\n{result.log_tail}")
         self.progress(
             f"{label}: {summary.records:,}/{n:,} outputs, {summary.events_per_s:,.0f} events/s "
@@ -229,80 +230,4 @@ class Bench:
         return summary.unparsable == 0 and summary.max_count == self.data.expected_counts(n)
 
     def _delete_topics(self, tag: str) -> None:
-        try:
-            deleted = delete_topics_containing(self.config.bootstrap, tag)
-        except Exception as exc:  # cleanup only: keep the figures
-            self.progress(f"could not delete topics with '{tag}': {exc}")
-            return
-        if deleted:
-            self.progress(f"deleted {len(deleted)} topic(s) containing '{tag}'")
-
-
-WORKER_CMD = (sys.executable, "-m", "agentflow.cli.main", "worker", "--log-level", "WARNING")
-
-
-def host_environ(
-    bootstrap: str,
-    *,
-    app_id: str,
-    prefix: str,
-    data_dir: Path,
-    batch_size: int,
-    commit_interval_ms: int,
-    kafka_options: dict[str, str] | None = None,
-    worker_id: str = "bench",
-) -> dict[str, str]:
-    """The ``AGENTFLOW_*`` variables of a bench ``agentflow worker`` (exactly-once)."""
-    environ = {
-        "AGENTFLOW_BOOTSTRAP_SERVERS": bootstrap,
-        "AGENTFLOW_APP_ID": app_id,
-        "AGENTFLOW_TOPIC_PREFIX": prefix,
-        "AGENTFLOW_WORKER_ID": worker_id,
-        "AGENTFLOW_DATA_DIR": str(data_dir),
-        "AGENTFLOW_STATS_FILE": str(data_dir / "stats.json"),
-        "AGENTFLOW_BATCH_SIZE": str(batch_size),
-        "AGENTFLOW_COMMIT_INTERVAL_MS": str(commit_interval_ms),
-        "AGENTFLOW_PROCESSING_GUARANTEE": "exactly_once",
-    }
-    if kafka_options:
-        environ["AGENTFLOW_KAFKA_OPTIONS"] = json.dumps(kafka_options)
-    return environ
-
-
-def start_process(
-    cmd: list[str] | tuple[str, ...], environ: dict[str, str], log_path: Path
-) -> subprocess.Popen[bytes]:
-    """Start a contender in its own session, stdout and stderr appended to ``log_path``."""
-    environ = {**environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
-    log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
-    try:
-        return subprocess.Popen(
-            list(cmd),
-            cwd=ROOT,
-            env=environ,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    finally:
-        log.close()
-
-
-def stop_process(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, then SIGKILL after 20 s."""
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
-
-
-def _tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
+        delete_topics_quietly(self.config.bootstrap, tag, self.progress)
