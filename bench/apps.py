@@ -6,7 +6,23 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+
+class RunShape(Protocol):
+    """What every bench config says about a run's Kafka set-up."""
+
+    @property
+    def bootstrap(self) -> str: ...
+
+    @property
+    def partitions(self) -> int: ...
+
+    @property
+    def commit_interval_ms(self) -> int: ...
+
+    @property
+    def batch_size(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -21,6 +37,30 @@ class AppEnv:
     batch_size: int
     guarantee: str
     info_file: Path
+
+    @classmethod
+    def for_run(
+        cls,
+        cfg: RunShape,
+        input_topic: str,
+        output_topic: str,
+        group: str,
+        workdir: Path,
+        guarantee: str,
+    ) -> AppEnv:
+        """The environment of one contender run in ``workdir``."""
+        return cls(
+            bootstrap=cfg.bootstrap,
+            input_topic=input_topic,
+            output_topic=output_topic,
+            group=group,
+            state_dir=workdir / "state",
+            partitions=cfg.partitions,
+            commit_interval_ms=cfg.commit_interval_ms,
+            batch_size=cfg.batch_size,
+            guarantee=guarantee,
+            info_file=workdir / "info.json",
+        )
 
     def to_environ(self) -> dict[str, str]:
         return {

@@ -65,18 +65,7 @@ def run_peer(
     _, result.produce_seconds = produce_records(
         cfg.bootstrap, input_topic, (e.record() for e in events)
     )
-    env = AppEnv(
-        bootstrap=cfg.bootstrap,
-        input_topic=input_topic,
-        output_topic=output_topic,
-        group=base,
-        state_dir=workdir / "state",
-        partitions=cfg.partitions,
-        commit_interval_ms=cfg.commit_interval_ms,
-        batch_size=cfg.batch_size,
-        guarantee=guarantee,
-        info_file=workdir / "info.json",
-    )
+    env = AppEnv.for_run(cfg, input_topic, output_topic, base, workdir, guarantee)
     if name == "limit":
         cmd = [sys.executable, "-m", "bench.limit_app"]
     elif name == "quix":

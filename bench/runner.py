@@ -144,18 +144,7 @@ class Bench:
         self.progress(f"{label}: producing {n:,} input records (acks=all, murmur2_random)")
         result.produce_seconds = produce_input(cfg.bootstrap, input_topic, self.data, n)
         self.progress(f"{label}: input produced in {result.produce_seconds:.1f}s; starting")
-        env = AppEnv(
-            bootstrap=cfg.bootstrap,
-            input_topic=input_topic,
-            output_topic=output_topic,
-            group=base,
-            state_dir=workdir / "state",
-            partitions=cfg.partitions,
-            commit_interval_ms=cfg.commit_interval_ms,
-            batch_size=cfg.batch_size,
-            guarantee=guarantee,
-            info_file=workdir / "info.json",
-        )
+        env = AppEnv.for_run(cfg, input_topic, output_topic, base, workdir, guarantee)
         log_path = workdir / "contender.log"
         proc = self._start(name, env, base, log_path)
         started = time.monotonic()

@@ -12,8 +12,8 @@ from typing import Any
 
 from processors.contract import Context, Emit, Record
 from processors.events import QUARANTINE_RECORD, decode_record, encode_record
+from processors.roles import QUARANTINE_ROLE
 
-QUARANTINE_ROLE = "quarantine"
 REASON_HEADER = "af-reason"
 ORIGIN_HEADER = "af-quarantined-by"
 _MAX_DETAIL = 2000

@@ -23,15 +23,7 @@ from processors.engine.decision import (
     Rejection,
     TimerRef,
 )
-from processors.engine.emits import (
-    AUDIT_ROLE,
-    ENGINE_VERSION,
-    EVENTS_ROLE,
-    OUTPUTS_ROLE,
-    STEPS_ROLE,
-    TIMERS,
-    WORKFLOWS,
-)
+from processors.engine.emits import ENGINE_VERSION, TIMERS, WORKFLOWS
 from processors.engine.ids import derive_id
 from processors.engine.processor import KEY_MISMATCH, OrchestratorProcessor
 from processors.engine.records import (
@@ -48,6 +40,7 @@ from processors.engine.records import (
 )
 from processors.engine.state import WORKFLOW_STATE, WorkflowState, WorkflowStateCodec
 from processors.engine.timers import TimerRefCodec, expire_held, fire_timer
+from processors.roles import AUDIT_ROLE, EVENTS_ROLE, OUTPUTS_ROLE, STEPS_ROLE
 
 __all__ = [
     "AUDIT_RECORD",

@@ -18,13 +18,10 @@ from processors.engine.records import WorkflowNotice
 from processors.engine.state import HeldEvent, WorkflowState
 from processors.events import encode
 from processors.quarantine import quarantine_emit
+from processors.roles import AUDIT_ROLE, EVENTS_ROLE, OUTPUTS_ROLE, STEPS_ROLE
 
 WORKFLOWS: Final = "workflows"
 TIMERS: Final = "timers"
-EVENTS_ROLE: Final = "events"
-STEPS_ROLE: Final = "steps"
-OUTPUTS_ROLE: Final = "outputs"
-AUDIT_ROLE: Final = "audit"
 
 #: ``gate_version`` (and ``af-quarantined-by``) of the quarantine records the engine writes.
 ENGINE_VERSION: Final = "orchestrator/1"

@@ -21,11 +21,12 @@ from typing import Final
 from processors.contract import Context, Emit, Record, Result, StateView, TableSpec
 from processors.engine.decide import process_event
 from processors.engine.decision import Decision, TimerRef, due_upper_bound
-from processors.engine.emits import ENGINE_VERSION, EVENTS_ROLE, TIMERS, WORKFLOWS, ResultBuilder
+from processors.engine.emits import ENGINE_VERSION, TIMERS, WORKFLOWS, ResultBuilder
 from processors.engine.state import WorkflowState, WorkflowStateCodec
 from processors.engine.timers import TimerRefCodec, expire_held, fire_timer
 from processors.events import Envelope, EventDecodeError, decode, encode
 from processors.quarantine import quarantine_emit
+from processors.roles import EVENTS_ROLE
 from workflows import DefinitionRegistry, builtin_registry
 
 KEY_MISMATCH: Final = "key_mismatch"

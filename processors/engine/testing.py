@@ -13,7 +13,7 @@ import json
 from typing import Any, Final, Protocol
 
 from processors.contract import Emit
-from processors.engine.emits import AUDIT_ROLE, EVENTS_ROLE, OUTPUTS_ROLE, STEPS_ROLE, WORKFLOWS
+from processors.engine.emits import WORKFLOWS
 from processors.engine.records import (
     WORKFLOW_NOTICE,
     AuditRecord,
@@ -50,7 +50,7 @@ from processors.events import (
     decode_record,
     encode,
 )
-from processors.quarantine import QUARANTINE_ROLE
+from processors.roles import AUDIT_ROLE, EVENTS_ROLE, OUTPUTS_ROLE, QUARANTINE_ROLE, STEPS_ROLE
 
 T0: Final = 1_718_000_000_000
 CUSTOMER: Final = Actor(id="cust-1", kind="user", roles=["customer"])

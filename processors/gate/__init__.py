@@ -9,7 +9,8 @@ from processors.gate.gate import (
     Rejected,
 )
 from processors.gate.policy import GatePolicy, PolicyError, load_policy
-from processors.gate.processor import EVENTS_ROLE, INGRESS_ROLE, GateProcessor, admit, misrouted
+from processors.gate.processor import GateProcessor, admit, misrouted
+from processors.roles import EVENTS_ROLE, INGRESS_ROLE
 
 __all__ = [
     "EVENTS_ROLE",

@@ -9,9 +9,8 @@ from processors.events import CONTENT_TYPE_AVRO, HEADER_CONTENT_TYPE
 from processors.gate.gate import Accepted, Gate
 from processors.partitioning import partition_for
 from processors.quarantine import quarantine_emit
+from processors.roles import EVENTS_ROLE, INGRESS_ROLE
 
-INGRESS_ROLE = "ingress"
-EVENTS_ROLE = "events"
 _AVRO_HEADERS = ((HEADER_CONTENT_TYPE, CONTENT_TYPE_AVRO.encode()),)
 
 

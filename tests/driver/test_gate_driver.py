@@ -15,7 +15,8 @@ from processors.contract import Record
 from processors.events import decode
 from processors.gate import EVENTS_ROLE, INGRESS_ROLE, REASONS, GateProcessor
 from processors.partitioning import partition_for
-from processors.quarantine import QUARANTINE_ROLE, read_quarantine
+from processors.quarantine import read_quarantine
+from processors.roles import QUARANTINE_ROLE
 from streams.driver import TestDriver
 from tests import gatekit as gk
 from tests.gatekit import NOW_MS, PARTITIONS

@@ -21,7 +21,8 @@ from processors.gate import (
     misrouted,
 )
 from processors.partitioning import partition_for
-from processors.quarantine import ORIGIN_HEADER, QUARANTINE_ROLE, REASON_HEADER, read_quarantine
+from processors.quarantine import ORIGIN_HEADER, REASON_HEADER, read_quarantine
+from processors.roles import QUARANTINE_ROLE
 from tests import gatekit as gk
 from tests.gatekit import NOW_MS, PARTITIONS, event, signed
 

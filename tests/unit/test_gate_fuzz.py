@@ -15,7 +15,8 @@ from processors.contract import Context, Emit, Record
 from processors.events import HEADER_CONTENT_TYPE, HEADER_KEY_ID, HEADER_SIGNATURE, decode
 from processors.gate import EVENTS_ROLE, INGRESS_ROLE, REASONS, Accepted, Gate, admit
 from processors.partitioning import partition_for
-from processors.quarantine import QUARANTINE_ROLE, REASON_HEADER, read_quarantine
+from processors.quarantine import REASON_HEADER, read_quarantine
+from processors.roles import QUARANTINE_ROLE
 from tests import gatekit as gk
 from tests.gatekit import NOW_MS, PARTITIONS, Raw
 
