@@ -54,7 +54,7 @@ class FaustWorker:
     def start(self) -> FaustWorker:
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", self.module, "worker", "-l", "warn"],
+            [sys.executable, "-m", self.module, "worker", "-l", "info"],
             cwd=ROOT,
             env=self.env,
             stdout=log,
@@ -68,7 +68,7 @@ class FaustWorker:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def log_tail(self, lines: int = 40) -> str:
+    def log_tail(self, lines: int = 80) -> str:
         try:
             text = self.log_path.read_text(errors="replace")
         except OSError:

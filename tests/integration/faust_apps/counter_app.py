@@ -36,6 +36,8 @@ app = faust.App(
     # A SIGKILLed member stays in the group until its session times out; keep that short.
     broker_session_timeout=8.0,
     broker_heartbeat_interval=1.0,
+    # Also the group's rebalance timeout: how long a join may wait for members to rejoin.
+    broker_rebalance_timeout=20.0,
     broker_commit_interval=0.5,
 )
 source = app.topic(os.environ["AF_TOPIC"], key_type=str, value_type=bytes, value_serializer="raw")
