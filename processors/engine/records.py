@@ -1,8 +1,9 @@
 """The records the engine writes besides state: step commands, audit records, notices.
 
-Each model mirrors its ``avro_schemas/internal/*.avsc`` file field for field and is written with
-:func:`processors.events.encode_record` (Avro single-object encoding), so consumers decode any
-of them with :func:`processors.events.decode_record`.
+Each model mirrors its ``avro_schemas/internal/*.avsc`` file field for field and type for type
+(a unit test keeps them equal) and is written with :func:`processors.events.encode_model`
+(Avro single-object encoding), so consumers decode any of them with
+:func:`processors.events.decode_record`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from processors.events import decode_record, encode_record
+from processors.events import EpochMillis, Int32, Int64, decode_model, encode_model
 
 STEP_COMMAND: Final = "agentflow.internal.StepCommand"
 AUDIT_RECORD: Final = "agentflow.internal.AuditRecord"
@@ -43,15 +44,15 @@ class StepCommand(_Record):
     workflow_id: str
     tenant: str
     definition_name: str
-    definition_version: int
+    definition_version: Int32
     step: str
-    attempt: int
+    attempt: Int32
     causation_id: str
-    issued_at: int
+    issued_at: EpochMillis
     input: dict[str, str]
 
     def encode(self) -> bytes:
-        return encode_record(STEP_COMMAND, self.model_dump())
+        return encode_model(STEP_COMMAND, self)
 
 
 class AuditTransition(_Record):
@@ -68,10 +69,10 @@ class AuditRecord(_Record):
     workflow_id: str
     tenant: str | None = None
     definition_name: str | None = None
-    definition_version: int | None = None
+    definition_version: Int32 | None = None
     event_id: str
     event_type: str
-    event_offset: int
+    event_offset: Int64
     decision: DecisionKind
     status_before: str | None = None
     status_after: str | None = None
@@ -80,15 +81,14 @@ class AuditRecord(_Record):
     emitted_ids: tuple[str, ...] = Field(default_factory=tuple)
     rejection_reason: str | None = None
     rejection_detail: str | None = None
-    decided_at: int
+    decided_at: EpochMillis
 
     def encode(self) -> bytes:
-        return encode_record(AUDIT_RECORD, self.model_dump())
+        return encode_model(AUDIT_RECORD, self)
 
     @classmethod
     def decode(cls, data: bytes) -> AuditRecord:
-        _, datum = decode_record(data)
-        return cls.model_validate(datum)
+        return decode_model(data, AUDIT_RECORD, cls)
 
 
 NoticeKind = Literal["workflow.completed", "workflow.failed"]
@@ -103,23 +103,21 @@ class WorkflowNotice(_Record):
     workflow_id: str
     tenant: str
     definition_name: str
-    definition_version: int
+    definition_version: Int32
     status: str
     outcome: str
     causation_id: str
-    emitted_at: int
+    emitted_at: EpochMillis
 
     def encode(self) -> bytes:
-        return encode_record(WORKFLOW_NOTICE, self.model_dump())
+        return encode_model(WORKFLOW_NOTICE, self)
 
 
 def decode_step_command(data: bytes) -> StepCommand:
     """Decode a record of role ``steps``."""
-    _, datum = decode_record(data)
-    return StepCommand.model_validate(datum)
+    return decode_model(data, STEP_COMMAND, StepCommand)
 
 
 def decode_notice(data: bytes) -> WorkflowNotice:
     """Decode a :class:`WorkflowNotice` record of role ``outputs``."""
-    _, datum = decode_record(data)
-    return WorkflowNotice.model_validate(datum)
+    return decode_model(data, WORKFLOW_NOTICE, WorkflowNotice)

@@ -14,7 +14,7 @@ from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from processors.events import decode_record, encode_record
+from processors.events import EpochMillis, Int32, Int64, decode_model, encode_model
 
 WORKFLOW_STATE: Final = "agentflow.internal.WorkflowState"
 
@@ -38,9 +38,9 @@ class StepCall(_Model):
 
     command_id: str
     step: str
-    attempt: int
+    attempt: Int32
     causation_id: str
-    issued_at: int
+    issued_at: EpochMillis
     status: str
     input: dict[str, str] = Field(default_factory=dict)
 
@@ -52,8 +52,8 @@ class PendingApproval(_Model):
     step: str
     state: str
     required_role: str
-    requested_at: int
-    due_at: int | None = None
+    requested_at: EpochMillis
+    due_at: EpochMillis | None = None
     causation_id: str
 
 
@@ -63,7 +63,7 @@ class WorkflowTimer(_Model):
     timer_id: str
     name: str
     state: str
-    due_at: int
+    due_at: EpochMillis
     subject_id: str | None = None
     causation_id: str
 
@@ -79,9 +79,9 @@ class HeldEvent(_Model):
     event_id: str
     event_type: str
     tenant: str
-    offset: int
-    held_at: int
-    expires_at: int
+    offset: Int64
+    held_at: EpochMillis
+    expires_at: EpochMillis
     event: bytes
     headers: list[HeldHeader] = Field(default_factory=list)
 
@@ -89,10 +89,10 @@ class HeldEvent(_Model):
 class StepError(_Model):
     event_id: str
     step: str
-    attempt: int
+    attempt: Int32
     error_class: str
     message: str
-    at: int
+    at: EpochMillis
 
 
 class HistoryEntry(_Model):
@@ -104,7 +104,7 @@ class HistoryEntry(_Model):
     from_state: str | None = None
     to_state: str
     step: str | None = None
-    at: int
+    at: EpochMillis
 
 
 class WorkflowState(_Model):
@@ -116,18 +116,18 @@ class WorkflowState(_Model):
 
     workflow_id: str
     definition_name: str | None = None
-    definition_version: int | None = None
+    definition_version: Int32 | None = None
     tenant: str | None = None
     status: str | None = None
-    started_at: int | None = None
-    updated_at: int
+    started_at: EpochMillis | None = None
+    updated_at: EpochMillis
     last_event_id: str | None = None
-    last_offset: int = -1
+    last_offset: Int64 = -1
     context: dict[str, str] = Field(default_factory=dict)
     completed_steps: list[str] = Field(default_factory=list)
     step_results: dict[str, str] = Field(default_factory=dict)
     step_calls: list[StepCall] = Field(default_factory=list)
-    retries: dict[str, int] = Field(default_factory=dict)
+    retries: dict[str, Int32] = Field(default_factory=dict)
     pending_approvals: list[PendingApproval] = Field(default_factory=list)
     timers: list[WorkflowTimer] = Field(default_factory=list)
     held: list[HeldEvent] = Field(default_factory=list)
@@ -135,7 +135,7 @@ class WorkflowState(_Model):
     history: list[HistoryEntry] = Field(default_factory=list)
     seen_event_ids: list[str] = Field(default_factory=list)
     final_outcome: str | None = None
-    completed_at: int | None = None
+    completed_at: EpochMillis | None = None
 
     @property
     def started(self) -> bool:
@@ -159,8 +159,7 @@ class WorkflowStateCodec:
     """Table codec of ``workflows``: Avro single-object encoding of :class:`WorkflowState`."""
 
     def encode(self, value: WorkflowState) -> bytes:
-        return encode_record(WORKFLOW_STATE, value.model_dump())
+        return encode_model(WORKFLOW_STATE, value)
 
     def decode(self, data: bytes) -> WorkflowState:
-        _, datum = decode_record(data)
-        return WorkflowState.model_validate(datum)
+        return decode_model(data, WORKFLOW_STATE, WorkflowState)

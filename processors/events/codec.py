@@ -13,11 +13,11 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from fastavro import schemaless_reader, schemaless_writer
 from fastavro.validation import validate
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from processors.events.catalog import model_for
 from processors.events.envelope import Envelope
@@ -26,6 +26,8 @@ from processors.events.fingerprint import HEADER_LEN, SINGLE_OBJECT_MAGIC
 from processors.events.headers import CONTENT_TYPE_AVRO, CONTENT_TYPE_JSON
 from processors.events.jsonconv import to_datum
 from processors.events.registry import EventRegistry, SchemaEntry, default_registry
+
+M = TypeVar("M", bound=BaseModel)
 
 #: Avro full name of the quarantine record (``avro_schemas/internal/quarantine_record.avsc``).
 QUARANTINE_RECORD: Final = "agentflow.internal.QuarantineRecord"
@@ -191,3 +193,36 @@ def decode_record(
     if (problem := _check(entry, datum)) is not None:
         raise EventDecodeError("schema_invalid", problem)
     return entry.name, datum
+
+
+def encode_model(
+    schema_name: str, model: BaseModel, *, registry: EventRegistry | None = None
+) -> bytes:
+    """Single-object encode a validated internal model (state, audit record, step command...).
+
+    Unlike :func:`encode_record` the datum is not validated against the schema again: the
+    model's own types (``Int32``, ``Int64``, literals) are the check, and a unit test proves
+    that every internal model agrees with its schema field by field and type by type. The
+    writer still refuses a value of the wrong type.
+    """
+    entry = (registry or default_registry()).record(schema_name)
+    if entry is None:
+        raise EventEncodeError("unknown_schema", f"no internal record named {schema_name!r}")
+    return _write(entry, model.model_dump())
+
+
+def decode_model(
+    data: bytes, schema_name: str, model: type[M], *, registry: EventRegistry | None = None
+) -> M:
+    """Decode a record written with :func:`encode_model` into ``model``.
+
+    The model's validation checks the datum (ranges included), so it is not checked against
+    the schema twice. A record of another schema is ``unknown_schema``.
+    """
+    entry, datum = _read(data, registry or default_registry())
+    if entry.name != schema_name:
+        raise EventDecodeError("unknown_schema", f"expected {schema_name}, got {entry.name}")
+    try:
+        return model.model_validate(datum)
+    except ValidationError as exc:
+        raise EventDecodeError("schema_invalid", _validation_detail(exc)) from None

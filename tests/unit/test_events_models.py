@@ -92,14 +92,23 @@ def check_type(schema: Any, ann: Any, entry: SchemaEntry, path: str) -> None:
         low = [m.ge for m in metas if isinstance(m, Ge)]
         high = [m.le for m in metas if isinstance(m, Le)]
         assert (low, high) == ([BOUNDS[kind][0]], [BOUNDS[kind][1]]), f"{path}: {kind} bounds"
+    elif kind == "string" and get_origin(base) is Literal:
+        # Narrower than the schema (a closed set of strings): every value the model takes fits.
+        assert all(isinstance(a, str) for a in get_args(base)), f"{path}: Literal of strings"
     elif kind in PRIMITIVES:
         assert base is PRIMITIVES[kind], f"{path}: {kind} must be {PRIMITIVES[kind]}"
     elif kind == "enum":
         assert get_origin(base) is Literal, f"{path}: enum must be a Literal"
         assert get_args(base) == tuple(schema["symbols"]), f"{path}: enum symbols"
     elif kind == "array":
-        assert get_origin(base) is list, f"{path}: array must be list"
-        check_type(schema["items"], get_args(base)[0], entry, f"{path}[]")
+        # A frozen record may hold an array as a homogeneous tuple.
+        if get_origin(base) is tuple:
+            item, ellipsis = get_args(base)
+            assert ellipsis is Ellipsis, f"{path}: array must be tuple[X, ...]"
+        else:
+            assert get_origin(base) is list, f"{path}: array must be list"
+            item = get_args(base)[0]
+        check_type(schema["items"], item, entry, f"{path}[]")
     elif kind == "map":
         assert get_origin(base) is dict and get_args(base)[0] is str, f"{path}: map"
         check_type(schema["values"], get_args(base)[1], entry, f"{path}{{}}")
@@ -126,7 +135,9 @@ def check_record(schema: Any, model: type[BaseModel], entry: SchemaEntry, path: 
         check_type(f["type"], _field_type(info), entry, sub)
         if "default" in f:
             assert not info.is_required(), f"{sub}: Avro default but required in the model"
-            assert info.get_default(call_default_factory=True) == f["default"], f"{sub}: default"
+            default = info.get_default(call_default_factory=True)
+            default = list(default) if isinstance(default, tuple) else default
+            assert default == f["default"], f"{sub}: default"
         else:
             assert info.is_required(), f"{sub}: no Avro default but optional in the model"
 

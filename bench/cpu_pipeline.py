@@ -1,0 +1,104 @@
+"""``python -m bench.cpu_pipeline``: the pipeline's CPU cost per event, without a broker.
+
+Runs the worker's default processor (gate + orchestrator) over the pipeline bench's signed
+events (:mod:`bench.workload`) through the same :class:`~streams.runtime.PartitionTask` the
+host runs, with real RocksDB stores, in checkpoints of ``--batch`` records per partition: each
+checkpoint encodes its dirty keys once and flushes them, as a commit would. Kafka I/O is left
+out, so the figure is the processing cost alone: the ceiling the host can reach on one core.
+
+``--profile`` prints cProfile's costliest functions (self time) as well.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import pstats
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from bench.preload import PARTITIONS_SETTING
+from bench.preload import pipeline as workflow_pipeline
+from bench.workload import Event, Workload
+from processors.contract import Record
+from processors.partitioning import partition_for
+from processors.roles import INGRESS_ROLE
+from streams.runtime import PartitionTask
+from streams.tables import PartitionState, TableStore
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.cpu_pipeline", description=__doc__)
+    p.add_argument("--workflows", type=int, default=2000, help="N workflows (x M events)")
+    p.add_argument("--events", type=int, default=8, help="M events per workflow (5 + 3k)")
+    p.add_argument("--partitions", type=int, default=4)
+    p.add_argument("--batch", type=int, default=500, help="records per partition checkpoint")
+    p.add_argument("--profile", action="store_true", help="also print cProfile's top costs")
+    p.add_argument("--top", type=int, default=30, help="rows of the profile")
+    return p.parse_args(argv)
+
+
+def _tasks(data_dir: Path, partitions: int) -> list[PartitionTask]:
+    proc = workflow_pipeline()
+    settings = {PARTITIONS_SETTING: partitions, "topics": {}}
+    tasks = []
+    for partition in range(partitions):
+        stores = {
+            t.name: TableStore(data_dir / t.name / f"p{partition}", t.name, t.codec, t.name)
+            for t in proc.tables
+        }
+        tasks.append(PartitionTask(partition, [proc], PartitionState(partition, stores), settings))
+    return tasks
+
+
+def run(events: list[Event], tasks: list[PartitionTask], batch: int, now_ms: int) -> int:
+    """Process every event; returns how many emits were produced."""
+    by_partition: dict[int, list[Record]] = defaultdict(list)
+    for offset, e in enumerate(events):
+        p = partition_for(e.key, len(tasks))
+        by_partition[p].append(
+            Record(INGRESS_ROLE, p, offset, e.key, e.value, tuple(e.headers), now_ms)
+        )
+    emitted = 0
+    for p, records in by_partition.items():
+        task = tasks[p]
+        for start in range(0, len(records), batch):
+            for record in records[start : start + batch]:
+                emitted += len(task.process(record, now_ms))
+            task.state.flush(task.state.encoded_changes())
+    return emitted
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    workload = Workload("cpu")
+    events = list(workload.lifecycles(0, args.workflows, args.events))
+    now_ms = workload.now_ms or int(time.time() * 1000)
+    with tempfile.TemporaryDirectory(prefix="agentflow-cpu-") as tmp:
+        tasks = _tasks(Path(tmp), args.partitions)
+        profiler = cProfile.Profile() if args.profile else None
+        started = time.perf_counter()
+        if profiler:
+            profiler.enable()
+        emitted = run(events, tasks, args.batch, now_ms)
+        if profiler:
+            profiler.disable()
+        elapsed = time.perf_counter() - started
+        for task in tasks:
+            task.state.close()
+    n = len(events)
+    print(
+        f"{n:,} events, {emitted:,} emits in {elapsed:.2f}s: {n / elapsed:,.0f} events/s, "
+        f"{elapsed / n * 1e6:.0f} us/event" + (" (under cProfile)" if profiler else "")
+    )
+    if profiler:
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(args.top)
+        print(out.getvalue())
+
+
+if __name__ == "__main__":
+    main()
