@@ -95,7 +95,10 @@ class Context:
 class StateView(Protocol):
     """Read access to the tables of the record's partition, including this batch's writes."""
 
-    def get(self, table: str, key: bytes) -> Any | None: ...
+    def get(self, table: str, key: bytes) -> Any | None:
+        """The value under ``key``, or None. It is the caller's own copy: changing it changes
+        nothing until it is written back with a :class:`Put`."""
+        ...
 
     def range(self, table: str, start: bytes, end: bytes) -> Iterator[tuple[bytes, Any]]:
         """Entries with ``start <= key < end`` in key order."""
@@ -104,7 +107,12 @@ class StateView(Protocol):
 
 @runtime_checkable
 class Codec(Protocol[V]):
-    """Encodes table values to bytes for RocksDB and the changelog, and back."""
+    """Encodes table values to bytes for RocksDB and the changelog, and back.
+
+    A codec of mutable values may also define ``copy(value) -> value``, a cheaper private
+    copy than decoding its encoding, which the host then uses to hand out a value written
+    earlier in the same checkpoint.
+    """
 
     def encode(self, value: V) -> bytes: ...
 

@@ -119,6 +119,11 @@ class TableStore:
         return TableStore(self.path, self.name, self.codec, self.changelog_topic)
 
 
+def _private_copy(codec: Codec[Any], value: Any) -> Any:
+    copy = getattr(codec, "copy", None)
+    return copy(value) if copy is not None else codec.decode(codec.encode(value))
+
+
 class PartitionState:
     """All tables of one input partition, with this checkpoint's uncommitted writes on top.
 
@@ -132,11 +137,16 @@ class PartitionState:
         self._pending: dict[str, dict[bytes, Any]] = {name: {} for name in self.stores}
 
     def get(self, table: str, key: bytes) -> Any | None:
+        """A private copy of the value (see ``StateView.get``): a fresh decode from the store,
+        or a copy of this checkpoint's write, so a processor that edits what it read and then
+        fails or decides not to write cannot corrupt what the checkpoint will commit."""
         pending = self._pending[table]
+        store = self.stores[table]
         if key in pending:
             value = pending[key]
-            return None if value is _DELETED else value
-        store = self.stores[table]
+            if value is _DELETED:
+                return None
+            return _private_copy(store.codec, value)
         raw = store.get_raw(key)
         return None if raw is None else store.codec.decode(raw)
 
@@ -147,7 +157,7 @@ class PartitionState:
         }
         for key, value in self._pending[table].items():
             if start <= key < end:
-                merged[key] = value
+                merged[key] = value if value is _DELETED else _private_copy(store.codec, value)
         for key in sorted(merged):
             value = merged[key]
             if value is not _DELETED:

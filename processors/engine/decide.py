@@ -68,14 +68,21 @@ def decide(
     now_ms: int,
     *,
     headers: Headers = (),
+    handed_over: bool = False,
 ) -> Decision:
     """Decide ``event`` (read at input ``offset``) against the workflow's ``state``.
 
     ``headers`` are the original record's headers, kept with the event if it is held so a
     later quarantine is byte-exact. Held events this decision unblocks are not applied here;
     :func:`process_event` does that.
+
+    ``state`` is left as it was: the decision holds a changed copy. With ``handed_over=True``
+    the caller gives ``state`` up (a host's state view returns private copies) and the engine
+    changes it in place instead of copying it first.
     """
-    work = Work.begin(state, event, offset, now_ms)
+    work = Work.begin(
+        state if handed_over or state is None else state.clone(), event, offset, now_ms
+    )
     st = work.state
     if st.started and event.tenant != st.tenant:
         detail = f"event tenant {event.tenant!r} is not the workflow's tenant {st.tenant!r}"
@@ -105,9 +112,10 @@ def process_event(
     now_ms: int,
     *,
     headers: Headers = (),
+    handed_over: bool = False,
 ) -> tuple[Decision, ...]:
     """:func:`decide`, then apply (in arrival order) the held events it made acceptable."""
-    first = decide(state, event, offset, registry, now_ms, headers=headers)
+    first = decide(state, event, offset, registry, now_ms, headers=headers, handed_over=handed_over)
     if first.kind != "applied" or first.state is None or not first.state.held:
         return (first,)
     return (first, *release_held(first.state, registry, now_ms))
@@ -127,7 +135,7 @@ def release_held(
     while rescan:
         rescan = False
         for held in list(current.held):
-            work = Work.begin(current, decode(held.event), held.offset, now_ms)
+            work = Work.begin(current.clone(), decode(held.event), held.offset, now_ms)
             work.held = held
             work.state.held = [h for h in work.state.held if h.event_id != held.event_id]
             decision = evaluate(work, registry, ())

@@ -67,9 +67,15 @@ class OrchestratorProcessor:
         if record.key is not None and record.key != event.key:
             detail = f"record key {record.key[:200]!r} is not workflow_id {event.workflow_id!r}"
             return _refuse(record, KEY_MISMATCH, detail, ctx, event)
-        current = state.get(WORKFLOWS, event.key)
+        current = state.get(WORKFLOWS, event.key)  # a private copy: the engine may edit it
         decisions = process_event(
-            current, event, record.offset, self.registry, ctx.now_ms, headers=record.headers
+            current,
+            event,
+            record.offset,
+            self.registry,
+            ctx.now_ms,
+            headers=record.headers,
+            handed_over=True,
         )
         out = ResultBuilder(ctx)
         out.add(decisions, record)

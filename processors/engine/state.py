@@ -4,8 +4,8 @@ The models mirror ``avro_schemas/internal/workflow_state.avsc`` field for field 
 keeps them equal). Lists are bounded (see the ``MAX_*`` constants) so a long-running workflow's
 record stays small: the full story is in the event log and the audit topic, not here.
 
-The engine never mutates a state it was given: it deep-copies, changes the copy and hands the
-copy back in its decision.
+The engine edits a state only when the caller hands it over (a host's state view returns
+private copies); otherwise it deep-copies first, so a state it was merely given never changes.
 """
 
 from __future__ import annotations
@@ -163,3 +163,6 @@ class WorkflowStateCodec:
 
     def decode(self, data: bytes) -> WorkflowState:
         return decode_model(data, WORKFLOW_STATE, WorkflowState)
+
+    def copy(self, value: WorkflowState) -> WorkflowState:
+        return value.clone()

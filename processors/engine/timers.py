@@ -86,7 +86,7 @@ def expire_held(state: WorkflowState, event_id: str, now_ms: int) -> Decision | 
     held = next((h for h in state.held if h.event_id == event_id), None)
     if held is None:
         return None
-    work = Work.begin(state, decode(held.event), held.offset, now_ms)
+    work = Work.begin(state.clone(), decode(held.event), held.offset, now_ms)
     work.held = held
     work.state.held = [h for h in work.state.held if h.event_id != event_id]
     if work.state.started:

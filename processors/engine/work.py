@@ -1,4 +1,4 @@
-"""The scratchpad of one decision: a deep copy of the state plus everything emitted so far.
+"""The scratchpad of one decision: the state it edits plus everything emitted so far.
 
 :class:`Work` collects commands, outputs and timer index changes while the engine edits its
 private copy of the state, then :meth:`Work.finish` turns it into an immutable
@@ -42,17 +42,15 @@ class Work:
 
     @staticmethod
     def begin(state: WorkflowState | None, event: Envelope, offset: int, now_ms: int) -> Work:
-        """Start deciding ``event`` on a private copy of ``state`` (a fresh slot if None)."""
+        """Start deciding ``event`` on ``state``, which this decision now owns and edits (the
+        caller passes a copy if it keeps the original); a fresh slot if None."""
         if state is not None and state.workflow_id != event.workflow_id:
             raise ValueError(
                 f"state of {state.workflow_id!r} given for an event of {event.workflow_id!r}"
             )
-        copy = (
-            state.clone()
-            if state is not None
-            else WorkflowState(workflow_id=event.workflow_id, updated_at=now_ms)
-        )
-        return Work(copy, event, offset, now_ms, status_before=copy.status)
+        if state is None:
+            state = WorkflowState(workflow_id=event.workflow_id, updated_at=now_ms)
+        return Work(state, event, offset, now_ms, status_before=state.status)
 
     def remember(self) -> None:
         """Record the event as decided: dedup set, last event id and offset."""

@@ -24,6 +24,37 @@ def test_should_see_earlier_writes_of_the_same_checkpoint(tmp_path: Path) -> Non
     state.close()
 
 
+def test_should_hand_out_private_copies_of_pending_and_stored_values(tmp_path: Path) -> None:
+    # JsonCodec has no copy(): a pending value is copied by a decode of its encoding.
+    state = PartitionState(0, {"t": TableStore(tmp_path / "t", "t", JsonCodec(), "c")})
+    state.apply((Put("t", b"a", {"n": [1]}),))
+    mine = state.get("t", b"a")
+    mine["n"].append(2)
+    assert state.get("t", b"a") == {"n": [1]}
+    assert [v for _, v in state.range("t", b"a", b"b")] == [{"n": [1]}]
+    state.flush(state.encoded_changes())
+    stored = state.get("t", b"a")
+    stored["n"].append(3)
+    assert state.get("t", b"a") == {"n": [1]}
+    state.close()
+
+
+def test_should_copy_a_pending_value_with_the_codecs_copy(tmp_path: Path) -> None:
+    class CountingCodec(JsonCodec):
+        copies = 0
+
+        def copy(self, value: dict[str, int]) -> dict[str, int]:
+            CountingCodec.copies += 1
+            return dict(value)
+
+    state = PartitionState(0, {"t": TableStore(tmp_path / "t", "t", CountingCodec(), "c")})
+    state.apply((Put("t", b"a", {"n": 1}),))
+    state.get("t", b"a")["n"] = 2
+    assert state.get("t", b"a") == {"n": 1}
+    assert CountingCodec.copies == 2
+    state.close()
+
+
 def test_should_flush_data_and_changelog_offset_in_one_write(tmp_path: Path) -> None:
     store = _store(tmp_path)
     state = PartitionState(0, {"t": store})

@@ -81,6 +81,21 @@ def test_should_start_a_workflow_and_issue_its_first_step() -> None:
     assert d.audit.audit_id == ids.derive_id(created.event_id, "audit:applied")
 
 
+def test_should_leave_a_given_state_alone_and_edit_a_handed_over_one() -> None:
+    flow = Flow()
+    [command] = flow.one(flow.f.ticket_created()).commands
+    given = flow.state
+    assert given is not None
+    snapshot = given.model_dump()
+    result = flow.f.step_completed(command, {"outcome": "refund"})
+    copied = decide(given, result, 1, REG, 3_000)
+    assert copied.kind == "applied" and copied.state is not given
+    assert given.model_dump() == snapshot
+    handed = decide(given, result, 1, REG, 3_000, handed_over=True)
+    assert handed.state is given and given.status == copied.state.status == "proposing_refund"
+    assert handed.state.model_dump() == copied.state.model_dump()
+
+
 def test_should_answer_a_duplicate_with_an_audit_record_only() -> None:
     flow = Flow()
     created = flow.f.ticket_created()
