@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from processors.engine import ids
 from processors.engine.decision import TimerRef
-from processors.engine.matching import flatten, result_document, step_input
+from processors.engine.matching import event_input, flatten, result_document, step_input
 from processors.engine.records import AuditTransition, NoticeKind, StepCommand, WorkflowNotice
 from processors.engine.state import (
     MAX_COMPLETED_STEPS,
@@ -65,15 +65,21 @@ def take(work: Work, d: WorkflowDefinition, t: Transition) -> None:
         step=t.step,
     )
     if t.step is not None:
-        issue(work, d, t.step, 1, step_input(work.event, t.to_state, st.context, st.step_results))
+        issue(work, d, t.step, 1, event_input(work.event, t.to_state))
     _arm_deadlines(work, d, t.to_state)
     _request_approval(work, d, t.to_state)
     if d.is_terminal(t.to_state):
         _finish_workflow(work, d, t.to_state)
 
 
-def issue(work: Work, d: WorkflowDefinition, step: str, attempt: int, data: dict[str, str]) -> None:
-    """Issue attempt ``attempt`` of ``step``; its id derives from the causing event."""
+def issue(
+    work: Work, d: WorkflowDefinition, step: str, attempt: int, event_part: dict[str, str]
+) -> None:
+    """Issue attempt ``attempt`` of ``step``; its id derives from the causing event.
+
+    ``event_part`` is the causing event's part of the input (:func:`event_input`); the open
+    call keeps just that, and the workflow's context and results are added to the command.
+    """
     st = work.state
     assert st.tenant is not None and st.definition_version is not None
     cmd = StepCommand(
@@ -86,7 +92,7 @@ def issue(work: Work, d: WorkflowDefinition, step: str, attempt: int, data: dict
         attempt=attempt,
         causation_id=work.event.event_id,
         issued_at=work.now_ms,
-        input=data,
+        input=step_input(event_part, st.context, st.step_results),
     )
     work.commands.append(cmd)
     if attempt == 1:
@@ -99,7 +105,7 @@ def issue(work: Work, d: WorkflowDefinition, step: str, attempt: int, data: dict
             causation_id=cmd.causation_id,
             issued_at=work.now_ms,
             status="open",
-            input=data,
+            input=event_part,
         )
     )
     _trim_calls(work)

@@ -68,20 +68,27 @@ def payload_fields(event: Envelope) -> dict[str, str]:
     return flatten(event.payload.model_dump())
 
 
-def step_input(
-    event: Envelope,
-    state_name: str,
-    context: dict[str, str],
-    results: dict[str, str],
-) -> dict[str, str]:
-    """A step command's input: a scoped view, not the whole workflow state.
+def event_input(event: Envelope, state_name: str) -> dict[str, str]:
+    """The causing event's part of a step command's input: ``state`` (the state the step
+    runs in), ``event.id``, ``event.type`` and ``event.<field>`` (its payload, flattened).
 
-    ``state`` (the state the step runs in), ``event.id``/``event.type``/``event.<field>`` (the
-    causing event's payload), ``context.<field>`` (the start event's payload) and
-    ``result.<step>`` (the latest result document of each completed step).
+    An open step call keeps only this part (for retries): the rest of the input is the
+    workflow's own data, added again by :func:`step_input` whenever the command is issued.
     """
     out = {"state": state_name, "event.id": event.event_id, "event.type": event.event_type}
     out.update({f"event.{k}": v for k, v in payload_fields(event).items()})
+    return out
+
+
+def step_input(
+    event_part: dict[str, str], context: dict[str, str], results: dict[str, str]
+) -> dict[str, str]:
+    """A step command's input: a scoped view, not the whole workflow state.
+
+    The causing event's part (:func:`event_input`), ``context.<field>`` (the start event's
+    payload) and ``result.<step>`` (the latest result document of each completed step).
+    """
+    out = dict(event_part)
     out.update({f"context.{k}": v for k, v in sorted(context.items())})
     out.update({f"result.{k}": v for k, v in sorted(results.items())})
     return out

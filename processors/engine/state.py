@@ -34,7 +34,11 @@ class _Model(BaseModel):
 
 class StepCall(_Model):
     """A step command the engine issued. ``status``: open, completed, failed, retried (a newer
-    attempt replaced it) or cancelled (the workflow left the state that issued it)."""
+    attempt replaced it) or cancelled (the workflow left the state that issued it).
+
+    ``input`` is kept while the call is open, for retries, and holds only the causing event's
+    part of the command's input (``state``, ``event.*``); a retry adds the workflow's context
+    and results as they are then, as the first attempt did."""
 
     command_id: str
     step: str

@@ -259,6 +259,10 @@ def test_transient_failures_are_retried_until_the_step_succeeds(h: WorkflowHarne
         2,
     )
     assert h.state().retries == {"classify": 1}
+    assert second.input == first.input  # the retry sees what the first attempt saw
+    assert second.input["context.subject"] == created.payload.subject
+    [open_call] = [c for c in h.state().step_calls if c.status == "open"]
+    assert not any(k.startswith(("context.", "result.")) for k in open_call.input)
     h.send(h.events.step_completed(second, {"outcome": "low_risk"}))
     assert h.state().retries == {} and h.state().status == "drafting_reply"
     drafted = answer(h)
