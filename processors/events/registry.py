@@ -164,6 +164,10 @@ class EventRegistry:
             if ident in index:
                 raise ValueError(f"{e.path} and {index[ident].path} are both {ident}")
             index[ident] = e
+        # Looked up for every record the engine writes: resolved once here.
+        self._latest_record: dict[str, SchemaEntry] = {}
+        for (name, _), e in sorted(self._records.items()):
+            self._latest_record[name] = e
 
     @classmethod
     def load(cls, schema_dir: Path = SCHEMA_DIR) -> EventRegistry:
@@ -207,8 +211,7 @@ class EventRegistry:
         """An internal record schema by Avro full name; the latest version unless given."""
         if version is not None:
             return self._records.get((name, version))
-        found = [e for (n, _), e in self._records.items() if n == name]
-        return max(found, key=lambda e: e.version) if found else None
+        return self._latest_record.get(name)
 
     def event_types(self) -> dict[str, tuple[int, ...]]:
         """Every known event type with its versions, ascending."""
