@@ -18,11 +18,14 @@ from processors.events import EpochMillis, Int32, Int64, decode_model, encode_mo
 
 WORKFLOW_STATE: Final = "agentflow.internal.WorkflowState"
 
+# Every read and write of a state costs in proportion to these lists (fastavro, ~2-3 us per
+# history entry each way), so a long-running workflow must not grow its record for ever:
+# the event log and the audit topic hold the full story. The dedup window stays wide.
 MAX_SEEN_EVENT_IDS: Final = 256
-MAX_HISTORY: Final = 50
-MAX_ERRORS: Final = 20
-MAX_STEP_CALLS: Final = 64
-MAX_COMPLETED_STEPS: Final = 100
+MAX_HISTORY: Final = 16
+MAX_ERRORS: Final = 8
+MAX_STEP_CALLS: Final = 16
+MAX_COMPLETED_STEPS: Final = 32
 MAX_HELD: Final = 64
 
 

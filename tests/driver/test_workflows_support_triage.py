@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from processors.engine import INVALID_TRANSITION, OrchestratorProcessor, StepCommand, ids
+from processors.engine.state import MAX_COMPLETED_STEPS, MAX_HISTORY, MAX_STEP_CALLS
 from processors.engine.testing import WorkflowHarness
 from processors.events import ApprovalRequestedV1, Envelope
 from streams.driver import TestDriver
@@ -81,6 +82,28 @@ def test_low_risk_ticket_gets_a_reply_and_is_done(h: WorkflowHarness) -> None:
         ("step.completed:draft_reply", "drafting_reply", "done"),
     ]
     assert [a.audit_id for a in h.audits()] == applied_audit_ids(created, classified, drafted)
+
+
+def test_a_long_running_ticket_keeps_its_state_bounded(h: WorkflowHarness) -> None:
+    created = send_created(h)
+    cycles = 17  # 3 transitions and 2 completed steps each, past every bound
+    replies = []
+    for _ in range(cycles):
+        answer(h, {"outcome": "needs_info"})
+        answer(h)  # request_info
+        replies.append(h.events.customer_replied("more details"))
+        h.send(replies[-1])
+    st = h.state()
+    assert st.status == "classifying"
+    transitions = 1 + 3 * cycles
+    assert len(st.history) == MAX_HISTORY < transitions
+    assert st.history[-1].event_id == replies[-1].event_id  # the newest are kept
+    assert len(st.step_calls) == MAX_STEP_CALLS
+    [open_call] = [c for c in st.step_calls if c.status == "open"]
+    assert open_call.command_id == ids.command_id(replies[-1].event_id, "classify", 1)
+    assert len(st.completed_steps) == MAX_COMPLETED_STEPS
+    assert len(st.seen_event_ids) == 1 + 3 * cycles and st.seen_event_ids[0] == created.event_id
+    assert len(h.audits()) == transitions
 
 
 def test_unclear_ticket_asks_the_customer_and_reclassifies_the_reply(h: WorkflowHarness) -> None:
