@@ -198,11 +198,28 @@ def _format_storage(paths: BrokerPaths) -> None:
 def _cluster_id(paths: BrokerPaths) -> str:
     id_file = paths.state_dir / "cluster.id"
     if id_file.exists():
-        return id_file.read_text().strip()
-    # Kafka cluster ids are 16 random bytes, base64url without padding (22 characters).
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        stored = id_file.read_text().strip()
+        if _usable_cluster_id(stored):
+            return stored
+    cluster_id = new_cluster_id()
     id_file.write_text(cluster_id + "\n")
     return cluster_id
+
+
+def new_cluster_id() -> str:
+    """16 random bytes, base64url without padding (22 characters), as Kafka makes them.
+
+    Like Kafka's ``Uuid.randomUuid`` it never starts with "-": the storage tool would read
+    such an id as an option and refuse to format (1 fresh state directory in 64).
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if _usable_cluster_id(cluster_id):
+            return cluster_id
+
+
+def _usable_cluster_id(cluster_id: str) -> bool:
+    return len(cluster_id) == 22 and not cluster_id.startswith("-")
 
 
 def _pid_alive_and_ours(pid: int, paths: BrokerPaths) -> bool:
