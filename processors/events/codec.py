@@ -10,12 +10,10 @@ input and nothing else; every encode function raises only :class:`EventEncodeErr
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Mapping
 from typing import Any, Final, TypeVar
 
-from fastavro import schemaless_reader, schemaless_writer
 from fastavro.validation import validate
 from pydantic import BaseModel, ValidationError
 
@@ -50,13 +48,10 @@ def _check(entry: SchemaEntry, datum: Any) -> str | None:
 def _write(entry: SchemaEntry, datum: Mapping[str, Any], *, check: bool = False) -> bytes:
     if check and (problem := _check(entry, datum)) is not None:
         raise EventEncodeError("schema_invalid", problem)
-    buf = io.BytesIO()
-    buf.write(entry.header)
     try:
-        schemaless_writer(buf, entry.wire_schema, datum, strict=True)
-    except Exception as exc:  # fastavro raises many types for a bad datum
-        raise EventEncodeError("schema_invalid", f"{entry.name}: {exc}"[:500]) from None
-    return buf.getvalue()
+        return entry.header + entry.write(datum)
+    except Exception as exc:  # KeyError, TypeError, AttributeError... for a bad datum
+        raise EventEncodeError("schema_invalid", f"{entry.name}: {exc!r}"[:500]) from None
 
 
 def _read(data: object, registry: EventRegistry) -> tuple[SchemaEntry, Any]:
@@ -68,15 +63,13 @@ def _read(data: object, registry: EventRegistry) -> tuple[SchemaEntry, Any]:
     entry = registry.by_fingerprint(raw[2:HEADER_LEN])
     if entry is None:
         raise EventDecodeError("unknown_schema", f"unknown schema fingerprint {raw[2:10].hex()}")
-    body = io.BytesIO(raw)
-    body.seek(HEADER_LEN)
     try:
-        datum = schemaless_reader(body, entry.wire_schema, None)
-    except Exception as exc:  # EOFError, UnicodeDecodeError, IndexError, ...
+        datum, end = entry.read(raw, HEADER_LEN)
+    except Exception as exc:  # IndexError, EOFError, UnicodeDecodeError, ValueError, ...
         detail = f"{entry.name}: corrupt Avro body ({type(exc).__name__})"
         raise EventDecodeError("undecodable", detail) from None
-    if body.tell() != len(raw):
-        raise EventDecodeError("undecodable", f"{len(raw) - body.tell()} trailing byte(s)")
+    if end != len(raw):
+        raise EventDecodeError("undecodable", f"{len(raw) - end} trailing byte(s)")
     return entry, datum
 
 

@@ -20,7 +20,7 @@ import copy
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from fastavro.repository.base import AbstractSchemaRepository, SchemaRepositoryE
 from fastavro.schema import load_schema, to_parsing_canonical_form
 
 from avro_schemas import SCHEMA_DIR
+from processors.events.avrogen import Reader, Writer, compile_reader, compile_writer
 from processors.events.fingerprint import schema_fingerprint, single_object_header
 
 _EVENT_FILE = re.compile(
@@ -58,6 +59,9 @@ class SchemaEntry:
     canonical_form: str
     fingerprint: bytes
     header: bytes
+    #: Avro binary writer and reader generated from ``wire_schema`` (no header).
+    write: Writer = field(repr=False)
+    read: Reader = field(repr=False)
 
     @property
     def is_event(self) -> bool:
@@ -137,6 +141,8 @@ def _entry(repo: _Repository, doc_key: str, event_type: str | None, version: int
         canonical_form=pcf,
         fingerprint=fp,
         header=single_object_header(fp),
+        write=compile_writer(wire),
+        read=compile_reader(wire),
     )
 
 
