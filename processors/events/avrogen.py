@@ -31,20 +31,29 @@ _pack_double = struct.Struct("<d").pack
 _unpack_double = struct.Struct("<d").unpack_from
 
 
-def _zigzag_varint(n: int) -> bytes:
+def _varint_of(n: int) -> bytes:
     if not -(2**63) <= n < 2**63:
         raise ValueError(f"{n} does not fit an Avro long")
-    n = (n << 1) ^ (n >> 63)
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
+    z = (n << 1) ^ (n >> 63)
+    out = []
+    while z >= 0x80:
+        out.append((z & 0x7F) | 0x80)
+        z >>= 7
+    out.append(z)
     return bytes(out)
 
 
 #: Encodings of -64..63, the one-byte varints (index n + 64).
-_SMALL = tuple(_zigzag_varint(n) for n in range(-64, 64))
+_SMALL = tuple(_varint_of(n) for n in range(-64, 64))
+#: Encodings of 0..8191: most lengths (strings, arrays) and counts, two bytes at most.
+_MEDIUM = tuple(_varint_of(n) for n in range(8192))
+
+
+def _zigzag_varint(n: int) -> bytes:
+    """The zigzag varint of ``n`` (Avro int and long)."""
+    if 0 <= n < 8192:
+        return _MEDIUM[n]
+    return _varint_of(n)
 
 
 def _read_long(buf: bytes, pos: int) -> tuple[int, int]:
