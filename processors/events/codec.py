@@ -54,6 +54,13 @@ def _write(entry: SchemaEntry, datum: Mapping[str, Any], *, check: bool = False)
         raise EventEncodeError("schema_invalid", f"{entry.name}: {exc!r}"[:500]) from None
 
 
+def _write_model(entry: SchemaEntry, model: BaseModel) -> bytes:
+    try:
+        return entry.header + entry.write_model(model)
+    except Exception as exc:  # TypeError, AttributeError... for an unvalidated model
+        raise EventEncodeError("schema_invalid", f"{entry.name}: {exc!r}"[:500]) from None
+
+
 def _read(data: object, registry: EventRegistry) -> tuple[SchemaEntry, Any]:
     if not isinstance(data, bytes | bytearray | memoryview):
         raise EventDecodeError("undecodable", f"expected bytes, got {type(data).__name__}")
@@ -100,7 +107,7 @@ def encode(event: Envelope, *, registry: EventRegistry | None = None) -> bytes:
     entry = (registry or default_registry()).event(event_type, version)
     if entry is None:
         raise EventEncodeError("unknown_schema", f"no schema for {event_type} v{version}")
-    return _write(entry, event.model_dump(warnings=False))
+    return _write_model(entry, event)
 
 
 def decode(data: bytes, *, registry: EventRegistry | None = None) -> Envelope:
@@ -201,7 +208,7 @@ def encode_model(
     entry = (registry or default_registry()).record(schema_name)
     if entry is None:
         raise EventEncodeError("unknown_schema", f"no internal record named {schema_name!r}")
-    return _write(entry, model.model_dump())
+    return _write_model(entry, model)
 
 
 def decode_model(

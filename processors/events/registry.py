@@ -59,8 +59,10 @@ class SchemaEntry:
     canonical_form: str
     fingerprint: bytes
     header: bytes
-    #: Avro binary writer and reader generated from ``wire_schema`` (no header).
+    #: Avro binary writers (of a mapping, of a model) and reader generated from
+    #: ``wire_schema`` (no header).
     write: Writer = field(repr=False)
+    write_model: Writer = field(repr=False)
     read: Reader = field(repr=False)
 
     @property
@@ -142,6 +144,7 @@ def _entry(repo: _Repository, doc_key: str, event_type: str | None, version: int
         fingerprint=fp,
         header=single_object_header(fp),
         write=compile_writer(wire),
+        write_model=compile_writer(wire, from_objects=True),
         read=compile_reader(wire),
     )
 

@@ -9,10 +9,23 @@ import pytest
 from fastavro import schemaless_reader, schemaless_writer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel
 
-from processors.events import EventDecodeError, decode_record, default_registry
+from processors.engine import Decision, WorkflowNotice, WorkflowState, process_event
+from processors.engine.records import AUDIT_RECORD, STEP_COMMAND, WORKFLOW_NOTICE
+from processors.engine.state import WORKFLOW_STATE
+from processors.engine.testing import EventFactory
+from processors.events import (
+    ApprovalRequestedV1,
+    Envelope,
+    EventDecodeError,
+    decode_record,
+    default_registry,
+)
 from processors.events.avrogen import compile_reader, compile_writer
 from processors.events.registry import SchemaEntry
+from processors.events.samples import sample_events
+from workflows import builtin_registry
 
 ENTRIES = list(default_registry())
 AGREE = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -118,3 +131,46 @@ def test_should_report_corrupt_and_truncated_bodies_as_undecodable() -> None:
     with pytest.raises(EventDecodeError) as err:
         decode_record(good)
     assert err.value.reason == "undecodable"
+
+
+def _decisions() -> list[Decision]:
+    """A support ticket from creation through a granted refund to its end, decided."""
+    f, registry = EventFactory("wf-avrogen"), builtin_registry()
+    state: WorkflowState | None = None
+    out: list[Decision] = []
+
+    def send(event: Envelope) -> Decision:
+        nonlocal state
+        decisions = process_event(state, event, len(out), registry, 1_000 + len(out))
+        out.extend(decisions)
+        state = decisions[-1].state or state
+        return decisions[-1]
+
+    [classify] = send(f.ticket_created()).commands
+    [propose] = send(f.step_completed(classify, {"outcome": "refund"})).commands
+    requested = send(f.step_completed(propose, {"amount_minor": 10})).outputs[0]
+    assert isinstance(requested, ApprovalRequestedV1)
+    [execute] = send(f.approval_granted(requested)).commands
+    send(f.step_completed(execute, {"refund_id": "r-1"}))
+    return out
+
+
+def test_should_write_a_model_as_its_dump_is_written() -> None:
+    reg = default_registry()
+    models: list[tuple[str, BaseModel]] = []
+    for d in _decisions():
+        models.append((AUDIT_RECORD, d.audit))
+        models += [(STEP_COMMAND, c) for c in d.commands]
+        models += [(WORKFLOW_NOTICE, o) for o in d.outputs if isinstance(o, WorkflowNotice)]
+        if d.state is not None:
+            models.append((WORKFLOW_STATE, d.state))
+    kinds = {name for name, _ in models}
+    assert kinds == {AUDIT_RECORD, STEP_COMMAND, WORKFLOW_NOTICE, WORKFLOW_STATE}
+    for name, model in models:
+        entry = reg.record(name)
+        assert entry is not None
+        assert entry.write_model(model) == entry.write(model.model_dump()), name
+    for event in sample_events():
+        entry = reg.event(event.event_type, event.schema_version)
+        assert entry is not None
+        assert entry.write_model(event) == entry.write(event.model_dump()), event.event_type
