@@ -49,11 +49,25 @@ _SMALL = tuple(_varint_of(n) for n in range(-64, 64))
 _MEDIUM = tuple(_varint_of(n) for n in range(8192))
 
 
+#: Recent larger values: timestamps repeat (every record of a batch is stamped with the same
+#: ``now``), and computing a 6-byte varint costs ~1 us. Bounded: cleared when full.
+_RECENT: dict[int, bytes] = {}
+_RECENT_MAX = 4096
+
+
 def _zigzag_varint(n: int) -> bytes:
     """The zigzag varint of ``n`` (Avro int and long)."""
     if 0 <= n < 8192:
         return _MEDIUM[n]
-    return _varint_of(n)
+    if type(n) is not int:  # a float equal to a cached int must not pass for it
+        return _varint_of(n)
+    encoded = _RECENT.get(n)
+    if encoded is None:
+        encoded = _varint_of(n)
+        if len(_RECENT) >= _RECENT_MAX:
+            _RECENT.clear()
+        _RECENT[n] = encoded
+    return encoded
 
 
 def _read_long(buf: bytes, pos: int) -> tuple[int, int]:

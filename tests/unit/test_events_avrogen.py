@@ -174,3 +174,13 @@ def test_should_write_a_model_as_its_dump_is_written() -> None:
         entry = reg.event(event.event_type, event.schema_version)
         assert entry is not None
         assert entry.write_model(event) == entry.write(event.model_dump()), event.event_type
+
+
+def test_should_not_write_a_float_for_a_long_even_after_the_same_int() -> None:
+    write = compile_writer(
+        {"type": "record", "name": "L", "fields": [{"name": "t", "type": "long"}]}
+    )
+    stamp = 1_795_298_430_355
+    assert write({"t": stamp}) == write({"t": stamp})  # the second from the cache
+    with pytest.raises(TypeError):
+        write({"t": float(stamp)})
