@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 import uuid
 from collections import defaultdict
@@ -91,6 +92,38 @@ def counter_worker(
         topics.roles(),
         dict(extra_env or {}),
     ).start()
+
+
+#: A checkpoint per 50 records keeps a wave busy for seconds, so each kill lands mid-work
+#: (at full speed a wave can be done before the first stats report that shows it started).
+SLOW_CHECKPOINTS = {"AGENTFLOW_BATCH_SIZE": "50", "AGENTFLOW_COMMIT_INTERVAL_MS": "1"}
+
+
+def run_with_kills(
+    bootstrap: str,
+    topics: CounterTopics,
+    data_dir: Path,
+    waves: list[list[tuple[bytes, bytes]]],
+    seed: int,
+    kill_env: dict[str, str],
+    final_env: dict[str, str],
+) -> list[tuple[bytes, bytes, int]]:
+    """Produce each wave but the last, start a worker on it and SIGKILL it while it works
+    (once it processed something, after a random pause of up to 0.3 s); then produce the last
+    wave, let a worker finish everything, stop it cleanly and return every committed output."""
+    rng = random.Random(seed)
+    for wave in waves[:-1]:
+        produce(bootstrap, topics.input, wave)
+        worker = counter_worker(bootstrap, topics, data_dir, "w1", extra_env=kill_env)
+        worker.wait_for(lambda s: s.get("records", 0) > 0, timeout=90)
+        time.sleep(rng.uniform(0.0, 0.3))
+        worker.kill()
+    produce(bootstrap, topics.input, waves[-1])
+    worker = counter_worker(bootstrap, topics, data_dir, "w1", extra_env=final_env)
+    total = sum(len(w) for w in waves)
+    outputs = read_committed(bootstrap, topics.output, total, timeout=240)
+    assert worker.stop() == 0
+    return outputs
 
 
 def produce_one(producer: Producer, topic: str, value: Any, key: Any, **kwargs: Any) -> None:

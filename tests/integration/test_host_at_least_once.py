@@ -7,8 +7,6 @@ plain flushes and consumer offset commits), which is the path a broker without t
 
 from __future__ import annotations
 
-import random
-import time
 import uuid
 from collections import defaultdict
 from pathlib import Path
@@ -16,17 +14,17 @@ from pathlib import Path
 from confluent_kafka import Consumer, TopicPartition
 
 from tests.integration.hostkit import (
+    SLOW_CHECKPOINTS,
     CounterTopics,
     check_exactly_once,
     counter_records,
     counter_worker,
     produce,
     read_committed,
+    run_with_kills,
 )
 
 AT_LEAST_ONCE = {"AGENTFLOW_PROCESSING_GUARANTEE": "at_least_once"}
-# A checkpoint per 50 records keeps a wave busy for seconds, so each kill lands mid-work.
-SLOW = {"AGENTFLOW_BATCH_SIZE": "50", "AGENTFLOW_COMMIT_INTERVAL_MS": "1"}
 
 
 def _committed_offsets(bootstrap: str, group: str, topic: str, partitions: int) -> list[int]:
@@ -81,25 +79,15 @@ def test_should_lose_nothing_without_transactions_when_the_worker_is_sigkilled(
     topics = CounterTopics.make(kafka_bootstrap, topic_prefix)
     records = counter_records(60_000, keys=2_000)
     waves = [records[i::4] for i in range(4)]
-    rng = random.Random(11)
-    for wave in waves[:3]:
-        produce(kafka_bootstrap, topics.input, wave)
-        worker = counter_worker(
-            kafka_bootstrap,
-            topics,
-            tmp_path / "data",
-            "w1",
-            extra_env={**AT_LEAST_ONCE, **SLOW},
-        )
-        worker.wait_for(lambda s: s.get("records", 0) > 0, timeout=90)
-        time.sleep(rng.uniform(0.0, 0.3))
-        worker.kill()
-    produce(kafka_bootstrap, topics.input, waves[3])
-    worker = counter_worker(
-        kafka_bootstrap, topics, tmp_path / "data", "w1", extra_env=AT_LEAST_ONCE
+    outputs = run_with_kills(
+        kafka_bootstrap,
+        topics,
+        tmp_path / "data",
+        waves,
+        seed=11,
+        kill_env={**AT_LEAST_ONCE, **SLOW_CHECKPOINTS},
+        final_env=AT_LEAST_ONCE,
     )
-    outputs = read_committed(kafka_bootstrap, topics.output, len(records), timeout=240)
-    assert worker.stop() == 0
 
     # No loss: every input has at least one output.
     seen = {v.rsplit(b"|", 1)[0] for _, v, _ in outputs}

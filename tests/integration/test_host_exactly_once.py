@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import random
 import signal
 import time
 from pathlib import Path
 
 from tests.integration.hostkit import (
+    SLOW_CHECKPOINTS,
     CounterTopics,
     check_exactly_once,
     counter_records,
     counter_worker,
     produce,
     read_committed,
+    run_with_kills,
 )
 from tests.integration.workers import Worker
 
@@ -25,23 +26,15 @@ def test_should_count_exactly_once_when_worker_is_sigkilled_five_times(
     records = counter_records(200_000, keys=10_000)
     # Six waves: each incarnation gets fresh input, so every kill lands while it works.
     waves = [records[i::6] for i in range(6)]
-    rng = random.Random(7)
-    for wave in waves[:5]:
-        produce(kafka_bootstrap, topics.input, wave)
-        worker = counter_worker(
-            kafka_bootstrap,
-            topics,
-            tmp_path / "data",
-            "w1",
-            extra_env={"AGENTFLOW_BATCH_SIZE": "500"},
-        )
-        worker.wait_for(lambda s: s.get("records", 0) > 0, timeout=90)
-        time.sleep(rng.uniform(0.0, 0.3))
-        worker.kill()
-    produce(kafka_bootstrap, topics.input, waves[5])
-    worker = counter_worker(kafka_bootstrap, topics, tmp_path / "data", "w1")
-    outputs = read_committed(kafka_bootstrap, topics.output, len(records), timeout=240)
-    assert worker.stop() == 0
+    outputs = run_with_kills(
+        kafka_bootstrap,
+        topics,
+        tmp_path / "data",
+        waves,
+        seed=7,
+        kill_env=SLOW_CHECKPOINTS,
+        final_env={},
+    )
     check_exactly_once(records, outputs)
     uncommitted = read_committed(
         kafka_bootstrap, topics.output, len(records), isolation="read_uncommitted"
