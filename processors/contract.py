@@ -119,6 +119,13 @@ class Codec(Protocol[V]):
     def decode(self, data: bytes) -> V: ...
 
 
+def private_copy(codec: Codec[Any], value: Any) -> Any:
+    """A copy of ``value`` its reader may change: the codec's ``copy`` if it has one, else a
+    decode of its encoding (what a ``StateView.get`` hands out for a value it holds)."""
+    copy = getattr(codec, "copy", None)
+    return copy(value) if copy is not None else codec.decode(codec.encode(value))
+
+
 @dataclass(frozen=True, slots=True)
 class TableSpec:
     """A table a processor keeps: its name and the codec for its values."""

@@ -19,7 +19,7 @@ from typing import Any
 
 from rocksdict import AccessType, Options, Rdict, WriteBatch
 
-from processors.contract import Codec, Delete, Put
+from processors.contract import Codec, Delete, Put, private_copy
 
 _META_CF = "meta"
 _OFFSET_KEY = b"changelog_offset"
@@ -119,11 +119,6 @@ class TableStore:
         return TableStore(self.path, self.name, self.codec, self.changelog_topic)
 
 
-def _private_copy(codec: Codec[Any], value: Any) -> Any:
-    copy = getattr(codec, "copy", None)
-    return copy(value) if copy is not None else codec.decode(codec.encode(value))
-
-
 class PartitionState:
     """All tables of one input partition, with this checkpoint's uncommitted writes on top.
 
@@ -146,7 +141,7 @@ class PartitionState:
             value = pending[key]
             if value is _DELETED:
                 return None
-            return _private_copy(store.codec, value)
+            return private_copy(store.codec, value)
         raw = store.get_raw(key)
         return None if raw is None else store.codec.decode(raw)
 
@@ -157,7 +152,7 @@ class PartitionState:
         }
         for key, value in self._pending[table].items():
             if start <= key < end:
-                merged[key] = value if value is _DELETED else _private_copy(store.codec, value)
+                merged[key] = value if value is _DELETED else private_copy(store.codec, value)
         for key in sorted(merged):
             value = merged[key]
             if value is not _DELETED:

@@ -5,14 +5,16 @@
 :class:`~processors.engine.records.StepCommand`, the way a step worker would.
 :class:`WorkflowHarness` pipes those events through a ``streams.driver.TestDriver`` running
 :class:`~processors.engine.processor.OrchestratorProcessor` and decodes what comes out by role.
+:class:`MemoryState` is a dict-backed state view for calling a processor directly.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
 from typing import Any, Final, Protocol
 
-from processors.contract import Emit
+from processors.contract import Delete, Emit, Put, Result, TableSpec, private_copy
 from processors.engine.emits import WORKFLOWS
 from processors.engine.records import (
     WORKFLOW_NOTICE,
@@ -194,6 +196,32 @@ class EventFactory:
         env = self._env(WORKER, "agentflow")
         env["causation_id"] = command.causation_id
         return StepFailedV1(**env, payload=payload)
+
+
+class MemoryState:
+    """A dict-backed ``StateView`` over a processor's tables that applies a Result's writes
+    like the host does, and like the host hands out private copies of what it holds."""
+
+    def __init__(self, tables: Sequence[TableSpec]) -> None:
+        self.codecs = {t.name: t.codec for t in tables}
+        self.tables: dict[str, dict[bytes, Any]] = {t.name: {} for t in tables}
+
+    def get(self, table: str, key: bytes) -> Any | None:
+        value = self.tables[table].get(key)
+        return None if value is None else private_copy(self.codecs[table], value)
+
+    def range(self, table: str, start: bytes, end: bytes) -> Iterator[tuple[bytes, Any]]:
+        held = self.tables[table]
+        for key in sorted(held):
+            if start <= key < end:
+                yield key, private_copy(self.codecs[table], held[key])
+
+    def apply(self, result: Result) -> None:
+        for w in result.writes:
+            if isinstance(w, Put):
+                self.tables[w.table][w.key] = w.value
+            elif isinstance(w, Delete):
+                self.tables[w.table].pop(w.key, None)
 
 
 class Driver(Protocol):

@@ -3,20 +3,18 @@ deterministic results, and the engine's Avro records."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from processors.contract import Context, Delete, Put, Record, Result
+from processors.contract import Context, Record, Result
 from processors.engine import (
     INVALID_TRANSITION,
     KEY_MISMATCH,
     ORPHAN_EVENT,
     PREREQUISITE_TIMEOUT,
     TIMERS,
-    WORKFLOWS,
     AuditRecord,
     OrchestratorProcessor,
     StepCommand,
@@ -36,7 +34,7 @@ from processors.engine.state import (
     StepError,
     WorkflowTimer,
 )
-from processors.engine.testing import EventFactory, WorkflowHarness
+from processors.engine.testing import EventFactory, MemoryState, WorkflowHarness
 from processors.events import TimerFiredV1, decode_record, default_registry, encode
 from processors.quarantine import ORIGIN_HEADER, REASON_HEADER
 from streams.driver import TestDriver
@@ -44,29 +42,6 @@ from tests.unit.test_events_models import check_record
 from workflows.support_triage import APPROVAL_DEADLINE_MS
 
 MINUTE = 60_000
-
-
-class MemoryState:
-    """A dict-backed StateView that applies a Result's writes like the host does."""
-
-    def __init__(self) -> None:
-        self.tables: dict[str, dict[bytes, Any]] = {WORKFLOWS: {}, TIMERS: {}}
-
-    def get(self, table: str, key: bytes) -> Any | None:
-        return self.tables[table].get(key)
-
-    def range(self, table: str, start: bytes, end: bytes) -> Iterator[tuple[bytes, Any]]:
-        for key in sorted(self.tables[table]):
-            if start <= key < end:
-                yield key, self.tables[table][key]
-
-    def apply(self, result: Result) -> None:
-        for w in result.writes:
-            if isinstance(w, Put):
-                self.tables[w.table][w.key] = w.value
-            else:
-                assert isinstance(w, Delete)
-                self.tables[w.table].pop(w.key, None)
 
 
 def record_of(event: Any, offset: int, key: bytes | None = None) -> Record:
@@ -162,7 +137,8 @@ def test_should_quarantine_an_event_whose_prerequisite_never_comes(tmp_path: Pat
 
 
 def test_should_quarantine_an_invalid_transition_with_the_original_bytes() -> None:
-    proc, mem = OrchestratorProcessor(), MemoryState()
+    proc = OrchestratorProcessor()
+    mem = MemoryState(proc.tables)
     f = EventFactory("wf-1")
     created = f.ticket_created()
     mem.apply(proc.process(record_of(created, 0), mem, Context(5, 0)))
@@ -181,7 +157,8 @@ def test_should_quarantine_an_invalid_transition_with_the_original_bytes() -> No
 
 
 def test_should_quarantine_a_record_keyed_by_another_workflow() -> None:
-    proc, mem = OrchestratorProcessor(), MemoryState()
+    proc = OrchestratorProcessor()
+    mem = MemoryState(proc.tables)
     created = EventFactory("wf-1").ticket_created()
     result = proc.process(record_of(created, 0, key=b"wf-2"), mem, Context(5, 0))
     assert [e.headers[0] for e in result.emits] == [(REASON_HEADER, KEY_MISMATCH.encode())]
@@ -189,14 +166,16 @@ def test_should_quarantine_a_record_keyed_by_another_workflow() -> None:
 
 
 def test_should_quarantine_an_undecodable_record() -> None:
-    proc, mem = OrchestratorProcessor(), MemoryState()
+    proc = OrchestratorProcessor()
+    mem = MemoryState(proc.tables)
     result = proc.process(Record("events", 0, 0, b"k", b"junk"), mem, Context(5, 0))
     assert [e.headers[0] for e in result.emits] == [(REASON_HEADER, b"undecodable")]
 
 
 def test_should_produce_identical_results_for_identical_inputs() -> None:
     def run() -> list[Result]:
-        proc, mem = OrchestratorProcessor(), MemoryState()
+        proc = OrchestratorProcessor()
+        mem = MemoryState(proc.tables)
         f = EventFactory("wf-1")
         results = []
         created = f.ticket_created()

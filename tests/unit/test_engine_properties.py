@@ -7,15 +7,13 @@ emitted, the state stays within its bounds, and the same inputs give the same re
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from processors.contract import Context, Delete, Put, Record, Result
+from processors.contract import Context, Put, Record, Result
 from processors.engine import (
-    TIMERS,
     WORKFLOWS,
     AuditRecord,
     OrchestratorProcessor,
@@ -23,7 +21,7 @@ from processors.engine import (
     decode_step_command,
 )
 from processors.engine.state import MAX_HELD, MAX_SEEN_EVENT_IDS
-from processors.engine.testing import EventFactory
+from processors.engine.testing import EventFactory, MemoryState
 from processors.events import ApprovalRequestedV1, Envelope, decode, decode_record, encode
 from workflows import SUPPORT_TRIAGE_V1
 
@@ -52,28 +50,9 @@ ACTIONS = (
 OUTCOMES = ("low_risk", "refund", "needs_info", "resubmit", "withdraw", "spam")
 
 
-class Memory:
-    def __init__(self) -> None:
-        self.tables: dict[str, dict[bytes, Any]] = {WORKFLOWS: {}, TIMERS: {}}
-
-    def get(self, table: str, key: bytes) -> Any | None:
-        return self.tables[table].get(key)
-
-    def range(self, table: str, start: bytes, end: bytes) -> Iterator[tuple[bytes, Any]]:
-        for key in sorted(self.tables[table]):
-            if start <= key < end:
-                yield key, self.tables[table][key]
-
-    def apply(self, result: Result) -> None:
-        for w in result.writes:
-            if isinstance(w, Put):
-                self.tables[w.table][w.key] = w.value
-            elif isinstance(w, Delete):
-                self.tables[w.table].pop(w.key, None)
-
-
 def run(script: list[tuple[str, int, int]]) -> list[Result]:
-    proc, mem = OrchestratorProcessor(), Memory()
+    proc = OrchestratorProcessor()
+    mem = MemoryState(proc.tables)
     f, foreign = EventFactory("wf-p"), EventFactory("wf-p", tenant="other")
     foreign.count = 1000
     sent: list[Envelope] = []
