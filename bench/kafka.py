@@ -107,38 +107,8 @@ class InputData:
 
 def produce_input(bootstrap: str, topic: str, data: InputData, n: int) -> float:
     """Produce the first ``n`` records (acks=all, Java murmur2 partitioner); seconds taken."""
-    started = time.monotonic()
-    producer = Producer(
-        {
-            "bootstrap.servers": bootstrap,
-            "acks": "all",
-            "enable.idempotence": True,
-            "partitioner": "murmur2_random",
-            "linger.ms": 20,
-            "batch.num.messages": 10_000,
-            "queue.buffering.max.messages": 500_000,
-            # Uncompressed: faust's aiokafka has no lz4 codec unless python-lz4 is installed.
-            "compression.type": "none",
-            "log_level": 3,
-        }
-    )
-    failed: list[str] = []
-
-    def on_delivery(err: Any, _msg: Any) -> None:
-        if err is not None:
-            failed.append(str(err))
-
-    for key, value in data.items(n):
-        while True:
-            try:
-                producer.produce(topic, value, key, on_delivery=on_delivery)
-                break
-            except BufferError:
-                producer.poll(0.05)
-    remaining = producer.flush(120)
-    if remaining or failed:
-        raise RuntimeError(f"input not produced: {remaining} pending, errors {failed[:3]}")
-    return time.monotonic() - started
+    _, seconds = produce_records(bootstrap, topic, ((k, v, None) for k, v in data.items(n)))
+    return seconds
 
 
 # -- output -----------------------------------------------------------------------------
@@ -395,8 +365,11 @@ def peak_rss_mb(pid: int) -> float | None:
     return None
 
 
-def ingress_producer(bootstrap: str, linger_ms: int = 20) -> Producer:
-    """A producer like the SDK's ``EventProducer``: idempotent, acks=all, murmur2."""
+def ingress_producer(bootstrap: str, linger_ms: int = 20, compression: str = "none") -> Producer:
+    """A producer like the SDK's ``EventProducer``: idempotent, acks=all, murmur2.
+
+    Uncompressed by default: faust's aiokafka has no lz4 codec unless python-lz4 is installed.
+    """
     return Producer(
         {
             "bootstrap.servers": bootstrap,
@@ -406,8 +379,7 @@ def ingress_producer(bootstrap: str, linger_ms: int = 20) -> Producer:
             "linger.ms": linger_ms,
             "batch.num.messages": 10_000,
             "queue.buffering.max.messages": 500_000,
-            # Uncompressed: faust's aiokafka has no lz4 codec unless python-lz4 is installed.
-            "compression.type": "none",
+            "compression.type": compression,
             "log_level": 3,
         }
     )
@@ -421,21 +393,7 @@ def produce_records(
 ) -> tuple[int, float]:
     """Produce ``(key, value, headers)`` records (acks=all, murmur2); (count, seconds)."""
     started = time.monotonic()
-    producer = ingress_producer(bootstrap)
-    if compression != "none":
-        producer = Producer(
-            {
-                "bootstrap.servers": bootstrap,
-                "acks": "all",
-                "enable.idempotence": True,
-                "partitioner": "murmur2_random",
-                "linger.ms": 20,
-                "batch.num.messages": 10_000,
-                "queue.buffering.max.messages": 500_000,
-                "compression.type": compression,
-                "log_level": 3,
-            }
-        )
+    producer = ingress_producer(bootstrap, compression=compression)
     failed: list[str] = []
 
     def on_delivery(err: Any, _msg: Any) -> None:

@@ -27,6 +27,7 @@ from processors.events import (
     default_registry,
     encode,
     model_for,
+    validation_detail,
 )
 from processors.events.jsonconv import to_datum
 from processors.gate import RESERVED_EVENT_TYPES
@@ -55,14 +56,6 @@ class InvalidEventError(SdkError, ValueError):
         self.reason = reason
         self.detail = detail
         self.event_id = event_id
-
-
-def _validation_detail(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors(include_url=False, include_input=False)[:5]:
-        loc = ".".join(str(p) for p in err["loc"]) or "<root>"
-        parts.append(f"{loc}: {err['msg']}")
-    return "; ".join(parts)[:500]
 
 
 def event_from_dict(data: Mapping[str, Any]) -> Envelope:
@@ -97,7 +90,7 @@ def event_from_dict(data: Mapping[str, Any]) -> Envelope:
     except EventError as exc:
         raise InvalidEventError(exc.reason, exc.detail, event_id) from None
     except ValidationError as exc:
-        raise InvalidEventError("schema_invalid", _validation_detail(exc), event_id) from None
+        raise InvalidEventError("schema_invalid", validation_detail(exc), event_id) from None
 
 
 def check_event(event: Envelope) -> Envelope:
@@ -120,7 +113,7 @@ def check_event(event: Envelope) -> Envelope:
     try:
         checked = model.model_validate(data)
     except ValidationError as exc:
-        raise InvalidEventError("schema_invalid", _validation_detail(exc), event_id) from None
+        raise InvalidEventError("schema_invalid", validation_detail(exc), event_id) from None
     if checked.event_type in RESERVED_EVENT_TYPES:
         detail = f"{checked.event_type} is made by the engine; the gate refuses it from upstream"
         raise InvalidEventError("reserved_event_type", detail, event_id)

@@ -57,6 +57,7 @@ from processors.events.errors import (
     EventDecodeError,
     EventEncodeError,
     EventError,
+    validation_detail,
 )
 from processors.events.fingerprint import crc64_avro, schema_fingerprint
 from processors.events.headers import (
@@ -164,5 +165,6 @@ __all__ = [
     "parse_timestamp_millis",
     "schema_fingerprint",
     "sign",
+    "validation_detail",
     "verify",
 ]

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from processors.events.catalog import model_for
 from processors.events.envelope import Envelope
-from processors.events.errors import EventDecodeError, EventEncodeError
+from processors.events.errors import EventDecodeError, EventEncodeError, validation_detail
 from processors.events.fingerprint import HEADER_LEN, SINGLE_OBJECT_MAGIC
 from processors.events.headers import CONTENT_TYPE_AVRO, CONTENT_TYPE_JSON
 from processors.events.jsonconv import to_datum
@@ -80,14 +80,6 @@ def _read(data: object, registry: EventRegistry) -> tuple[SchemaEntry, Any]:
     return entry, datum
 
 
-def _validation_detail(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors(include_url=False, include_input=False)[:5]:
-        loc = ".".join(str(p) for p in err["loc"]) or "<root>"
-        parts.append(f"{loc}: {err['msg']}")
-    return "; ".join(parts)[:500]
-
-
 def _to_event(entry: SchemaEntry, datum: Any) -> Envelope:
     if entry.event_type is None:
         raise EventDecodeError("unknown_event_type", f"{entry.name} is not an event schema")
@@ -98,7 +90,7 @@ def _to_event(entry: SchemaEntry, datum: Any) -> Envelope:
     try:
         return model.model_validate(datum)
     except ValidationError as exc:
-        raise EventDecodeError("schema_invalid", _validation_detail(exc)) from None
+        raise EventDecodeError("schema_invalid", validation_detail(exc)) from None
 
 
 def encode(event: Envelope, *, registry: EventRegistry | None = None) -> bytes:
@@ -225,4 +217,4 @@ def decode_model(
     try:
         return model.model_validate(datum)
     except ValidationError as exc:
-        raise EventDecodeError("schema_invalid", _validation_detail(exc)) from None
+        raise EventDecodeError("schema_invalid", validation_detail(exc)) from None

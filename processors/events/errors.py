@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
+from pydantic import ValidationError
+
 DecodeReason = Literal[
     "undecodable",
     "unsupported_content_type",
@@ -57,3 +59,12 @@ class EventEncodeError(EventError):
 
     def __init__(self, reason: EncodeReason, detail: str) -> None:
         super().__init__(reason, detail)
+
+
+def validation_detail(exc: ValidationError) -> str:
+    """A pydantic error as one short line: up to five ``field.path: message`` parts."""
+    parts = []
+    for err in exc.errors(include_url=False, include_input=False)[:5]:
+        loc = ".".join(str(p) for p in err["loc"]) or "<root>"
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)[:500]
