@@ -17,6 +17,7 @@ from typing import Any, Final, TypeVar
 from fastavro.validation import validate
 from pydantic import BaseModel, ValidationError
 
+from processors.events.avrogen import Writer
 from processors.events.catalog import model_for
 from processors.events.envelope import Envelope
 from processors.events.errors import EventDecodeError, EventEncodeError, validation_detail
@@ -45,19 +46,11 @@ def _check(entry: SchemaEntry, datum: Any) -> str | None:
     return f"{entry.name}: the datum does not conform to the schema"  # pragma: no cover
 
 
-def _write(entry: SchemaEntry, datum: Mapping[str, Any], *, check: bool = False) -> bytes:
-    if check and (problem := _check(entry, datum)) is not None:
-        raise EventEncodeError("schema_invalid", problem)
+def _write(entry: SchemaEntry, write: Writer, value: Any) -> bytes:
+    """``entry``'s header and ``value`` written by one of its writers (dict or model)."""
     try:
-        return entry.header + entry.write(datum)
-    except Exception as exc:  # KeyError, TypeError, AttributeError... for a bad datum
-        raise EventEncodeError("schema_invalid", f"{entry.name}: {exc!r}"[:500]) from None
-
-
-def _write_model(entry: SchemaEntry, model: BaseModel) -> bytes:
-    try:
-        return entry.header + entry.write_model(model)
-    except Exception as exc:  # TypeError, AttributeError... for an unvalidated model
+        return entry.header + write(value)
+    except Exception as exc:  # KeyError, TypeError, AttributeError... for a bad value
         raise EventEncodeError("schema_invalid", f"{entry.name}: {exc!r}"[:500]) from None
 
 
@@ -99,7 +92,7 @@ def encode(event: Envelope, *, registry: EventRegistry | None = None) -> bytes:
     entry = (registry or default_registry()).event(event_type, version)
     if entry is None:
         raise EventEncodeError("unknown_schema", f"no schema for {event_type} v{version}")
-    return _write_model(entry, event)
+    return _write(entry, entry.write_model, event)
 
 
 def decode(data: bytes, *, registry: EventRegistry | None = None) -> Envelope:
@@ -169,7 +162,9 @@ def encode_record(
     entry = (registry or default_registry()).record(schema_name)
     if entry is None:
         raise EventEncodeError("unknown_schema", f"no internal record named {schema_name!r}")
-    return _write(entry, record, check=True)
+    if (problem := _check(entry, record)) is not None:
+        raise EventEncodeError("schema_invalid", problem)
+    return _write(entry, entry.write, record)
 
 
 def decode_record(
@@ -200,7 +195,7 @@ def encode_model(
     entry = (registry or default_registry()).record(schema_name)
     if entry is None:
         raise EventEncodeError("unknown_schema", f"no internal record named {schema_name!r}")
-    return _write_model(entry, model)
+    return _write(entry, entry.write_model, model)
 
 
 def decode_model(
