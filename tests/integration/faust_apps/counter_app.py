@@ -1,9 +1,11 @@
 """A faust worker that counts events per key in a RocksDB (rocksdict) table.
 
-Every event on ``AF_TOPIC`` adds one to ``counts[key]``, except the sentinel key ``__dump__``,
-which only makes the worker dump its table. After each event the worker rewrites ``AF_RESULT``
-with the table's contents as it sees them, how many events this process handled, and which
-store backs the table, so a test can tell restored state from re-processed input.
+Every event on ``AF_TOPIC`` adds one to ``counts[key]``. After each event, and every half
+second once table recovery has completed, the worker rewrites ``AF_RESULT`` with the table's
+contents as it sees them, how many events this process handled, whether recovery is done and
+which store backs the table, so a test can tell restored state from re-processed input. (The
+timer lets a restarted worker show its restored table without new input: in CI, a restarted
+faust worker once came up ready but never handed freshly produced records to its agent.)
 
 Environment: ``AF_BROKER``, ``AF_APP_ID``, ``AF_TOPIC``, ``AF_PARTITIONS``, ``AF_DATA_DIR``,
 ``AF_RESULT``.
@@ -19,7 +21,6 @@ import rocksdict
 
 from tests.integration.faust_apps._harness import write_json_atomically
 
-SENTINEL_KEY = "__dump__"
 TABLE = "counts"
 
 app = faust.App(
@@ -45,7 +46,7 @@ counts = app.Table(
     TABLE, default=int, key_type=str, value_type=int, options={"driver": "rocksdict"}
 )
 result_path = Path(os.environ["AF_RESULT"])
-handled = {"events": 0, "sentinels": 0}
+handled = {"events": 0}
 
 
 def _store_description() -> dict[str, object]:
@@ -60,23 +61,31 @@ def _store_description() -> dict[str, object]:
     }
 
 
+def _dump() -> None:
+    write_json_atomically(
+        result_path,
+        {
+            "counts": {k: v for k, v in counts.items()},
+            "handled": handled,
+            "recovered": app.tables.recovery.completed.is_set(),
+            "changelog_topic": counts.changelog_topic.get_topic_name(),
+            **_store_description(),
+        },
+    )
+
+
 @app.agent(source)
 async def count(stream: faust.StreamT) -> None:
     async for key, _value in stream.items():
-        if key == SENTINEL_KEY:
-            handled["sentinels"] += 1
-        else:
-            handled["events"] += 1
-            counts[key] += 1
-        write_json_atomically(
-            result_path,
-            {
-                "counts": {k: v for k, v in counts.items()},
-                "handled": handled,
-                "changelog_topic": counts.changelog_topic.get_topic_name(),
-                **_store_description(),
-            },
-        )
+        handled["events"] += 1
+        counts[key] += 1
+        _dump()
+
+
+@app.timer(interval=0.5)
+async def dump_once_recovered() -> None:
+    if app.tables.recovery.completed.is_set():
+        _dump()
 
 
 if __name__ == "__main__":
