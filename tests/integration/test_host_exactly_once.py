@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from tests.integration.hostkit import (
-    SLOW_CHECKPOINTS,
+    SMALL_BATCHES,
     CounterTopics,
     check_exactly_once,
     counter_records,
@@ -32,7 +32,7 @@ def test_should_count_exactly_once_when_worker_is_sigkilled_five_times(
         tmp_path / "data",
         waves,
         seed=7,
-        kill_env=SLOW_CHECKPOINTS,
+        kill_env=SMALL_BATCHES,
         final_env={},
     )
     check_exactly_once(records, outputs)
