@@ -97,9 +97,6 @@ def counter_worker(
 #: A checkpoint per 50 records keeps a wave busy for seconds, so each kill lands mid-work
 #: (at full speed a wave can be done before the first stats report that shows it started).
 SLOW_CHECKPOINTS = {"AGENTFLOW_BATCH_SIZE": "50", "AGENTFLOW_COMMIT_INTERVAL_MS": "1"}
-#: For exactly-once kills: small batches keep a wave busy, and each transaction stays open for
-#: the whole 100 ms commit interval with its records already sent, so a kill cuts one short.
-SMALL_BATCHES = {"AGENTFLOW_BATCH_SIZE": "50"}
 
 
 def run_with_kills(

@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 from tests.integration.hostkit import (
-    SMALL_BATCHES,
     CounterTopics,
     check_exactly_once,
     counter_records,
@@ -32,7 +31,7 @@ def test_should_count_exactly_once_when_worker_is_sigkilled_five_times(
         tmp_path / "data",
         waves,
         seed=7,
-        kill_env=SMALL_BATCHES,
+        kill_env={"AGENTFLOW_BATCH_SIZE": "500"},
         final_env={},
     )
     check_exactly_once(records, outputs)
