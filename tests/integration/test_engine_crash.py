@@ -180,11 +180,16 @@ def _failover(dep: EngineDeployment, plans: list[Plan]) -> None:
         target = first + int(0.3 * _audits(waves[1]))
         run.wait(lambda r: len(r.audits) >= target, timeout=120, what="part of wave 2")
         a.kill()
+        killed_at = time.monotonic()
         assert not run.done()
         b.wait_for(lambda s: len(s.get("assigned_partitions", [])) == 4, timeout=90)
         run.send(waves[2])
         run.wait(timeout=180)
-        run.settle(1.0)
+        # A's last transaction stays open until the broker times it out (10 s transaction
+        # timeout, checked every 10 s) and hides later records of its partitions from
+        # read_committed readers until then; B has another transactional id, so it cannot
+        # fence it. Collect only after that.
+        run.settle(max(1.0, killed_at + 25.0 - time.monotonic()))
         assert b.alive(), b.log()
         stats = b.stats()
     finally:
