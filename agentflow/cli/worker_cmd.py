@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 import click
@@ -21,7 +22,8 @@ from workflows import DefinitionRegistry
 
 
 def load_processor(spec: str) -> Any:
-    """Call ``module:factory`` (a class, or a function returning a processor or registry)."""
+    """Call ``module:factory`` (a class, or a function returning a processor, a list of
+    processors or a registry)."""
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
         raise UserError(f"wanted module:factory, got {spec!r}")
@@ -30,6 +32,13 @@ def load_processor(spec: str) -> Any:
     except (ImportError, AttributeError) as exc:
         raise UserError(f"cannot load {spec!r}: {exc}") from None
     return factory()
+
+
+def _flatten(loaded: Iterable[Any]) -> list[Any]:
+    out: list[Any] = []
+    for item in loaded:
+        out.extend(item if isinstance(item, list | tuple) else [item])
+    return out
 
 
 def default_roles(settings: Settings) -> dict[str, str]:
@@ -74,7 +83,9 @@ def worker_cmd(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     settings = Settings()
-    processors = [load_processor(s) for s in processor_specs] or default_processors(settings)
+    processors = _flatten(load_processor(s) for s in processor_specs) or default_processors(
+        settings
+    )
     roles = default_roles(settings) | parse_roles(role_pairs)
     try:
         host = StreamHost(settings, processors, roles)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import signal
 import time
 import uuid
 from collections import defaultdict
@@ -13,6 +14,7 @@ from typing import Any, cast
 
 from confluent_kafka import Consumer, Producer
 
+from tests.integration.crashpoint import CRASHING, crash_env
 from tests.integration.workers import Worker
 from topics.admin import ensure_topics
 from topics.catalog import TopicSpec, changelog_spec
@@ -94,8 +96,7 @@ def counter_worker(
     ).start()
 
 
-#: A checkpoint per 50 records keeps a wave busy for seconds, so each kill lands mid-work
-#: (at full speed a wave can be done before the first stats report that shows it started).
+#: A checkpoint per 50 records: many small transactions, each cut short by its own kill.
 SLOW_CHECKPOINTS = {"AGENTFLOW_BATCH_SIZE": "50", "AGENTFLOW_COMMIT_INTERVAL_MS": "1"}
 
 
@@ -108,16 +109,16 @@ def run_with_kills(
     kill_env: dict[str, str],
     final_env: dict[str, str],
 ) -> list[tuple[bytes, bytes, int]]:
-    """Produce each wave but the last, start a worker on it and SIGKILL it while it works
-    (once it processed something, after a random pause of up to 0.3 s); then produce the last
-    wave, let a worker finish everything, stop it cleanly and return every committed output."""
+    """Produce each wave but the last and start a worker on it that SIGKILLs itself inside a
+    checkpoint (:mod:`tests.integration.crashpoint`), at a random table write between the
+    1,000th and the 8,000th; then produce the last wave, let a worker finish everything, stop
+    it cleanly and return every committed output."""
     rng = random.Random(seed)
     for wave in waves[:-1]:
         produce(bootstrap, topics.input, wave)
-        worker = counter_worker(bootstrap, topics, data_dir, "w1", extra_env=kill_env)
-        worker.wait_for(lambda s: s.get("records", 0) > 0, timeout=90)
-        time.sleep(rng.uniform(0.0, 0.3))
-        worker.kill()
+        env = {**kill_env, **crash_env(rng.randint(1_000, 8_000), COUNTER)}
+        worker = counter_worker(bootstrap, topics, data_dir, "w1", CRASHING, env)
+        assert worker.wait_exit(120) == -signal.SIGKILL, worker.log()
     produce(bootstrap, topics.input, waves[-1])
     worker = counter_worker(bootstrap, topics, data_dir, "w1", extra_env=final_env)
     total = sum(len(w) for w in waves)

@@ -4,6 +4,7 @@ partitions, restoring their workflow state from the changelog."""
 
 from __future__ import annotations
 
+import signal
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.integration.crashpoint import CRASHING, crash_env
 from tests.integration.enginekit.checks import (
     Collected,
     check_run,
@@ -67,44 +69,39 @@ def test_should_end_like_an_uncrashed_run_when_the_worker_is_sigkilled_three_tim
         check_run(base_run, base_got)
         base_s = time.monotonic() - started
 
-        # The same input, in four waves. During each of the first three, once some of the
-        # wave's decisions are committed and a transaction holding more is open, the worker is
-        # killed; it is started again (same worker id and data dir) after the next wave is
-        # sent. Small batches and a 1 s commit interval keep transactions open while there is
-        # a backlog (decisions depend on neither setting).
-        crash.env.update(AGENTFLOW_BATCH_SIZE="20", AGENTFLOW_COMMIT_INTERVAL_MS="1000")
+        # The same input, in four waves. During each of the first three, the worker kills
+        # itself inside a checkpoint (tests.integration.crashpoint) once it has written state
+        # for about a third of the wave's decisions: earlier checkpoints are committed, this
+        # one's transaction is open and holds audit records. It is started again (same worker
+        # id and data dir) after the next wave is sent. Batches of 20 make many checkpoints.
+        crash.env.update(AGENTFLOW_BATCH_SIZE="20")
         started = time.monotonic()
         waves = _waves(plans, 4)
-        worker = crash.worker("w1")
         run = EngineRun(crash, plans)
-        run.watch_uncommitted()
-        kills: list[tuple[int, bool]] = []  # (audits committed, a transaction open?) per kill
+        kills: list[int] = []  # audits committed at each kill
         try:
-            done_before = 0
-            for i, wave in enumerate(waves):
+            for wave in waves[:-1]:
                 run.send(wave)
-                if i == len(waves) - 1:
-                    break
-                done_before += _audits(wave)
-                target = done_before - int(0.6 * _audits(wave))
+                at_write = max(1, _audits(wave) // 3)
+                with crash.worker("w1", processor=CRASHING, env=crash_env(at_write)) as doomed:
 
-                def mid_wave(r: EngineRun, t: int = target, w: int = done_before) -> bool:
-                    return (len(r.audits) >= t and r.in_flight()) or len(r.audits) >= w
+                    def dead(_: EngineRun, w: Worker = doomed) -> bool:
+                        return not w.alive()
 
-                run.wait(mid_wave, timeout=120, what="a mid-wave transaction")
-                assert worker.alive(), worker.log()
-                open_txn = run.in_flight()
-                worker.kill()
-                kills.append((len(run.audits), open_txn))
+                    run.wait(dead, timeout=120, what=f"the worker's crash at write {at_write}")
+                    assert doomed.wait_exit(10) == -signal.SIGKILL, doomed.log()
+                kills.append(len(run.audits))
                 assert not run.done()
-                run.forget_written()
-                worker = crash.worker("w1")
-            run.wait(timeout=180)
-            run.settle(1.0)
-            assert worker.alive(), worker.log()
+            run.send(waves[-1])
+            worker = crash.worker("w1")
+            try:
+                run.wait(timeout=180)
+                run.settle(1.0)
+                assert worker.alive(), worker.log()
+            finally:
+                code = worker.stop()
         finally:
             run.close()
-            code = worker.stop()
         assert code == 0, worker.log()
         crash_s = time.monotonic() - started
         got = collect(crash)
@@ -134,7 +131,7 @@ def test_should_end_like_an_uncrashed_run_when_the_worker_is_sigkilled_three_tim
     assert sorted(command_ids(got)) == sorted(command_ids(base_got))
     assert sorted(output_ids(got)) == sorted(output_ids(base_got))
     # The kills cut transactions short: their records are in the log, aborted.
-    assert uncommitted > len(got.audits)
+    assert uncommitted > len(got.audits), "no kill landed inside an open transaction"
 
 
 def _per_workflow(got: Collected) -> dict[str, list[tuple[Any, ...]]]:

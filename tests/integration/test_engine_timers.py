@@ -47,7 +47,7 @@ def _live_timers(dep: EngineDeployment) -> dict[bytes, object]:
 
 def _idle_restart(dep: EngineDeployment, worker_id: str, data_dir: Path) -> Worker:
     """Start a worker, let it own every partition and punctuate for a few seconds, stop it."""
-    w = dep.worker(worker_id, data_dir=data_dir, AGENTFLOW_WORKFLOWS=WORKFLOWS)
+    w = dep.worker(worker_id, data_dir=data_dir, env={"AGENTFLOW_WORKFLOWS": WORKFLOWS})
     w.wait_for(lambda s: len(s.get("assigned_partitions", [])) == 4, timeout=90)
     time.sleep(3.5)  # the orchestrator punctuates every second
     assert w.alive(), w.log()
@@ -69,7 +69,7 @@ def test_should_fire_a_deadline_missed_while_down_exactly_once_after_restart(
     )
     on_time = plan(1, "refund", name="tm")
     data_dir = tmp_path / "data" / "w1"
-    worker = dep.worker("w1", data_dir=data_dir, AGENTFLOW_WORKFLOWS=WORKFLOWS)
+    worker = dep.worker("w1", data_dir=data_dir, env={"AGENTFLOW_WORKFLOWS": WORKFLOWS})
     run = EngineRun(dep, [late, on_time])
     try:
         run.send([on_time])
@@ -89,7 +89,7 @@ def test_should_fire_a_deadline_missed_while_down_exactly_once_after_restart(
         assert timer.due_at - before.updated_at == APPROVAL_DEADLINE_MS
         # Let it come due while nobody runs, then start the worker again (same id, same data).
         time.sleep(max(0.0, due_at / 1000 + 1.0 - time.time()))
-        worker = dep.worker("w1", data_dir=data_dir, AGENTFLOW_WORKFLOWS=WORKFLOWS)
+        worker = dep.worker("w1", data_dir=data_dir, env={"AGENTFLOW_WORKFLOWS": WORKFLOWS})
         run.wait(lambda r: late.workflow_id in r.finished, timeout=90, what="the escalation")
         run.wait(timeout=30)
         run.settle(2.0)

@@ -9,6 +9,7 @@ are told apart from the gate's own below."""
 
 from __future__ import annotations
 
+import signal
 import time
 import uuid
 import zlib
@@ -27,9 +28,10 @@ from processors.gate import REASONS
 from processors.partitioning import partition_for
 from processors.quarantine import read_quarantine
 from tests import gatekit as gk
+from tests.integration.crashpoint import CRASHING, crash_env
 from tests.integration.enginekit.deployment import EngineDeployment
 from tests.integration.hostkit import Message, produce_one, read_records
-from tests.integration.workers import GATE_ONLY, Worker
+from tests.integration.workers import GATE_ONLY
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -241,8 +243,8 @@ def test_should_split_a_mixed_batch_exactly_into_validated_and_quarantined(
 
 
 class OutputWatcher:
-    """Sees the worker's output as it is written, transactions open or not (read_uncommitted),
-    so a kill can be timed to land inside a transaction."""
+    """Reads the worker's output as written, transactions committed, aborted or open
+    (read_uncommitted)."""
 
     def __init__(self, deployment: EngineDeployment) -> None:
         self.consumer = Consumer(
@@ -257,17 +259,6 @@ class OutputWatcher:
         topics = (deployment.events, deployment.quarantine)
         self.consumer.assign([TP(t, p, OFFSET_BEGINNING) for t in topics for p in range(4)])
         self.seen = 0
-
-    def wait_for_output(self, worker: Worker, timeout: float = 60.0) -> None:
-        """Return as soon as a record beyond those seen so far is written."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            got = [m for m in self.consumer.consume(1000, 0.005) if m.error() is None]
-            if got:
-                self.seen += len(got)
-                return
-            assert worker.alive(), worker.log()
-        raise AssertionError(f"no output within {timeout} s\n{worker.log()}")
 
     def drain(self, quiet: float = 2.0) -> int:
         """Read until nothing new arrives for ``quiet`` seconds; everything written so far."""
@@ -288,17 +279,17 @@ def test_should_stay_exact_when_the_worker_is_sigkilled_twice_mid_batch(
 ) -> None:
     batch = build_batch()
     produce(deployment.bootstrap, deployment.ingress, batch.raws)
+    kills = 0
+    for _ in range(2):
+        # Each worker kills itself inside its first checkpoint (tests.integration.crashpoint),
+        # whose transaction holds a whole consumed batch's output (thousands of records).
+        # The next one has the same worker id: it fences the dead one and aborts its work.
+        with deployment.worker(processor=CRASHING, env=crash_env(1)) as doomed:
+            assert doomed.wait_exit(120) == -signal.SIGKILL, doomed.log()
+        kills += 1
     watcher = OutputWatcher(deployment)
     worker = deployment.worker()
-    kills = 0
     try:
-        for _ in range(2):
-            # The first output of a worker is written inside its first transaction, which
-            # covers a whole consumed batch (thousands of records): kill it right there.
-            watcher.wait_for_output(worker)
-            worker.kill()
-            kills += 1
-            worker = deployment.worker()  # same worker id: fences and aborts the dead one
         outcome = read_outcome(deployment, batch)
         assert worker.alive(), worker.log()
         stats = worker.stats()

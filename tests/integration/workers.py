@@ -144,6 +144,14 @@ class Worker:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(10)
 
+    def wait_exit(self, timeout: float) -> int:
+        """Wait for the worker to end by itself; its exit code (-N: killed by signal N)."""
+        assert self.proc is not None
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"worker still running after {timeout} s\n{self.log()}") from None
+
     def stop(self, timeout: float = 20.0) -> int:
         assert self.proc is not None
         if self.proc.poll() is None:

@@ -97,7 +97,7 @@ class EngineDeployment:
         worker_id: str = "w1",
         data_dir: Path | None = None,
         processor: str = "",
-        **env: str,
+        env: dict[str, str] | None = None,
     ) -> Worker:
         """A worker on this deployment, started: the default processors unless ``processor``
         is given; the shipped policy and keys unless :attr:`env` or ``env`` say otherwise
@@ -109,7 +109,7 @@ class EngineDeployment:
             data_dir or self.data_root / worker_id,
             worker_id,
             processor,
-            env={**SHIPPED_CONFIG, **self.env, **env},
+            env={**SHIPPED_CONFIG, **self.env, **(env or {})},
         ).start()
 
     def producer(self) -> EventProducer:

@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
 from agentflow.sdk import settings_keyring
 from agentflow.stepworker import ScriptedStepWorker
@@ -84,34 +84,6 @@ class EngineRun:
                 for p in range(dep.partitions)
             ]
         )
-        # Offset after the last committed (and, with watch_uncommitted, the last written)
-        # audit record, per partition: see in_flight().
-        self._committed_end: dict[int, int] = {}
-        self._written_end: dict[int, int] = {}
-        self._dirty: Consumer | None = None
-
-    def watch_uncommitted(self) -> None:
-        """Also read ``audit`` read_uncommitted, so :meth:`in_flight` can tell when a
-        transaction holding audit records is open."""
-        self._dirty = reader(self.dep.bootstrap, **{"isolation.level": "read_uncommitted"})
-        self._dirty.assign(
-            [
-                TopicPartition(self.dep.audit, p, OFFSET_BEGINNING)
-                for p in range(self.dep.partitions)
-            ]
-        )
-
-    def in_flight(self) -> bool:
-        """True if audit records were written (since :meth:`forget_written`) that are not
-        committed yet: a transaction is open, or was cut short."""
-        return any(end > self._committed_end.get(p, 0) for p, end in self._written_end.items())
-
-    def forget_written(self, drain_s: float = 0.5) -> None:
-        """Read what was written so far and forget it (after a kill: it is aborted now)."""
-        end = time.monotonic() + drain_s
-        while time.monotonic() < end:
-            self.pump(0.1)
-        self._written_end.clear()
 
     def send(self, plans: Iterable[Plan]) -> None:
         for p in plans:
@@ -132,7 +104,6 @@ class EngineRun:
             assert value is not None
             if m.topic() == self.dep.audit:
                 self.audits.append(AuditRecord.decode(value))
-                self._committed_end[m.partition()] = m.offset() + 1
                 continue
             out = decode_output(value)
             if isinstance(out, ApprovalRequestedV1):
@@ -149,11 +120,6 @@ class EngineRun:
                 self.finished[out.workflow_id] = out.status
         if grants:
             self.producer.flush(60)
-        if self._dirty is not None:
-            for m in self._dirty.consume(5000, 0.01):
-                if m.error() is None:
-                    p = m.partition()
-                    self._written_end[p] = max(self._written_end.get(p, 0), m.offset() + 1)
 
     def done(self) -> bool:
         return len(self.audits) >= self.expected_audits and self.notices >= len(self.plans)
@@ -187,6 +153,4 @@ class EngineRun:
             self.steps.stop()
         finally:
             self._watch.close()
-            if self._dirty is not None:
-                self._dirty.close()
             self.producer.close(10)

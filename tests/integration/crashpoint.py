@@ -1,0 +1,93 @@
+"""A worker that SIGKILLs itself inside an open transaction, at a point the test chooses.
+
+Killing a worker from the outside cannot be aimed: a transaction opens and commits within
+milliseconds, and a test that watches the log sees a record only after a fetch round trip.
+Three CI runs failed on "no kill landed inside a transaction" that way. So the worker kills
+itself, from inside the checkpoint:
+
+``agentflow worker --processor tests.integration.crashpoint:crashing`` runs the processors
+named by ``AGENTFLOW_TEST_CRASH_PROCESSOR`` (a ``module:factory``; empty: the default gate and
+orchestrator), with every table codec wrapped. The checkpoint encodes a table's changed values
+after the transaction's outputs were produced and before anything is committed (step 2 of
+``streams.checkpoint``). When the ``AGENTFLOW_TEST_CRASH_AT_WRITE``-th value is encoded, the
+process waits a second (the producer's own thread delivers the transaction's outputs to the
+broker meanwhile; linger is 5 ms) and sends itself SIGKILL. The transaction is then open, holds
+outputs, and its offsets and changelog records were never sent. Nothing here is imported by
+the product: it is a test fixture run through the worker's public ``--processor`` option.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import time
+from typing import Any
+
+from agentflow.cli.worker_cmd import default_processors, load_processor
+from processors.contract import private_copy
+from streams.settings import Settings
+
+#: ``--processor`` for a worker that kills itself (see the module docstring).
+CRASHING = "tests.integration.crashpoint:crashing"
+PROCESSOR_ENV = "AGENTFLOW_TEST_CRASH_PROCESSOR"
+AT_WRITE_ENV = "AGENTFLOW_TEST_CRASH_AT_WRITE"
+#: Long enough for the producer thread to deliver what the transaction holds.
+DELIVERY_PAUSE_S = 1.0
+
+
+def crash_env(at_write: int, processor: str = "") -> dict[str, str]:
+    """The environment that makes a ``crashing`` worker kill itself at its ``at_write``-th
+    encoded table value, running ``processor`` (default: the gate and the orchestrator)."""
+    return {AT_WRITE_ENV: str(at_write), PROCESSOR_ENV: processor}
+
+
+class _WriteCounter:
+    def __init__(self, crash_at: int) -> None:
+        self.crash_at = crash_at
+        self.count = 0
+
+    def tick(self) -> None:
+        self.count += 1
+        if self.count == self.crash_at:
+            time.sleep(DELIVERY_PAUSE_S)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+class _CrashingCodec:
+    def __init__(self, inner: Any, counter: _WriteCounter) -> None:
+        self._inner = inner
+        self._counter = counter
+
+    def encode(self, value: Any) -> bytes:
+        self._counter.tick()
+        data: bytes = self._inner.encode(value)
+        return data
+
+    def decode(self, data: bytes) -> Any:
+        return self._inner.decode(data)
+
+    def copy(self, value: Any) -> Any:
+        # Not an encode the checkpoint makes: never counted.
+        return private_copy(self._inner, value)
+
+
+class _CrashingProcessor:
+    """The wrapped processor, unchanged but for its tables' codecs."""
+
+    def __init__(self, inner: Any, counter: _WriteCounter) -> None:
+        self._inner = inner
+        self.tables = tuple(
+            dataclasses.replace(t, codec=_CrashingCodec(t.codec, counter)) for t in inner.tables
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def crashing() -> list[Any]:
+    """The ``--processor`` factory (see the module docstring)."""
+    counter = _WriteCounter(int(os.environ[AT_WRITE_ENV]))
+    spec = os.environ.get(PROCESSOR_ENV, "")
+    inner = [load_processor(spec)] if spec else default_processors(Settings())
+    return [_CrashingProcessor(p, counter) for p in inner]
