@@ -34,10 +34,12 @@ def load_processor(spec: str) -> Any:
     return factory()
 
 
-def _flatten(loaded: Iterable[Any]) -> list[Any]:
+def load_processors(specs: Iterable[str]) -> list[Any]:
+    """The processors ``specs`` name, in order; a factory may return several."""
     out: list[Any] = []
-    for item in loaded:
-        out.extend(item if isinstance(item, list | tuple) else [item])
+    for spec in specs:
+        loaded = load_processor(spec)
+        out.extend(loaded if isinstance(loaded, list | tuple) else [loaded])
     return out
 
 
@@ -83,9 +85,7 @@ def worker_cmd(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     settings = Settings()
-    processors = _flatten(load_processor(s) for s in processor_specs) or default_processors(
-        settings
-    )
+    processors = load_processors(processor_specs) or default_processors(settings)
     roles = default_roles(settings) | parse_roles(role_pairs)
     try:
         host = StreamHost(settings, processors, roles)
