@@ -92,6 +92,9 @@ def test_should_lose_nothing_without_transactions_when_the_worker_is_sigkilled(
     # No loss: every input has at least one output.
     seen = {v.rsplit(b"|", 1)[0] for _, v, _ in outputs}
     assert seen == {v for _, v in records}
+    # Each kill came after its checkpoint's outputs were sent and before its offsets were
+    # committed, so those inputs were redelivered and counted again.
+    assert len(outputs) > len(records)
     # State and outputs agree: a redelivered input is counted again and its output says so.
     # The host produces a checkpoint's outputs before its changelog records (and one
     # connection's requests complete in order), so no state change is without its output:
