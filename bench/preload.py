@@ -52,7 +52,7 @@ def decided_state(workload: Workload, w: int, now_ms: int, partitions: int) -> b
     with (
         tempfile.TemporaryDirectory(prefix="agentflow-bench-preload-") as tmp,
         TestDriver(
-            [pipeline()],  # type: ignore[list-item]  # the worker passes it the same way
+            [pipeline()],
             Path(tmp),
             partitions=partitions,
             start_ms=now_ms,

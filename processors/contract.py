@@ -12,7 +12,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-Headers = tuple[tuple[str, bytes], ...]
+#: Kafka headers, in order; a header's value may be null.
+Headers = tuple[tuple[str, bytes | None], ...]
 V = TypeVar("V")
 
 
@@ -142,10 +143,18 @@ class Processor(Protocol):
     records processed around it.
     """
 
-    name: str
-    input_roles: tuple[str, ...]
-    tables: tuple[TableSpec, ...]
-    punctuate_interval_ms: int
+    # Read-only: a processor may compute them (a pipeline takes its tables from its parts).
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def input_roles(self) -> tuple[str, ...]: ...
+
+    @property
+    def tables(self) -> tuple[TableSpec, ...]: ...
+
+    @property
+    def punctuate_interval_ms(self) -> int: ...
 
     def process(self, record: Record, state: StateView, ctx: Context) -> Result: ...
 

@@ -29,7 +29,7 @@ ENGINE_VERSION: Final = "orchestrator/1"
 
 def held_record(held: HeldEvent, workflow_id: str, partition: int) -> Record:
     """The held event as the ``events`` record it stands for (Avro value, kept headers)."""
-    headers: Headers = tuple((h.key, h.value if h.value is not None else b"") for h in held.headers)
+    headers: Headers = tuple((h.key, h.value) for h in held.headers)
     return Record(EVENTS_ROLE, partition, held.offset, workflow_id.encode(), held.event, headers)
 
 

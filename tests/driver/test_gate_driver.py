@@ -11,7 +11,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from processors.contract import Record
+from processors.contract import Headers, Record
 from processors.events import decode
 from processors.gate import EVENTS_ROLE, INGRESS_ROLE, REASONS, GateProcessor
 from processors.partitioning import partition_for
@@ -69,7 +69,7 @@ def test_should_validate_good_events_and_quarantine_bad_ones_with_their_reasons(
     assert set(expected) == set(REASONS)
 
 
-def _vh(raw: gk.Raw) -> tuple[bytes | None, tuple[tuple[str, bytes], ...]]:
+def _vh(raw: gk.Raw) -> tuple[bytes | None, Headers]:
     return raw.value, raw.headers
 
 

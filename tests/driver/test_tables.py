@@ -29,11 +29,13 @@ def test_should_hand_out_private_copies_of_pending_and_stored_values(tmp_path: P
     state = PartitionState(0, {"t": TableStore(tmp_path / "t", "t", JsonCodec(), "c")})
     state.apply((Put("t", b"a", {"n": [1]}),))
     mine = state.get("t", b"a")
+    assert mine is not None
     mine["n"].append(2)
     assert state.get("t", b"a") == {"n": [1]}
     assert [v for _, v in state.range("t", b"a", b"b")] == [{"n": [1]}]
     state.flush(state.encoded_changes())
     stored = state.get("t", b"a")
+    assert stored is not None
     stored["n"].append(3)
     assert state.get("t", b"a") == {"n": [1]}
     state.close()
@@ -49,7 +51,9 @@ def test_should_copy_a_pending_value_with_the_codecs_copy(tmp_path: Path) -> Non
 
     state = PartitionState(0, {"t": TableStore(tmp_path / "t", "t", CountingCodec(), "c")})
     state.apply((Put("t", b"a", {"n": 1}),))
-    state.get("t", b"a")["n"] = 2
+    pending = state.get("t", b"a")
+    assert pending is not None
+    pending["n"] = 2
     assert state.get("t", b"a") == {"n": 1}
     assert CountingCodec.copies == 2
     state.close()

@@ -15,7 +15,7 @@ import pytest
 from processors.engine import INVALID_TRANSITION, OrchestratorProcessor, StepCommand, ids
 from processors.engine.state import MAX_COMPLETED_STEPS, MAX_HISTORY, MAX_STEP_CALLS
 from processors.engine.testing import WorkflowHarness
-from processors.events import ApprovalRequestedV1, Envelope
+from processors.events import ApprovalRequestedV1, Envelope, TicketCreatedV1
 from streams.driver import TestDriver
 from workflows import START
 from workflows.support_triage import APPROVAL_DEADLINE_MS, CLOSABLE
@@ -38,7 +38,7 @@ def applied_audit_ids(*events: Envelope) -> list[str]:
     return [ids.derive_id(e.event_id, "audit:applied") for e in events]
 
 
-def send_created(h: WorkflowHarness) -> Envelope:
+def send_created(h: WorkflowHarness) -> TicketCreatedV1:
     created = h.events.ticket_created()
     h.send(created)
     return created

@@ -12,6 +12,7 @@ import signal
 import socket
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -39,7 +40,7 @@ def _free_port_pair() -> int:
     for _ in range(200):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+            port: int = s.getsockname()[1]
         if port < 65535 and _port_free(port) and _port_free(port + 1):
             return port
     raise AssertionError("no free port pair found")
@@ -70,7 +71,7 @@ def _brokers_using(config: Path) -> list[int]:
 
 
 @pytest.fixture
-def isolated_broker_env(tmp_path: Path):
+def isolated_broker_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     """Env for a second broker; stops whatever that broker left running, whatever happened."""
     env = {
         "AGENTFLOW_STATE_DIR": str(tmp_path / "state"),
@@ -87,7 +88,7 @@ def isolated_broker_env(tmp_path: Path):
                 os.kill(pid, signal.SIGKILL)
 
 
-def _wait_until(condition, timeout: float, what: str) -> None:
+def _wait_until(condition: Callable[[], object], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,7 @@ PARTITIONS = 4
 
 
 @pytest.fixture
-def names(topic_prefix: str, kafka_bootstrap: str):
+def names(topic_prefix: str, kafka_bootstrap: str) -> Iterator[dict[str, str]]:
     """A unique faust app id and input topic; every topic under them is removed afterwards."""
     app_id = f"af-{uuid.uuid4().hex[:10]}"
     yield {"app_id": app_id, "topic": f"{topic_prefix}input"}
@@ -54,12 +55,17 @@ def _produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]], **k
         {"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5}
     )
     errors: list[object] = []
+
+    def on_delivery(err: object, _msg: object) -> None:
+        if err is not None:
+            errors.append(err)
+
     for key, value in records:
         producer.produce(
             topic,
             key=key,
             value=value,
-            on_delivery=lambda err, _m: err and errors.append(err),
+            on_delivery=on_delivery,
             **kw,
         )
     assert producer.flush(30) == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
@@ -15,7 +16,7 @@ PARTITIONS = 2
 
 
 @pytest.fixture
-def topic(topic_prefix: str, kafka_bootstrap: str):
+def topic(topic_prefix: str, kafka_bootstrap: str) -> Iterator[str]:
     name = f"{topic_prefix}tx"
     create_topics(kafka_bootstrap, {name: PARTITIONS})
     yield name

@@ -103,7 +103,7 @@ class RawProducer:
 
 def from_gate(msg: Message) -> bool:
     """A quarantine record the gate wrote (not the orchestrator behind it)."""
-    return dict(msg[2]).get("af-quarantined-by", b"").startswith(b"gate/")
+    return (dict(msg[2]).get("af-quarantined-by") or b"").startswith(b"gate/")
 
 
 def not_engine_made(msg: Message) -> bool:
@@ -214,7 +214,7 @@ def check_outcome(
     assert reasons == batch.reasons
     for _, value, headers, _ in by_engine:
         body = read_quarantine(value or b"")
-        assert dict(headers)["af-quarantined-by"].startswith(b"orchestrator/"), body
+        assert (dict(headers)["af-quarantined-by"] or b"").startswith(b"orchestrator/"), body
         assert body["event_id"] in ids, "the orchestrator refused an event the gate did not pass"
 
 

@@ -70,9 +70,9 @@ def test_sdk_puts_each_workflow_on_its_murmur2_partition_and_signs_every_record(
     seen: dict[str, list[int]] = {}
     for msg in read_topic(settings.client_config(), ingress(settings)):
         headers = dict(msg.headers())
-        event = decode(msg.value())
-        assert event == by_id[event.event_id]
-        assert msg.key() == event.workflow_id.encode()
+        got = decode(msg.value())
+        assert got == by_id[got.event_id]
+        assert msg.key() == got.workflow_id.encode()
         assert msg.partition() == partition_for(msg.key(), 4)
         assert headers["content-type"] == b"application/avro"
         assert headers["af-key-id"] == b"helpdesk-dev-1"
@@ -80,7 +80,7 @@ def test_sdk_puts_each_workflow_on_its_murmur2_partition_and_signs_every_record(
             "helpdesk", headers["af-key-id"], msg.key(), msg.value(), headers["af-signature"]
         )
         assert verdict is None
-        seen.setdefault(event.workflow_id, []).append(int(event.event_id[2:]))
+        seen.setdefault(got.workflow_id, []).append(int(got.event_id[2:]))
     assert len(seen) == 20
     assert all(ids == sorted(ids) and len(ids) == 5 for ids in seen.values())
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from confluent_kafka.admin import (
     AdminClient,
@@ -29,7 +31,7 @@ ROLES = {"ingress", "events", "quarantine", "steps", "outputs", "audit", "change
 
 
 @pytest.fixture
-def env(topic_prefix: str, kafka_bootstrap: str):
+def env(topic_prefix: str, kafka_bootstrap: str) -> Iterator[dict[str, str]]:
     yield {
         "AGENTFLOW_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "AGENTFLOW_TOPIC_PREFIX": topic_prefix,

@@ -19,7 +19,7 @@ PLAIN = uuid.UUID(bytes=b"\x10" + b"\x02" * 15)
 @pytest.fixture
 def uuids(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[uuid.UUID]]:
     queue = [DASHED, DASHED, PLAIN]
-    monkeypatch.setattr(manager.uuid, "uuid4", lambda: queue.pop(0))
+    monkeypatch.setattr(uuid, "uuid4", lambda: queue.pop(0))
     yield queue
 
 

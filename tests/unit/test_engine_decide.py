@@ -92,6 +92,7 @@ def test_should_leave_a_given_state_alone_and_edit_a_handed_over_one() -> None:
     assert copied.kind == "applied" and copied.state is not given
     assert given.model_dump() == snapshot
     handed = decide(given, result, 1, REG, 3_000, handed_over=True)
+    assert handed.state is not None and copied.state is not None
     assert handed.state is given and given.status == copied.state.status == "proposing_refund"
     assert handed.state.model_dump() == copied.state.model_dump()
 

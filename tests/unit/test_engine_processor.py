@@ -23,6 +23,7 @@ from processors.engine import (
     WorkflowStateCodec,
     ids,
 )
+from processors.engine.emits import held_record
 from processors.engine.records import AUDIT_RECORD, STEP_COMMAND, WORKFLOW_NOTICE
 from processors.engine.state import (
     WORKFLOW_STATE,
@@ -273,3 +274,24 @@ def test_models_agree_with_their_schemas_field_by_field(schema_name: str, model:
     entry = default_registry().record(schema_name)
     assert entry is not None
     check_record(entry.schema, model, entry, schema_name)
+
+
+def test_should_give_a_held_event_back_with_its_headers_as_they_came_null_values_included() -> None:
+    held = HeldEvent(
+        event_id="h",
+        event_type="ticket.closed",
+        tenant="acme",
+        offset=4,
+        held_at=1,
+        expires_at=5,
+        event=b"\xc3\x01",
+        headers=[HeldHeader(key="x", value=None), HeldHeader(key="x", value=b"1")],
+    )
+    record = held_record(held, "wf-1", 2)
+    assert (record.key, record.value, record.offset, record.partition) == (
+        b"wf-1",
+        b"\xc3\x01",
+        4,
+        2,
+    )
+    assert record.headers == (("x", None), ("x", b"1"))

@@ -130,7 +130,7 @@ def test_should_name_the_event_and_tenant_in_the_quarantine_record_once_decoded(
 
 def test_should_keep_null_header_values_and_duplicate_headers_in_quarantine() -> None:
     headers = (("x", None), ("x", b"1"), ("content-type", b"text/csv"))
-    raw = gk.Raw(b"wf-1", b"a,b", headers)  # type: ignore[arg-type]
+    raw = gk.Raw(b"wf-1", b"a,b", headers)
     body = read_quarantine(one_emit(raw.record()).value or b"")
     assert body["reason"] == "unsupported_content_type"
     assert [(h["key"], h["value"]) for h in body["original_headers"]] == list(headers)

@@ -106,7 +106,7 @@ def test_should_refuse_something_that_is_not_an_object(data: object) -> None:
 def test_policy_is_immutable() -> None:
     policy = gk.make_policy()
     with pytest.raises(ValueError):
-        policy.version = "other"  # type: ignore[misc]
+        policy.version = "other"
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import faust
 import rocksdict
@@ -67,7 +68,7 @@ def _dump() -> None:
         {
             "counts": {k: v for k, v in counts.items()},
             "handled": handled,
-            "recovered": app.tables.recovery.completed.is_set(),
+            "recovered": _recovered(),
             "changelog_topic": counts.changelog_topic.get_topic_name(),
             **_store_description(),
         },
@@ -75,16 +76,22 @@ def _dump() -> None:
 
 
 @app.agent(source)
-async def count(stream: faust.StreamT) -> None:
+async def count(stream: faust.StreamT[bytes]) -> None:
     async for key, _value in stream.items():
         handled["events"] += 1
         counts[key] += 1
         _dump()
 
 
-@app.timer(interval=0.5)
+def _recovered() -> bool:
+    # TableManagerT does not declare the manager's recovery attribute.
+    tables: Any = app.tables
+    return bool(tables.recovery.completed.is_set())
+
+
+@app.timer(interval=0.5)  # type: ignore[untyped-decorator]
 async def dump_once_recovered() -> None:
-    if app.tables.recovery.completed.is_set():
+    if _recovered():
         _dump()
 
 

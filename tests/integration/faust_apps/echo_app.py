@@ -30,7 +30,7 @@ received: list[dict[str, object]] = []
 
 
 @app.agent(source)
-async def record(stream: faust.StreamT) -> None:
+async def record(stream: faust.StreamT[bytes]) -> None:
     async for event in stream.events():
         message = event.message
         received.append(
