@@ -235,18 +235,7 @@ def test_workflow_state_codec_round_trips_every_field() -> None:
                 timer_id="t", name="n", state="x", due_at=3, subject_id="a", causation_id="e"
             )
         ],
-        held=[
-            HeldEvent(
-                event_id="h",
-                event_type="ticket.closed",
-                tenant="acme",
-                offset=4,
-                held_at=1,
-                expires_at=5,
-                event=b"\xc3\x01",
-                headers=[HeldHeader(key="k", value=None)],
-            )
-        ],
+        held=[_held(HeldHeader(key="k", value=None))],
         errors=[
             StepError(event_id="e", step="s", attempt=1, error_class="transient", message="m", at=1)
         ],
@@ -277,16 +266,7 @@ def test_models_agree_with_their_schemas_field_by_field(schema_name: str, model:
 
 
 def test_should_give_a_held_event_back_with_its_headers_as_they_came_null_values_included() -> None:
-    held = HeldEvent(
-        event_id="h",
-        event_type="ticket.closed",
-        tenant="acme",
-        offset=4,
-        held_at=1,
-        expires_at=5,
-        event=b"\xc3\x01",
-        headers=[HeldHeader(key="x", value=None), HeldHeader(key="x", value=b"1")],
-    )
+    held = _held(HeldHeader(key="x", value=None), HeldHeader(key="x", value=b"1"))
     record = held_record(held, "wf-1", 2)
     assert (record.key, record.value, record.offset, record.partition) == (
         b"wf-1",
@@ -295,3 +275,16 @@ def test_should_give_a_held_event_back_with_its_headers_as_they_came_null_values
         2,
     )
     assert record.headers == (("x", None), ("x", b"1"))
+
+
+def _held(*headers: HeldHeader) -> HeldEvent:
+    return HeldEvent(
+        event_id="h",
+        event_type="ticket.closed",
+        tenant="acme",
+        offset=4,
+        held_at=1,
+        expires_at=5,
+        event=b"\xc3\x01",
+        headers=list(headers),
+    )
