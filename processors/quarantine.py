@@ -48,7 +48,7 @@ def quarantine_emit(
         "original_offset": record.offset,
         "reason": reason,
         "detail": detail[:_MAX_DETAIL],
-        "gate_version": origin,
+        "quarantined_by": origin,
         "quarantined_at": ctx.now_ms,
         "event_id": event_id,
         "tenant": tenant,

@@ -14,9 +14,8 @@ from typing import Any
 
 from processors.contract import Context, Emit, Processor, Record, Result
 from processors.quarantine import quarantine_emit
+from processors.reasons import PROCESSOR_ERROR
 from streams.tables import PartitionState
-
-POISON_REASON = "processor_error"
 
 
 @dataclass
@@ -88,4 +87,4 @@ class PartitionTask:
         self.counters.poison += 1
         detail = f"{type(exc).__name__}: {exc}"
         ctx = self.context(now_ms)
-        return quarantine_emit(record, POISON_REASON, detail, ctx, origin=f"host/{proc.name}")
+        return quarantine_emit(record, PROCESSOR_ERROR, detail, ctx, origin=f"host/{proc.name}")

@@ -443,7 +443,7 @@ def quarantine_record_value() -> bytes:
             "original_offset": 0,
             "reason": "r",
             "detail": "d",
-            "gate_version": "g",
+            "quarantined_by": "g",
             "quarantined_at": 0,
             "event_id": None,
             "tenant": None,

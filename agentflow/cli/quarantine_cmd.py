@@ -21,13 +21,12 @@ from agentflow.sdk.quarantine import (
     read_entries,
 )
 from agentflow.sdk.records import ContentType
-from processors.gate import REASONS
+from processors.reasons import REASONS
 from streams.settings import Settings
 from topics import by_role, catalog
 
 #: librdkafka options for the CLI's clients: failures surface as one error line, not log spam.
 QUIET = {"log_level": 2}
-KNOWN_REASONS = frozenset(REASONS) | {"processor_error"}
 
 
 def plain(text: str, style: str | None = None) -> None:
@@ -94,11 +93,16 @@ def list_cmd(
     --json objects have partition, offset, reason, detail, event_id, tenant and workflow_id
     (null when the record did not say), quarantined_at (ISO-8601 UTC, e.g.
     2026-01-31T12:00:00.000Z) and quarantined_at_ms (epoch ms), original_topic,
-    original_partition, original_offset and gate_version.
+    original_partition, original_offset and quarantined_by (what refused it, with its
+    version).
     """
     since_ms, until_ms = parse_time(since, "--since"), parse_time(until, "--until")
-    if reason is not None and reason not in KNOWN_REASONS:
-        err_console.print(f"note: {reason!r} is not a reason the gate gives", style="yellow")
+    if reason is not None and reason not in REASONS:
+        err_console.print(
+            f"note: {reason!r} is not a reason code agentflow gives; "
+            "see the reason table in the README",
+            style="yellow",
+        )
     settings = Settings()
     entries = [
         e

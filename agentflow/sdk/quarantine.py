@@ -103,7 +103,7 @@ class QuarantineEntry:
             "original_topic": self._get("original_topic"),
             "original_partition": self._get("original_partition"),
             "original_offset": self._get("original_offset"),
-            "gate_version": self._get("gate_version"),
+            "quarantined_by": self._get("quarantined_by"),
         }
 
     def decoded_value(self) -> tuple[Any, str | None]:

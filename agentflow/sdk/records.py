@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import SecretBytes, ValidationError
 
 from agentflow.errors import UserError
+from processors import reasons
 from processors.events import (
     CONTENT_TYPE_AVRO,
     CONTENT_TYPE_JSON,
@@ -67,30 +68,34 @@ def event_from_dict(data: Mapping[str, Any]) -> Envelope:
     """
     if not isinstance(data, Mapping):
         raise InvalidEventError(
-            "undecodable", f"an event must be a JSON object, not {type(data).__name__}"
+            reasons.UNDECODABLE, f"an event must be a JSON object, not {type(data).__name__}"
         )
     event_id = data.get("event_id") if isinstance(data.get("event_id"), str) else None
     for name in ("event_type", "schema_version"):
         if name not in data:
-            raise InvalidEventError("missing_field", f"{name}: required field is missing", event_id)
+            raise InvalidEventError(
+                reasons.MISSING_FIELD, f"{name}: required field is missing", event_id
+            )
     event_type, version = data["event_type"], data["schema_version"]
     if not isinstance(event_type, str) or not isinstance(version, int) or isinstance(version, bool):
         detail = "event_type must be a string and schema_version an integer"
-        raise InvalidEventError("schema_invalid", detail, event_id)
+        raise InvalidEventError(reasons.SCHEMA_INVALID, detail, event_id)
     model = model_for(event_type, version)
     entry = default_registry().event(event_type, version)
     if model is None or entry is None:
         known = sorted({t for t, _ in EVENT_MODELS})
         if event_type not in known:
             detail = f"unknown event type {event_type[:100]!r}; known: {', '.join(known)}"
-            raise InvalidEventError("unknown_event_type", detail, event_id)
-        raise InvalidEventError("unknown_schema_version", f"no {event_type} v{version}", event_id)
+            raise InvalidEventError(reasons.UNKNOWN_EVENT_TYPE, detail, event_id)
+        raise InvalidEventError(
+            reasons.UNKNOWN_SCHEMA_VERSION, f"no {event_type} v{version}", event_id
+        )
     try:
         return model.model_validate(to_datum(dict(data), entry.schema, entry.names))
     except EventError as exc:
         raise InvalidEventError(exc.reason, exc.detail, event_id) from None
     except ValidationError as exc:
-        raise InvalidEventError("schema_invalid", validation_detail(exc), event_id) from None
+        raise InvalidEventError(reasons.SCHEMA_INVALID, validation_detail(exc), event_id) from None
 
 
 def check_event(event: Envelope) -> Envelope:
@@ -100,23 +105,23 @@ def check_event(event: Envelope) -> Envelope:
     type only the engine may make.
     """
     if not isinstance(event, Envelope):
-        raise InvalidEventError("schema_invalid", f"not an Envelope: {type(event).__name__}")
+        raise InvalidEventError(reasons.SCHEMA_INVALID, f"not an Envelope: {type(event).__name__}")
     event_id = getattr(event, "event_id", None)
     event_id = event_id if isinstance(event_id, str) else None
     try:
         data = event.model_dump(warnings=False)
     except Exception as exc:  # a model_construct'ed event may not even dump
-        raise InvalidEventError("schema_invalid", str(exc)[:300], event_id) from None
+        raise InvalidEventError(reasons.SCHEMA_INVALID, str(exc)[:300], event_id) from None
     model = model_for(str(data.get("event_type")), data.get("schema_version", 0))
     if model is None:
         return event_from_dict(data)  # raises with the precise reason
     try:
         checked = model.model_validate(data)
     except ValidationError as exc:
-        raise InvalidEventError("schema_invalid", validation_detail(exc), event_id) from None
+        raise InvalidEventError(reasons.SCHEMA_INVALID, validation_detail(exc), event_id) from None
     if checked.event_type in RESERVED_EVENT_TYPES:
         detail = f"{checked.event_type} is made by the engine; the gate refuses it from upstream"
-        raise InvalidEventError("reserved_event_type", detail, event_id)
+        raise InvalidEventError(reasons.RESERVED_EVENT_TYPE, detail, event_id)
     return checked
 
 
@@ -149,10 +154,10 @@ class Signer:
         owner = self.keyring.source_of(self.key_id)
         if owner is None:
             detail = f"key id {self.key_id!r} is not in the signing keys"
-            raise InvalidEventError("unknown_key_id", detail, event_id)
+            raise InvalidEventError(reasons.UNKNOWN_KEY_ID, detail, event_id)
         if owner not in (source, _ANY_SOURCE):
             detail = f"key {self.key_id!r} belongs to source {owner!r}, the event's is {source!r}"
-            raise InvalidEventError("key_not_for_source", detail, event_id)
+            raise InvalidEventError(reasons.KEY_NOT_FOR_SOURCE, detail, event_id)
         return self.key_id
 
     def headers(
@@ -162,7 +167,7 @@ class Signer:
         try:
             return self.keyring.headers(key_id, key, value)
         except ValueError as exc:  # revoked
-            raise InvalidEventError("key_revoked", str(exc), event_id) from None
+            raise InvalidEventError(reasons.KEY_REVOKED, str(exc), event_id) from None
 
 
 @dataclass(frozen=True)
@@ -182,7 +187,9 @@ def encode_value(event: Envelope, content_type: ContentType = "avro") -> bytes:
         if content_type == "avro":
             return encode(event)
         if content_type != "json":
-            raise InvalidEventError("unsupported_content_type", f"{content_type!r}: avro or json")
+            raise InvalidEventError(
+                reasons.UNSUPPORTED_CONTENT_TYPE, f"{content_type!r}: avro or json"
+            )
         value = json.dumps(
             event.model_dump(mode="json", warnings=False), separators=(",", ":"), ensure_ascii=False
         ).encode("utf-8")

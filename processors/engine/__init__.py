@@ -7,17 +7,7 @@
 
 from processors.engine.decide import decide, process_event, release_held
 from processors.engine.decision import (
-    HOLD_LIMIT,
-    INVALID_TRANSITION,
-    ORPHAN_EVENT,
-    PREREQUISITE_TIMEOUT,
     REASON_CODES,
-    REVIEWER_NOT_PERMITTED,
-    TENANT_MISMATCH,
-    UNEXPECTED_APPROVAL,
-    UNEXPECTED_STEP_RESULT,
-    UNKNOWN_DEFINITION,
-    UNKNOWN_TIMER,
     Decision,
     Output,
     Rejection,
@@ -25,7 +15,7 @@ from processors.engine.decision import (
 )
 from processors.engine.emits import ENGINE_VERSION, TIMERS, WORKFLOWS
 from processors.engine.ids import derive_id
-from processors.engine.processor import KEY_MISMATCH, OrchestratorProcessor
+from processors.engine.processor import OrchestratorProcessor
 from processors.engine.records import (
     AUDIT_RECORD,
     STEP_COMMAND,
@@ -47,22 +37,11 @@ __all__ = [
     "AUDIT_ROLE",
     "ENGINE_VERSION",
     "EVENTS_ROLE",
-    "HOLD_LIMIT",
-    "INVALID_TRANSITION",
-    "KEY_MISMATCH",
-    "ORPHAN_EVENT",
     "OUTPUTS_ROLE",
-    "PREREQUISITE_TIMEOUT",
     "REASON_CODES",
-    "REVIEWER_NOT_PERMITTED",
     "STEPS_ROLE",
     "STEP_COMMAND",
-    "TENANT_MISMATCH",
     "TIMERS",
-    "UNEXPECTED_APPROVAL",
-    "UNEXPECTED_STEP_RESULT",
-    "UNKNOWN_DEFINITION",
-    "UNKNOWN_TIMER",
     "WORKFLOWS",
     "WORKFLOW_NOTICE",
     "WORKFLOW_STATE",

@@ -18,17 +18,10 @@ Order of checks for one event, and why:
 
 from __future__ import annotations
 
+from processors import reasons
 from processors.contract import Headers
 from processors.engine import apply
 from processors.engine.decision import (
-    HOLD_LIMIT,
-    INVALID_TRANSITION,
-    REVIEWER_NOT_PERMITTED,
-    TENANT_MISMATCH,
-    UNEXPECTED_APPROVAL,
-    UNEXPECTED_STEP_RESULT,
-    UNKNOWN_DEFINITION,
-    UNKNOWN_TIMER,
     Decision,
     Rejection,
     TimerRef,
@@ -86,7 +79,7 @@ def decide(
     st = work.state
     if st.started and event.tenant != st.tenant:
         detail = f"event tenant {event.tenant!r} is not the workflow's tenant {st.tenant!r}"
-        return work.finish("rejected", Rejection(TENANT_MISMATCH, detail), write=False)
+        return work.finish("rejected", Rejection(reasons.TENANT_MISMATCH, detail), write=False)
     if _is_duplicate(st, event):
         return work.finish("duplicate", write=False)
     decision = evaluate(work, registry, headers)
@@ -162,11 +155,11 @@ def evaluate(work: Work, registry: DefinitionRegistry, headers: Headers) -> Deci
     d = registry.get(st.definition_name or "", st.definition_version or 0)
     if d is None:
         detail = f"definition {st.definition_name}@{st.definition_version} is not registered"
-        return work.finish("rejected", Rejection(UNKNOWN_DEFINITION, detail))
+        return work.finish("rejected", Rejection(reasons.UNKNOWN_DEFINITION, detail))
     work.definition = d
     if event.tenant != st.tenant:  # a held orphan of another tenant, met after the start
         detail = f"event tenant {event.tenant!r} is not the workflow's tenant {st.tenant!r}"
-        return work.finish("rejected", Rejection(TENANT_MISMATCH, detail), keep_id=False)
+        return work.finish("rejected", Rejection(reasons.TENANT_MISMATCH, detail), keep_id=False)
     status = st.status or ""
     payload = event.payload
     approval: PendingApproval | None = None
@@ -185,10 +178,10 @@ def evaluate(work: Work, registry: DefinitionRegistry, headers: Headers) -> Deci
                 f"{event.event_type} answers approval {answer.approval_id!r} of step "
                 f"{answer.step!r}, which is not pending in state {status!r}"
             )
-            return work.finish("rejected", Rejection(UNEXPECTED_APPROVAL, detail))
+            return work.finish("rejected", Rejection(reasons.UNEXPECTED_APPROVAL, detail))
         refusal = _reviewer_refusal(event, answer, approval)
         if refusal is not None:
-            return work.finish("rejected", Rejection(REVIEWER_NOT_PERMITTED, refusal))
+            return work.finish("rejected", Rejection(reasons.REVIEWER_NOT_PERMITTED, refusal))
     call: StepCall | None = None
     if isinstance(payload, StepCompletedPayloadV1 | StepFailedPayloadV1):
         call = st.open_call(payload.command_id)
@@ -197,13 +190,13 @@ def evaluate(work: Work, registry: DefinitionRegistry, headers: Headers) -> Deci
                 f"{event.event_type} for step {payload.step!r} names command "
                 f"{payload.command_id!r}, which is not an open step call in state {status!r}"
             )
-            return work.finish("rejected", Rejection(UNEXPECTED_STEP_RESULT, detail))
+            return work.finish("rejected", Rejection(reasons.UNEXPECTED_STEP_RESULT, detail))
     timer: WorkflowTimer | None = None
     if isinstance(payload, TimerFiredPayloadV1):
         timer = next((t for t in st.timers if t.timer_id == payload.timer_id), None)
         if timer is None:
             detail = f"timer {payload.timer_id!r} ({payload.kind}) is not armed in {status!r}"
-            return work.finish("rejected", Rejection(UNKNOWN_TIMER, detail))
+            return work.finish("rejected", Rejection(reasons.UNKNOWN_TIMER, detail))
     if isinstance(payload, StepFailedPayloadV1) and call is not None:
         return _step_failed(work, d, call, payload)
     keys = event_keys(event, d.outcome_field)
@@ -220,13 +213,13 @@ def evaluate(work: Work, registry: DefinitionRegistry, headers: Headers) -> Deci
         return work.finish("applied")
     if d.is_terminal(status):
         detail = f"{keys[0]!r}: the workflow has finished in state {status!r}"
-        return work.finish("rejected", Rejection(INVALID_TRANSITION, detail))
+        return work.finish("rejected", Rejection(reasons.INVALID_TRANSITION, detail))
     if d.accepts_later(status, keys):
         if work.held is not None:
             return None
         return _hold(work, d.pending_timeout_ms, headers)
     detail = f"{keys[0]!r} is not allowed in state {status!r} nor in any state reachable from it"
-    return work.finish("rejected", Rejection(INVALID_TRANSITION, detail))
+    return work.finish("rejected", Rejection(reasons.INVALID_TRANSITION, detail))
 
 
 def _start(work: Work, d: WorkflowDefinition) -> Decision:
@@ -277,7 +270,7 @@ def _hold(work: Work, timeout_ms: int, headers: Headers) -> Decision:
     st, event = work.state, work.event
     if len(st.held) >= MAX_HELD:
         detail = f"the workflow already holds {MAX_HELD} early events"
-        return work.finish("rejected", Rejection(HOLD_LIMIT, detail))
+        return work.finish("rejected", Rejection(reasons.HOLD_LIMIT, detail))
     held = HeldEvent(
         event_id=event.event_id,
         event_type=event.event_type,

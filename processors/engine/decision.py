@@ -11,44 +11,13 @@ import struct
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from processors import reasons
 from processors.engine.records import AuditRecord, DecisionKind, StepCommand, WorkflowNotice
 from processors.engine.state import HeldEvent, WorkflowState
 from processors.events import Envelope
 
-# Rejection reason codes (the ``af-reason`` header and ``reason`` of the quarantine record).
-INVALID_TRANSITION: Final = "invalid_transition"
-"""No transition takes the event in the current state, nor in any state reachable from it."""
-TENANT_MISMATCH: Final = "tenant_mismatch"
-"""The event's tenant is not the workflow's tenant."""
-UNEXPECTED_APPROVAL: Final = "unexpected_approval"
-"""approval.granted/denied that answers no pending approval (approval id and step) here."""
-REVIEWER_NOT_PERMITTED: Final = "reviewer_not_permitted"
-"""The approval's actor is not its reviewer, or lacks the approval step's required role."""
-UNEXPECTED_STEP_RESULT: Final = "unexpected_step_result"
-"""step.completed/failed whose command id is not an open step call of this workflow."""
-UNKNOWN_TIMER: Final = "unknown_timer"
-"""timer.fired for a timer that is not armed (cancelled or fired already)."""
-UNKNOWN_DEFINITION: Final = "unknown_definition"
-"""The workflow's definition version is no longer registered."""
-HOLD_LIMIT: Final = "hold_limit"
-"""The workflow already holds the maximum number of early events."""
-ORPHAN_EVENT: Final = "orphan_event"
-"""A held event expired and the workflow never started."""
-PREREQUISITE_TIMEOUT: Final = "prerequisite_timeout"
-"""A held event expired before the workflow reached a state that takes it."""
-
-REASON_CODES: Final = (
-    INVALID_TRANSITION,
-    REVIEWER_NOT_PERMITTED,
-    TENANT_MISMATCH,
-    UNEXPECTED_APPROVAL,
-    UNEXPECTED_STEP_RESULT,
-    UNKNOWN_TIMER,
-    UNKNOWN_DEFINITION,
-    HOLD_LIMIT,
-    ORPHAN_EVENT,
-    PREREQUISITE_TIMEOUT,
-)
+# The reason codes the engine gives are defined in processors.reasons, with the others.
+REASON_CODES: Final = reasons.given_by("engine")
 
 _DUE: Final = struct.Struct(">Q")
 

@@ -23,7 +23,7 @@ from processors.roles import AUDIT_ROLE, EVENTS_ROLE, OUTPUTS_ROLE, STEPS_ROLE
 WORKFLOWS: Final = "workflows"
 TIMERS: Final = "timers"
 
-#: ``gate_version`` (and ``af-quarantined-by``) of the quarantine records the engine writes.
+#: ``quarantined_by`` (and ``af-quarantined-by``) of the quarantine records the engine writes.
 ENGINE_VERSION: Final = "orchestrator/1"
 
 

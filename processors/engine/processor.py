@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Final
 
+from processors import reasons
 from processors.contract import Context, Emit, Record, Result, StateView, TableSpec
 from processors.engine.decide import process_event
 from processors.engine.decision import Decision, TimerRef, due_upper_bound
@@ -28,9 +28,6 @@ from processors.events import Envelope, EventDecodeError, decode, encode
 from processors.quarantine import quarantine_emit
 from processors.roles import EVENTS_ROLE
 from workflows import DefinitionRegistry, builtin_registry
-
-KEY_MISMATCH: Final = "key_mismatch"
-"""The record key is not the event's ``workflow_id``: its state would live elsewhere."""
 
 
 @dataclass
@@ -55,7 +52,7 @@ class OrchestratorProcessor:
         """Decode an ``events`` record and :meth:`handle` it; undecodable ones are quarantined
         with the decoder's reason code (the gate should have stopped them)."""
         if record.value is None:
-            return _refuse(record, "undecodable", "null value", ctx)
+            return _refuse(record, reasons.UNDECODABLE, "null value", ctx)
         try:
             event = decode(record.value)
         except EventDecodeError as exc:
@@ -66,7 +63,7 @@ class OrchestratorProcessor:
         """Decide an already decoded and validated ``event`` read as ``record``."""
         if record.key is not None and record.key != event.key:
             detail = f"record key {record.key[:200]!r} is not workflow_id {event.workflow_id!r}"
-            return _refuse(record, KEY_MISMATCH, detail, ctx, event)
+            return _refuse(record, reasons.KEY_MISMATCH, detail, ctx, event)
         current = state.get(WORKFLOWS, event.key)  # a private copy: the engine may edit it
         decisions = process_event(
             current,

@@ -11,12 +11,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from processors import reasons
 from processors.engine import ids
 from processors.engine.apply import ENGINE_ACTOR, ENGINE_SOURCE
 from processors.engine.decide import process_event
 from processors.engine.decision import (
-    ORPHAN_EVENT,
-    PREREQUISITE_TIMEOUT,
     Decision,
     Rejection,
     TimerRef,
@@ -90,10 +89,10 @@ def expire_held(state: WorkflowState, event_id: str, now_ms: int) -> Decision | 
     work.held = held
     work.state.held = [h for h in work.state.held if h.event_id != event_id]
     if work.state.started:
-        reason = PREREQUISITE_TIMEOUT
+        reason = reasons.PREREQUISITE_TIMEOUT
         detail = f"{held.event_type} was not accepted by state {work.state.status!r} in time"
     else:
-        reason = ORPHAN_EVENT
+        reason = reasons.ORPHAN_EVENT
         detail = f"{held.event_type} arrived for a workflow that never started"
     detail += f" (held at {held.held_at}, expired at {held.expires_at})"
     return work.finish("expired", Rejection(reason, detail), keep_id=work.state.started)

@@ -52,8 +52,6 @@ from processors.events.envelope import Envelope
 from processors.events.errors import (
     DECODE_REASONS,
     ENCODE_REASONS,
-    DecodeReason,
-    EncodeReason,
     EventDecodeError,
     EventEncodeError,
     EventError,
@@ -86,7 +84,7 @@ from processors.events.payloads import (
     TimerFiredPayloadV1,
 )
 from processors.events.registry import EventRegistry, SchemaEntry, default_registry
-from processors.events.signing import KeyRing, SignatureReason, SigningKey, sign, verify
+from processors.events.signing import KeyRing, SigningKey, sign, verify
 
 __all__ = [
     "CONTENT_TYPE_AVRO",
@@ -114,12 +112,10 @@ __all__ = [
     "AvroModel",
     "CustomerRepliedPayloadV1",
     "CustomerRepliedV1",
-    "DecodeReason",
     "DeploymentCompletedPayloadV1",
     "DeploymentCompletedV1",
     "DocumentUploadedPayloadV1",
     "DocumentUploadedV1",
-    "EncodeReason",
     "Envelope",
     "EpochMillis",
     "EventDecodeError",
@@ -135,7 +131,6 @@ __all__ = [
     "RefundProposedPayloadV1",
     "RefundProposedV1",
     "SchemaEntry",
-    "SignatureReason",
     "SigningKey",
     "StepCompletedPayloadV1",
     "StepCompletedV1",

@@ -17,6 +17,7 @@ from typing import Any, Final, TypeVar
 from fastavro.validation import validate
 from pydantic import BaseModel, ValidationError
 
+from processors import reasons
 from processors.events.avrogen import Writer
 from processors.events.catalog import model_for
 from processors.events.envelope import Envelope
@@ -51,39 +52,43 @@ def _write(entry: SchemaEntry, write: Writer, value: Any) -> bytes:
     try:
         return entry.header + write(value)
     except Exception as exc:  # KeyError, TypeError, AttributeError... for a bad value
-        raise EventEncodeError("schema_invalid", f"{entry.name}: {exc!r}"[:500]) from None
+        raise EventEncodeError(reasons.SCHEMA_INVALID, f"{entry.name}: {exc!r}"[:500]) from None
 
 
 def _read(data: object, registry: EventRegistry) -> tuple[SchemaEntry, Any]:
     if not isinstance(data, bytes | bytearray | memoryview):
-        raise EventDecodeError("undecodable", f"expected bytes, got {type(data).__name__}")
+        raise EventDecodeError(reasons.UNDECODABLE, f"expected bytes, got {type(data).__name__}")
     raw = bytes(data)
     if len(raw) < HEADER_LEN or raw[:2] != SINGLE_OBJECT_MAGIC:
-        raise EventDecodeError("undecodable", "not Avro single-object encoded (no C3 01 header)")
+        raise EventDecodeError(
+            reasons.UNDECODABLE, "not Avro single-object encoded (no C3 01 header)"
+        )
     entry = registry.by_fingerprint(raw[2:HEADER_LEN])
     if entry is None:
-        raise EventDecodeError("unknown_schema", f"unknown schema fingerprint {raw[2:10].hex()}")
+        raise EventDecodeError(
+            reasons.UNKNOWN_SCHEMA, f"unknown schema fingerprint {raw[2:10].hex()}"
+        )
     try:
         datum, end = entry.read(raw, HEADER_LEN)
     except Exception as exc:  # IndexError, EOFError, UnicodeDecodeError, ValueError, ...
         detail = f"{entry.name}: corrupt Avro body ({type(exc).__name__})"
-        raise EventDecodeError("undecodable", detail) from None
+        raise EventDecodeError(reasons.UNDECODABLE, detail) from None
     if end != len(raw):
-        raise EventDecodeError("undecodable", f"{len(raw) - end} trailing byte(s)")
+        raise EventDecodeError(reasons.UNDECODABLE, f"{len(raw) - end} trailing byte(s)")
     return entry, datum
 
 
 def _to_event(entry: SchemaEntry, datum: Any) -> Envelope:
     if entry.event_type is None:
-        raise EventDecodeError("unknown_event_type", f"{entry.name} is not an event schema")
+        raise EventDecodeError(reasons.UNKNOWN_EVENT_TYPE, f"{entry.name} is not an event schema")
     model = model_for(entry.event_type, entry.version)
     if model is None:  # the agreement test keeps this unreachable
         detail = f"no model for {entry.event_type} v{entry.version}"
-        raise EventDecodeError("unknown_schema_version", detail)
+        raise EventDecodeError(reasons.UNKNOWN_SCHEMA_VERSION, detail)
     try:
         return model.model_validate(datum)
     except ValidationError as exc:
-        raise EventDecodeError("schema_invalid", validation_detail(exc)) from None
+        raise EventDecodeError(reasons.SCHEMA_INVALID, validation_detail(exc)) from None
 
 
 def encode(event: Envelope, *, registry: EventRegistry | None = None) -> bytes:
@@ -91,7 +96,7 @@ def encode(event: Envelope, *, registry: EventRegistry | None = None) -> bytes:
     event_type, version = event.event_type, event.schema_version
     entry = (registry or default_registry()).event(event_type, version)
     if entry is None:
-        raise EventEncodeError("unknown_schema", f"no schema for {event_type} v{version}")
+        raise EventEncodeError(reasons.UNKNOWN_SCHEMA, f"no schema for {event_type} v{version}")
     return _write(entry, entry.write_model, event)
 
 
@@ -112,22 +117,24 @@ def decode_json(data: bytes, *, registry: EventRegistry | None = None) -> Envelo
     try:
         obj = json.loads(bytes(data), parse_constant=_reject_constant)
     except (ValueError, TypeError, RecursionError) as exc:
-        raise EventDecodeError("undecodable", f"not JSON: {type(exc).__name__}") from None
+        raise EventDecodeError(reasons.UNDECODABLE, f"not JSON: {type(exc).__name__}") from None
     if not isinstance(obj, dict):
-        raise EventDecodeError("undecodable", "a JSON event must be an object")
+        raise EventDecodeError(reasons.UNDECODABLE, "a JSON event must be an object")
     for name in ("event_type", "schema_version"):
         if name not in obj:
-            raise EventDecodeError("missing_field", f"{name}: required field is missing")
+            raise EventDecodeError(reasons.MISSING_FIELD, f"{name}: required field is missing")
     event_type, version = obj["event_type"], obj["schema_version"]
     if not isinstance(event_type, str):
-        raise EventDecodeError("schema_invalid", "event_type: expected string")
+        raise EventDecodeError(reasons.SCHEMA_INVALID, "event_type: expected string")
     if not isinstance(version, int) or isinstance(version, bool):
-        raise EventDecodeError("schema_invalid", "schema_version: expected int")
+        raise EventDecodeError(reasons.SCHEMA_INVALID, "schema_version: expected int")
     entry = reg.event(event_type, version)
     if entry is None:
         if reg.latest(event_type) is None:
-            raise EventDecodeError("unknown_event_type", f"unknown event type {event_type[:100]!r}")
-        raise EventDecodeError("unknown_schema_version", f"no {event_type} v{version}")
+            raise EventDecodeError(
+                reasons.UNKNOWN_EVENT_TYPE, f"unknown event type {event_type[:100]!r}"
+            )
+        raise EventDecodeError(reasons.UNKNOWN_SCHEMA_VERSION, f"no {event_type} v{version}")
     return _to_event(entry, to_datum(obj, entry.schema, entry.names))
 
 
@@ -143,13 +150,15 @@ def decode_value(
         try:
             content_type = bytes(content_type).decode("ascii")
         except UnicodeDecodeError:
-            raise EventDecodeError("unsupported_content_type", "non-ASCII content-type") from None
+            raise EventDecodeError(
+                reasons.UNSUPPORTED_CONTENT_TYPE, "non-ASCII content-type"
+            ) from None
     media = (content_type or CONTENT_TYPE_AVRO).split(";", 1)[0].strip().lower()
     if media == CONTENT_TYPE_AVRO:
         return decode(data, registry=registry)
     if media == CONTENT_TYPE_JSON:
         return decode_json(data, registry=registry)
-    raise EventDecodeError("unsupported_content_type", f"cannot decode {media[:100]!r}")
+    raise EventDecodeError(reasons.UNSUPPORTED_CONTENT_TYPE, f"cannot decode {media[:100]!r}")
 
 
 def encode_record(
@@ -161,9 +170,9 @@ def encode_record(
     """
     entry = (registry or default_registry()).record(schema_name)
     if entry is None:
-        raise EventEncodeError("unknown_schema", f"no internal record named {schema_name!r}")
+        raise EventEncodeError(reasons.UNKNOWN_SCHEMA, f"no internal record named {schema_name!r}")
     if (problem := _check(entry, record)) is not None:
-        raise EventEncodeError("schema_invalid", problem)
+        raise EventEncodeError(reasons.SCHEMA_INVALID, problem)
     return _write(entry, entry.write, record)
 
 
@@ -173,13 +182,35 @@ def decode_record(
     """Decode any single-object encoded record we have a schema for: (Avro full name, datum).
 
     Checks the datum against the schema (e.g. ``int`` range); events come back as plain dicts.
+    An internal record written with an older version of its schema is resolved to the latest
+    version (see :func:`_upgrade`), so readers see one shape.
     """
-    entry, datum = _read(data, registry or default_registry())
+    reg = registry or default_registry()
+    entry, datum = _read(data, reg)
     if not isinstance(datum, dict):  # pragma: no cover - every top-level schema is a record
-        raise EventDecodeError("schema_invalid", "top-level datum is not a record")
+        raise EventDecodeError(reasons.SCHEMA_INVALID, "top-level datum is not a record")
     if (problem := _check(entry, datum)) is not None:
-        raise EventDecodeError("schema_invalid", problem)
+        raise EventDecodeError(reasons.SCHEMA_INVALID, problem)
+    if not entry.is_event:
+        latest = reg.record(entry.name)
+        if latest is not None and latest is not entry:
+            datum = _upgrade(latest, datum)
     return entry.name, datum
+
+
+def _upgrade(latest: SchemaEntry, datum: Mapping[str, Any]) -> dict[str, Any]:
+    """Avro schema resolution of a record's top level: each field of the latest schema is
+    taken by its name, else by one of its ``aliases`` (a renamed field), else its default."""
+    out: dict[str, Any] = {}
+    for f in latest.schema["fields"]:
+        name = f["name"]
+        for candidate in (name, *f.get("aliases", ())):
+            if candidate in datum:
+                out[name] = datum[candidate]
+                break
+        else:
+            out[name] = f.get("default")
+    return out
 
 
 def encode_model(
@@ -194,7 +225,7 @@ def encode_model(
     """
     entry = (registry or default_registry()).record(schema_name)
     if entry is None:
-        raise EventEncodeError("unknown_schema", f"no internal record named {schema_name!r}")
+        raise EventEncodeError(reasons.UNKNOWN_SCHEMA, f"no internal record named {schema_name!r}")
     return _write(entry, entry.write_model, model)
 
 
@@ -208,8 +239,8 @@ def decode_model(
     """
     entry, datum = _read(data, registry or default_registry())
     if entry.name != schema_name:
-        raise EventDecodeError("unknown_schema", f"expected {schema_name}, got {entry.name}")
+        raise EventDecodeError(reasons.UNKNOWN_SCHEMA, f"expected {schema_name}, got {entry.name}")
     try:
         return model.model_validate(datum)
     except ValidationError as exc:
-        raise EventDecodeError("schema_invalid", validation_detail(exc)) from None
+        raise EventDecodeError(reasons.SCHEMA_INVALID, validation_detail(exc)) from None

@@ -2,36 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal, get_args
-
 from pydantic import ValidationError
 
-DecodeReason = Literal[
-    "undecodable",
-    "unsupported_content_type",
-    "unknown_schema",
-    "unknown_event_type",
-    "unknown_schema_version",
-    "missing_field",
-    "schema_invalid",
-]
-"""Why bytes could not be turned into an event or record.
+from processors import reasons
 
-* ``undecodable`` — not single-object encoded Avro (bad magic, short, corrupt or trailing
-  bytes), or not a JSON object.
-* ``unsupported_content_type`` — the content-type header names an encoding we do not read.
-* ``unknown_schema`` — the fingerprint names no schema we know.
-* ``unknown_event_type`` — the event type is not known, or the schema is not an event schema.
-* ``unknown_schema_version`` — the event type is known but not that version.
-* ``missing_field`` — a required field (one without a default) is absent (JSON).
-* ``schema_invalid`` — the data does not conform to the schema or the model's rules.
-"""
-
-EncodeReason = Literal["unknown_schema", "schema_invalid"]
-"""Why a value could not be encoded: no such schema, or the value does not fit it."""
-
-DECODE_REASONS: frozenset[str] = frozenset(get_args(DecodeReason))
-ENCODE_REASONS: frozenset[str] = frozenset(get_args(EncodeReason))
+# The reason codes live in processors.reasons, with every other component's.
+DECODE_REASONS: frozenset[str] = reasons.DECODE_REASONS
+ENCODE_REASONS: frozenset[str] = reasons.ENCODE_REASONS
 
 
 class EventError(ValueError):
@@ -46,18 +23,18 @@ class EventError(ValueError):
 class EventDecodeError(EventError):
     """Bytes could not be decoded into a valid event or record. The only error decoding raises."""
 
-    reason: DecodeReason
-
-    def __init__(self, reason: DecodeReason, detail: str) -> None:
+    def __init__(self, reason: str, detail: str) -> None:
+        if reason not in DECODE_REASONS:  # pragma: no cover - a programming error
+            raise ValueError(f"{reason!r} is not a decode reason")
         super().__init__(reason, detail)
 
 
 class EventEncodeError(EventError):
     """A value could not be encoded. The only error encoding raises."""
 
-    reason: EncodeReason
-
-    def __init__(self, reason: EncodeReason, detail: str) -> None:
+    def __init__(self, reason: str, detail: str) -> None:
+        if reason not in ENCODE_REASONS:  # pragma: no cover - a programming error
+            raise ValueError(f"{reason!r} is not an encode reason")
         super().__init__(reason, detail)
 
 

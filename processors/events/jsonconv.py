@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from processors import reasons
 from processors.events.common import INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN
 from processors.events.errors import EventDecodeError
 
@@ -23,7 +24,7 @@ _RANGES = {"int": (INT32_MIN, INT32_MAX), "long": (INT64_MIN, INT64_MAX)}
 
 
 def _invalid(path: str, message: str) -> EventDecodeError:
-    return EventDecodeError("schema_invalid", f"{path or '<root>'}: {message}")
+    return EventDecodeError(reasons.SCHEMA_INVALID, f"{path or '<root>'}: {message}")
 
 
 def parse_timestamp_millis(value: object, path: str = "") -> int:
@@ -94,7 +95,7 @@ def _record(value: object, schema: Mapping[str, Any], names: Mapping[str, Any], 
         elif "default" in f:
             out[f["name"]] = copy.deepcopy(f["default"])
         else:
-            raise EventDecodeError("missing_field", f"{sub}: required field is missing")
+            raise EventDecodeError(reasons.MISSING_FIELD, f"{sub}: required field is missing")
     return out
 
 

@@ -29,21 +29,11 @@ import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal
 
 from pydantic import SecretBytes
 
+from processors import reasons
 from processors.events.headers import HEADER_KEY_ID, HEADER_SIGNATURE
-
-SignatureReason = Literal[
-    "signature_missing",
-    "key_id_missing",
-    "unknown_key_id",
-    "key_not_for_source",
-    "key_revoked",
-    "signature_invalid",
-]
-"""Why :meth:`KeyRing.verify` refused a record (checked in this order)."""
 
 
 def _message(key: bytes | None, value: bytes | None) -> bytes:
@@ -164,22 +154,23 @@ class KeyRing:
         key: bytes | None,
         value: bytes | None,
         signature: str | bytes | None,
-    ) -> SignatureReason | None:
-        """None if the record is validly signed by a live key of ``source``, else the reason."""
+    ) -> str | None:
+        """None if the record is validly signed by a live key of ``source``, else the reason
+        code (:mod:`processors.reasons`), checked in the order below."""
         if signature is None:
-            return "signature_missing"
+            return reasons.SIGNATURE_MISSING
         kid = _text(key_id)
         if not kid:
-            return "key_id_missing"
+            return reasons.KEY_ID_MISSING
         k = self._keys.get(kid)
         if k is None:
-            return "unknown_key_id"
+            return reasons.UNKNOWN_KEY_ID
         if k.source != source:
-            return "key_not_for_source"
+            return reasons.KEY_NOT_FOR_SOURCE
         if k.revoked:
-            return "key_revoked"
+            return reasons.KEY_REVOKED
         if not verify(k.secret.get_secret_value(), key, value, signature):
-            return "signature_invalid"
+            return reasons.SIGNATURE_INVALID
         return None
 
     def __repr__(self) -> str:

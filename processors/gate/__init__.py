@@ -1,8 +1,8 @@
 """The validation gate: schema, fields, signature, tenant, actor, freshness and size checks."""
 
 from processors.gate.gate import (
+    GATE_REASONS,
     GATE_VERSION,
-    REASONS,
     RESERVED_EVENT_TYPES,
     Accepted,
     Gate,
@@ -14,9 +14,9 @@ from processors.roles import EVENTS_ROLE, INGRESS_ROLE
 
 __all__ = [
     "EVENTS_ROLE",
+    "GATE_REASONS",
     "GATE_VERSION",
     "INGRESS_ROLE",
-    "REASONS",
     "RESERVED_EVENT_TYPES",
     "Accepted",
     "Gate",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from processors import reasons
 from processors.contract import Record
 from processors.events import (
     CONTENT_TYPE_AVRO,
@@ -28,31 +29,8 @@ GATE_VERSION = "gate/1"
 # Event types only the engine itself makes; nobody may send them through the gate.
 RESERVED_EVENT_TYPES = frozenset({"timer.fired"})
 
-REASONS: dict[str, str] = {
-    "too_large": "key, value or headers exceed the policy's size limits",
-    "missing_key": "the record has no key; events are keyed by workflow_id",
-    "undecodable": "not Avro single-object encoding, or not a JSON object",
-    "unsupported_content_type": "the content-type header names an encoding the gate cannot read",
-    "unknown_schema": "the Avro fingerprint names no known schema",
-    "unknown_event_type": "the event type is not known",
-    "unknown_schema_version": "the event type is known, but not that version",
-    "missing_field": "a required field is absent",
-    "schema_invalid": "the data does not conform to the schema",
-    "key_mismatch": "the Kafka key differs from the envelope's workflow_id",
-    "reserved_event_type": "only the engine may make this event type",
-    "unknown_source": "the source system is not in the policy",
-    "signature_missing": "no af-signature header",
-    "key_id_missing": "no af-key-id header",
-    "unknown_key_id": "the signing key id is not known",
-    "key_not_for_source": "the signing key belongs to another source",
-    "key_revoked": "the signing key id is revoked",
-    "signature_invalid": "the HMAC does not match the key and value bytes",
-    "tenant_not_allowed": "the source may not speak for this tenant",
-    "event_type_not_allowed": "the source may not send this event type",
-    "actor_not_permitted": "the actor lacks the role or kind this event type needs",
-    "stale_event": "occurred_at is older than the event type's maximum age",
-    "future_event": "occurred_at is further in the future than the allowed clock skew",
-}
+GATE_REASONS: tuple[str, ...] = reasons.given_by("gate")
+"""The reason codes the gate gives (defined, with the others, in :mod:`processors.reasons`)."""
 
 
 def _utf8_safe(text: str) -> str:
@@ -102,9 +80,9 @@ class Gate:
     def _check(self, record: Record, now_ms: int) -> Accepted | Rejected:
         too_big = self._size_problem(record)
         if too_big:
-            return Rejected("too_large", too_big)
+            return Rejected(reasons.TOO_LARGE, too_big)
         if not record.key:
-            return Rejected("missing_key", "the record has no key")
+            return Rejected(reasons.MISSING_KEY, "the record has no key")
         content_type = record.header(HEADER_CONTENT_TYPE)
         try:
             event = decode_value(record.value or b"", content_type)
@@ -113,17 +91,17 @@ class Gate:
         ids = {"event_id": event.event_id, "tenant": event.tenant}
         if record.key != event.key:
             return Rejected(
-                "key_mismatch",
+                reasons.KEY_MISMATCH,
                 f"key {record.key[:80]!r} but workflow_id {event.workflow_id[:80]!r}",
                 **ids,
             )
         if event.event_type in RESERVED_EVENT_TYPES:
             return Rejected(
-                "reserved_event_type", f"{event.event_type} is made by the engine", **ids
+                reasons.RESERVED_EVENT_TYPE, f"{event.event_type} is made by the engine", **ids
             )
         if event.source not in self.policy.sources:
             return Rejected(
-                "unknown_source", f"source {event.source[:80]!r} is not in the policy", **ids
+                reasons.UNKNOWN_SOURCE, f"source {event.source[:80]!r} is not in the policy", **ids
             )
         bad_signature = self.keyring.verify(
             event.source,
@@ -133,9 +111,9 @@ class Gate:
             record.header(HEADER_SIGNATURE),
         )
         if bad_signature is None and self._revoked(record.header(HEADER_KEY_ID)):
-            bad_signature = "key_revoked"  # the policy revokes it even if the ring does not
+            bad_signature = reasons.KEY_REVOKED  # the policy revokes it even if the ring does not
         if bad_signature is not None:
-            return Rejected(bad_signature, REASONS[bad_signature], **ids)
+            return Rejected(bad_signature, reasons.REASONS[bad_signature].description, **ids)
         return self._policy_checks(event, record, now_ms) or Accepted(
             event, self._avro_value(event, record, content_type)
         )
@@ -144,20 +122,20 @@ class Gate:
         ids = {"event_id": event.event_id, "tenant": event.tenant}
         if not self.policy.source_allows_tenant(event.source, event.tenant):
             return Rejected(
-                "tenant_not_allowed",
+                reasons.TENANT_NOT_ALLOWED,
                 f"source {event.source!r} may not speak for tenant {event.tenant!r}",
                 **ids,
             )
         if not self.policy.source_allows_type(event.source, event.event_type):
             return Rejected(
-                "event_type_not_allowed",
+                reasons.EVENT_TYPE_NOT_ALLOWED,
                 f"source {event.source!r} may not send {event.event_type}",
                 **ids,
             )
         actor = event.actor
         if not self.policy.actor_permitted(event.event_type, event.tenant, actor.kind, actor.roles):
             return Rejected(
-                "actor_not_permitted",
+                reasons.ACTOR_NOT_PERMITTED,
                 f"{actor.kind} {actor.id!r} may not emit {event.event_type} "
                 f"for tenant {event.tenant!r}",
                 **ids,
@@ -166,12 +144,12 @@ class Gate:
         max_age = self.policy.freshness.max_age_for(event.event_type)
         if age > max_age:
             return Rejected(
-                "stale_event", f"{age} ms old; {event.event_type} allows {max_age} ms", **ids
+                reasons.STALE_EVENT, f"{age} ms old; {event.event_type} allows {max_age} ms", **ids
             )
         skew = self.policy.freshness.max_future_skew_ms
         if -age > skew:
             return Rejected(
-                "future_event", f"{-age} ms in the future; skew allows {skew} ms", **ids
+                reasons.FUTURE_EVENT, f"{-age} ms in the future; skew allows {skew} ms", **ids
             )
         return None
 

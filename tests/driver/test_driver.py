@@ -54,7 +54,7 @@ def test_should_quarantine_record_when_processor_raises_and_keep_no_writes(tmp_p
         assert quarantined.key == b"a"
         assert body["reason"] == "processor_error"
         assert body["detail"] == "KeyError: 'no such thing'"
-        assert body["gate_version"] == "host/counter"
+        assert body["quarantined_by"] == "host/counter"
         assert body["original_value"] == b"boom"
         assert body["original_headers"] == [{"key": "h", "value": b"1"}]
         assert driver.read("output") == [Emit("output", b"a", b"ok|1")]

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from processors.contract import Headers, Record
 from processors.events import decode
-from processors.gate import EVENTS_ROLE, INGRESS_ROLE, REASONS, GateProcessor
+from processors.gate import EVENTS_ROLE, GATE_REASONS, INGRESS_ROLE, GateProcessor
 from processors.partitioning import partition_for
 from processors.quarantine import read_quarantine
 from processors.roles import QUARANTINE_ROLE
@@ -66,7 +66,7 @@ def test_should_validate_good_events_and_quarantine_bad_ones_with_their_reasons(
         assert driver.counters.processed == 240
     assert [decode(e.value or b"").event_id for e in events] == good_ids
     assert Counter(read_quarantine(q.value or b"")["reason"] for q in quarantined) == expected
-    assert set(expected) == set(REASONS)
+    assert set(expected) == set(GATE_REASONS)
 
 
 def _vh(raw: gk.Raw) -> tuple[bytes | None, Headers]:

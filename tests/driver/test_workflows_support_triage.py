@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from processors.engine import INVALID_TRANSITION, OrchestratorProcessor, StepCommand, ids
+from processors.engine import OrchestratorProcessor, StepCommand, ids
 from processors.engine.state import MAX_COMPLETED_STEPS, MAX_HISTORY, MAX_STEP_CALLS
 from processors.engine.testing import WorkflowHarness
 from processors.events import ApprovalRequestedV1, Envelope, TicketCreatedV1
+from processors.reasons import INVALID_TRANSITION
 from streams.driver import TestDriver
 from workflows import START
 from workflows.support_triage import APPROVAL_DEADLINE_MS, CLOSABLE

@@ -22,7 +22,7 @@ import pytest
 from confluent_kafka import Producer
 
 from processors.events import decode, decode_json
-from processors.gate import REASONS
+from processors.gate import GATE_REASONS
 from processors.partitioning import partition_for
 from processors.quarantine import read_quarantine
 from tests import gatekit as gk
@@ -225,7 +225,7 @@ def test_should_split_a_mixed_batch_exactly_into_validated_and_quarantined(
     deployment: EngineDeployment, processor: str
 ) -> None:
     batch = build_batch()
-    assert set(batch.reasons) == set(REASONS)
+    assert set(batch.reasons) == set(GATE_REASONS)
     produce(deployment.bootstrap, deployment.ingress, batch.raws)
     worker = deployment.worker(processor=processor)
     try:

@@ -3,14 +3,6 @@
 from __future__ import annotations
 
 from processors.engine import (
-    HOLD_LIMIT,
-    INVALID_TRANSITION,
-    REVIEWER_NOT_PERMITTED,
-    TENANT_MISMATCH,
-    UNEXPECTED_APPROVAL,
-    UNEXPECTED_STEP_RESULT,
-    UNKNOWN_DEFINITION,
-    UNKNOWN_TIMER,
     Decision,
     WorkflowState,
     decide,
@@ -25,6 +17,16 @@ from processors.events import (
     Envelope,
     TimerFiredPayloadV1,
     TimerFiredV1,
+)
+from processors.reasons import (
+    HOLD_LIMIT,
+    INVALID_TRANSITION,
+    REVIEWER_NOT_PERMITTED,
+    TENANT_MISMATCH,
+    UNEXPECTED_APPROVAL,
+    UNEXPECTED_STEP_RESULT,
+    UNKNOWN_DEFINITION,
+    UNKNOWN_TIMER,
 )
 from workflows import START, DefinitionRegistry, Transition, WorkflowDefinition, builtin_registry
 

@@ -10,10 +10,6 @@ import pytest
 
 from processors.contract import Context, Record, Result
 from processors.engine import (
-    INVALID_TRANSITION,
-    KEY_MISMATCH,
-    ORPHAN_EVENT,
-    PREREQUISITE_TIMEOUT,
     TIMERS,
     AuditRecord,
     OrchestratorProcessor,
@@ -38,6 +34,7 @@ from processors.engine.state import (
 from processors.engine.testing import EventFactory, MemoryState, WorkflowHarness
 from processors.events import TimerFiredV1, decode_record, default_registry, encode
 from processors.quarantine import ORIGIN_HEADER, REASON_HEADER
+from processors.reasons import INVALID_TRANSITION, KEY_MISMATCH, ORPHAN_EVENT, PREREQUISITE_TIMEOUT
 from streams.driver import TestDriver
 from tests.unit.test_events_models import check_record
 from workflows.support_triage import APPROVAL_DEADLINE_MS
@@ -153,7 +150,7 @@ def test_should_quarantine_an_invalid_transition_with_the_original_bytes() -> No
     name, body = decode_record(quarantined.value or b"")
     assert name == "agentflow.internal.QuarantineRecord"
     assert body["original_value"] == encode(again) and body["original_offset"] == 1
-    assert body["reason"] == INVALID_TRANSITION and body["gate_version"] == "orchestrator/1"
+    assert body["reason"] == INVALID_TRANSITION and body["quarantined_by"] == "orchestrator/1"
     assert [e.role for e in result.emits] == ["quarantine", "audit"]
 
 

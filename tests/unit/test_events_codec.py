@@ -43,7 +43,7 @@ def quarantine(**overrides: Any) -> dict[str, Any]:
         "original_offset": 42,
         "reason": "undecodable",
         "detail": "not JSON: JSONDecodeError",
-        "gate_version": "2024.6.1",
+        "quarantined_by": "2024.6.1",
         "quarantined_at": T0,
         "event_id": None,
         "tenant": None,

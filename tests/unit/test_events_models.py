@@ -199,7 +199,7 @@ def test_quarantine_record_fields() -> None:
         "original_offset",
         "reason",
         "detail",
-        "gate_version",
+        "quarantined_by",
         "quarantined_at",
         "event_id",
         "tenant",

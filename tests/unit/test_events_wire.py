@@ -173,7 +173,7 @@ def test_apache_avro_decodes_our_quarantine_record() -> None:
         "original_offset": 1234567,
         "reason": "unknown_schema",
         "detail": "unknown schema fingerprint 00676172",
-        "gate_version": "1",
+        "quarantined_by": "1",
         "quarantined_at": 1718000000123,
         "event_id": None,
         "tenant": "acme",

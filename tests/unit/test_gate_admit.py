@@ -11,8 +11,8 @@ from processors.contract import Context, Emit, Record
 from processors.events import CONTENT_TYPE_AVRO, HEADER_CONTENT_TYPE, decode
 from processors.gate import (
     EVENTS_ROLE,
+    GATE_REASONS,
     INGRESS_ROLE,
-    REASONS,
     Accepted,
     Gate,
     GateProcessor,
@@ -108,7 +108,7 @@ def test_should_quarantine_every_bad_kind_with_its_original_bytes_and_reason(kin
     assert [(h["key"], h["value"]) for h in body["original_headers"]] == list(raw.headers)
     assert body["original_topic"] == "prod.agentflow.ingress"
     assert (body["original_partition"], body["original_offset"]) == (record.partition, 42)
-    assert body["gate_version"] == "gate/1+policy/demo-1"
+    assert body["quarantined_by"] == "gate/1+policy/demo-1"
     assert body["quarantined_at"] == NOW_MS
 
 
@@ -231,7 +231,7 @@ def test_should_emit_exactly_one_record_for_every_input_of_a_mixed_stream() -> N
             assert (emit.role, emit.partition) == (INGRESS_ROLE, partition_for(emit.key or b"", 4))
         else:
             assert emit.role == QUARANTINE_ROLE
-            assert read_quarantine(emit.value or b"")["reason"] == expected in REASONS
+            assert read_quarantine(emit.value or b"")["reason"] == expected in GATE_REASONS
 
 
 def replace_id(ev: Any, event_id: str) -> Any:

@@ -20,7 +20,7 @@ from processors.events import (
     decode_json,
     encode,
 )
-from processors.gate import REASONS, Accepted, Gate, Rejected, admit
+from processors.gate import GATE_REASONS, Accepted, Gate, Rejected, admit
 from processors.quarantine import read_quarantine
 from tests import gatekit as gk
 from tests.gatekit import NOW_MS, Raw, event, signed
@@ -37,7 +37,7 @@ def check(raw: Raw, gate: Gate = GATE, now_ms: int = NOW_MS) -> Accepted | Rejec
 def rejected(raw: Raw, gate: Gate = GATE, now_ms: int = NOW_MS) -> Rejected:
     outcome = check(raw, gate, now_ms)
     assert isinstance(outcome, Rejected), outcome
-    assert outcome.reason in REASONS
+    assert outcome.reason in GATE_REASONS
     return outcome
 
 
@@ -464,7 +464,7 @@ def test_should_give_the_expected_reason_for_every_bad_kind(kind: str) -> None:
 
 def test_every_reason_code_is_reachable() -> None:
     reached = {reason for reason, _ in gk.BAD_KINDS.values()}
-    assert reached == set(REASONS)
+    assert reached == set(GATE_REASONS)
 
 
 def test_should_not_trust_a_keyring_without_that_source() -> None:

@@ -1,6 +1,6 @@
 """Generated bad input through admit(): the gate never raises, and every record ends in exactly
 one of validated (one emit to ``events``) or quarantined (one emit to ``quarantine`` with the
-original key, value and headers untouched and a reason from REASONS), or, when it sits on the
+original key, value and headers untouched and a reason from GATE_REASONS), or, when it sits on the
 wrong partition, re-routed unchanged."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from processors.contract import Context, Emit, Record
 from processors.events import HEADER_CONTENT_TYPE, HEADER_KEY_ID, HEADER_SIGNATURE, decode
-from processors.gate import EVENTS_ROLE, INGRESS_ROLE, REASONS, Accepted, Gate, admit
+from processors.gate import EVENTS_ROLE, GATE_REASONS, INGRESS_ROLE, Accepted, Gate, admit
 from processors.partitioning import partition_for
 from processors.quarantine import REASON_HEADER, read_quarantine
 from processors.roles import QUARANTINE_ROLE
@@ -221,7 +221,7 @@ def assert_exactly_one_outcome(
         return "validated"
     assert emit.role == QUARANTINE_ROLE, emit
     body = read_quarantine(emit.value or b"")
-    assert body["reason"] in REASONS, body["reason"]
+    assert body["reason"] in GATE_REASONS, body["reason"]
     assert dict(emit.headers)[REASON_HEADER] == body["reason"].encode()
     assert emit.key == record.key
     assert body["original_key"] == record.key

@@ -69,7 +69,7 @@ def test_a_quarantine_entry_summarises_its_record() -> None:
         "original_topic": "in",
         "original_partition": 1,
         "original_offset": 41,
-        "gate_version": "gate/1",
+        "quarantined_by": "gate/1",
     }
     details = entry.details()
     assert details["value_hex"] == b'{"x": 1}'.hex()
