@@ -27,7 +27,7 @@ from agentflow.gate_config import load_gate_policy, load_keyring
 from agentflow.sdk import EventProducer
 from agentflow.sdk.quarantine import read_entries
 from agentflow.sdk.reader import read_topic
-from agentflow.stepworker import STEP_SOURCE, ScriptedStepWorker
+from agentflow.testing import CUSTOMER, MONITOR, REVIEWER, STEP_SOURCE, ScriptedStepWorker
 from agentflow.workflow_query import WorkflowReader
 from processors.engine import WorkflowState
 from processors.events import Actor, Envelope, KeyRing, decode_record, model_for
@@ -35,9 +35,6 @@ from streams.settings import Settings
 from topics import by_role, catalog, ensure_topics
 
 DEV_KEYS = Path("config/signing-keys.dev.json")
-CUSTOMER = Actor(id="cust-77", kind="user", roles=["customer"])
-MONITOR = Actor(id="alertmanager", kind="service", roles=["monitoring"])
-REVIEWER = Actor(id="u-lead", kind="user", roles=["acme:refund_approver"])
 TERMINAL = {"done", "resolved", "closed", "failed", "escalated"}
 
 

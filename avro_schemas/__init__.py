@@ -9,8 +9,21 @@ Layout (see :mod:`processors.events.registry` for how they are loaded):
 * ``internal/<name>[.v<N>].avsc`` — records agentflow writes itself (quarantine, ...).
 """
 
+import re
 from pathlib import Path
 
 SCHEMA_DIR: Path = Path(__file__).resolve().parent
 
-__all__ = ["SCHEMA_DIR"]
+_EVENT_FILE = re.compile(r"^(?P<type>[a-z][a-z0-9_.]*)\.v[1-9][0-9]*\.avsc$")
+
+
+def event_types() -> frozenset[str]:
+    """The event types the contract defines: the ``events/`` file names, without versions."""
+    return frozenset(
+        m["type"]
+        for path in (SCHEMA_DIR / "events").glob("*.avsc")
+        if (m := _EVENT_FILE.match(path.name)) is not None
+    )
+
+
+__all__ = ["SCHEMA_DIR", "event_types"]

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.workload import KEYS_FILE, POLICY_FILE, Workload
+from examples.workflows import example_registry
 from processors.engine import OrchestratorProcessor, ids
 from processors.events import KeyRing
 from processors.gate import Gate, load_policy
@@ -42,7 +43,7 @@ def pipeline() -> WorkflowPipeline:
     raw = json.loads(KEYS_FILE.read_text())
     keys = {k: v for k, v in raw.items() if not k.startswith("_")}
     gate = Gate(policy, KeyRing.from_mapping(keys, revoked=policy.revoked_key_ids))
-    return WorkflowPipeline(gate, OrchestratorProcessor())
+    return WorkflowPipeline(gate, OrchestratorProcessor(example_registry()))
 
 
 def decided_state(workload: Workload, w: int, now_ms: int, partitions: int) -> bytes:

@@ -42,7 +42,7 @@ from bench.kafka import (
 )
 from bench.preload import pipeline as workflow_pipeline
 from bench.workload import Workload
-from processors.examples.counter import CounterProcessor
+from examples.counter import CounterProcessor
 from streams.host import StreamHost
 from streams.settings import ProcessingGuarantee, Settings
 

@@ -2,7 +2,7 @@
 
 For each input record it reads the key's count from the RocksDB-backed state, adds one,
 writes it back and emits ``<value>|<count>`` under the same key: the same read-modify-write as
-:class:`processors.examples.counter.CounterProcessor`. Quix keeps a changelog topic of its own
+:class:`examples.counter.CounterProcessor`. Quix keeps a changelog topic of its own
 (``changelog__<group>--<topic>--default``). Run as ``python -m bench.quix_app``.
 """
 

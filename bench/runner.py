@@ -35,7 +35,7 @@ from bench.procs import (
 
 CONTENDERS = ("limit", "host", "quix", "faust")
 HOST_APP_ID = "counter"
-COUNTER = "processors.examples.counter:CounterProcessor"
+COUNTER = "examples.counter:CounterProcessor"
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ workflow-events are co-partitioned by ``workflow_id``, so per-workflow order hol
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from processors.contract import Context, Record, Result, StateView, TableSpec
 from processors.engine import OrchestratorProcessor
@@ -20,7 +20,7 @@ class WorkflowPipeline:
     """Gate, then orchestrator, for every ingress record; the orchestrator's timers on ticks."""
 
     gate: Gate
-    orchestrator: OrchestratorProcessor = field(default_factory=OrchestratorProcessor)
+    orchestrator: OrchestratorProcessor
     name: str = "pipeline"
     input_roles: tuple[str, ...] = (INGRESS_ROLE,)
 

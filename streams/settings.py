@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     signing_keys: SecretStr | None = None
     # The workflow definitions the orchestrator runs: a module:function returning a
     # DefinitionRegistry.
-    workflows: str = "workflows:builtin_registry"
+    workflows: str = "examples.workflows:example_registry"
     # Any other librdkafka option, as JSON: AGENTFLOW_KAFKA_OPTIONS='{"client.rack": "a"}'.
     kafka_options: dict[str, str] = Field(default_factory=dict)
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from fastavro import schemaless_writer
 
+from agentflow.testing import T0, sample_events
 from processors.contract import Headers, Record
 from processors.events import (
     CONTENT_TYPE_JSON,
@@ -32,7 +33,6 @@ from processors.events import (
     encode,
     encode_record,
 )
-from processors.events.samples import T0, sample_events
 from processors.gate import Gate, GatePolicy, load_policy
 from processors.partitioning import partition_for
 

@@ -1,36 +1,21 @@
-"""Workflow definitions as code, their validation and the versioned registry.
+"""The language of workflow definitions: states, transitions, approvals, deadlines, and the
+versioned registry that holds them. Declarations only; the example workflows live in
+:mod:`examples.workflows`.
 
 Pure: no Kafka, no clock. The engine (:mod:`processors.engine`) runs these definitions.
 """
 
 from workflows.definition import (
-    START,
     ApprovalStep,
     Deadline,
     Transition,
     WorkflowDefinition,
 )
-from workflows.incident_investigation import INCIDENT_INVESTIGATION_V1
 from workflows.registry import DefinitionRegistry
-from workflows.support_triage import SUPPORT_TRIAGE_V1
-from workflows.triggers import DefinitionError, Trigger, parse_trigger
-
-BUILTIN_DEFINITIONS: tuple[WorkflowDefinition, ...] = (
-    SUPPORT_TRIAGE_V1,
-    INCIDENT_INVESTIGATION_V1,
-)
-
-
-def builtin_registry() -> DefinitionRegistry:
-    """A fresh registry holding the shipped definitions (support_triage, incident_investigation)."""
-    return DefinitionRegistry(BUILTIN_DEFINITIONS)
-
+from workflows.triggers import START, DefinitionError, Trigger, parse_trigger
 
 __all__ = [
-    "BUILTIN_DEFINITIONS",
-    "INCIDENT_INVESTIGATION_V1",
     "START",
-    "SUPPORT_TRIAGE_V1",
     "ApprovalStep",
     "Deadline",
     "DefinitionError",
@@ -38,6 +23,5 @@ __all__ = [
     "Transition",
     "Trigger",
     "WorkflowDefinition",
-    "builtin_registry",
     "parse_trigger",
 ]

@@ -21,11 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
-from workflows.triggers import Trigger, parse_trigger
-
-#: The pseudo-state a workflow is in before its start event: transitions on a start event
-#: leave from here. It is not a real state and may not be listed in ``states``.
-START: Final = "(start)"
+from workflows.triggers import START, Trigger, parse_trigger
 
 DEFAULT_FAILED_STATE: Final = "failed"
 DEFAULT_MAX_ATTEMPTS: Final = 3

@@ -15,6 +15,10 @@ import re
 from dataclasses import dataclass
 from typing import Final, Literal
 
+#: The pseudo-state a workflow is in before its start event: transitions on a start event
+#: leave from here. It is not a real state and may not be listed in ``states``.
+START: Final = "(start)"
+
 STEP_COMPLETED: Final = "step.completed"
 STEP_FAILED: Final = "step.failed"
 TIMER_FIRED: Final = "timer.fired"

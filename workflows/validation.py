@@ -11,11 +11,12 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
-from processors.events.catalog import EVENT_MODELS
+from avro_schemas import event_types
 from workflows.triggers import (
     APPROVAL_DENIED,
     APPROVAL_GRANTED,
     QUALIFIED_TYPES,
+    START,
     DefinitionError,
     Trigger,
     is_name,
@@ -25,7 +26,7 @@ from workflows.triggers import (
 if TYPE_CHECKING:
     from workflows.definition import Transition, WorkflowDefinition
 
-_KNOWN_EVENT_TYPES = frozenset(event_type for event_type, _ in EVENT_MODELS)
+_KNOWN_EVENT_TYPES = event_types()
 
 
 def _fail(d: WorkflowDefinition, problem: str) -> DefinitionError:
@@ -67,8 +68,6 @@ def _check_basics(d: WorkflowDefinition) -> None:
 
 
 def _check_transition(d: WorkflowDefinition, t: Transition, trigger: Trigger) -> None:
-    from workflows.definition import START
-
     where = f"transition {t.on!r} {t.from_state} -> {t.to_state}"
     if trigger.event_type not in _KNOWN_EVENT_TYPES:
         raise _fail(d, f"{where}: unknown event type {trigger.event_type!r}")
@@ -148,8 +147,6 @@ def _closure(edges: Mapping[str, set[str]], origin: str) -> frozenset[str]:
 
 def validate(d: WorkflowDefinition) -> None:
     """Raise :class:`DefinitionError` for the first problem of ``d``."""
-    from workflows.definition import START
-
     _check_basics(d)
     by_state: dict[str, list[Trigger]] = {}
     outgoing: set[tuple[str, str]] = set()

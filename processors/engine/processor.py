@@ -14,7 +14,7 @@ decodes, and turns decisions into a ``Result``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import islice
 
 from processors import reasons
@@ -27,7 +27,7 @@ from processors.engine.timers import TimerRefCodec, expire_held, fire_timer
 from processors.events import Envelope, EventDecodeError, decode, encode
 from processors.quarantine import quarantine_emit
 from processors.roles import EVENTS_ROLE
-from workflows import DefinitionRegistry, builtin_registry
+from workflows import DefinitionRegistry
 
 
 @dataclass
@@ -38,7 +38,7 @@ class OrchestratorProcessor:
     fire on the next tick.
     """
 
-    registry: DefinitionRegistry = field(default_factory=builtin_registry)
+    registry: DefinitionRegistry
     name: str = "orchestrator"
     input_roles: tuple[str, ...] = (EVENTS_ROLE,)
     tables: tuple[TableSpec, ...] = (

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from examples.counter import CounterProcessor
 from processors.codecs import IntCodec
 from processors.contract import Context, Emit, Put, Record, Result, StateView, TableSpec
-from processors.examples.counter import CounterProcessor
 from processors.partitioning import partition_for
 from processors.quarantine import read_quarantine
 from streams.driver import TestDriver

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from agentflow.testing import WorkflowHarness
+from examples.workflows import example_registry
 from processors.engine import OrchestratorProcessor, StepCommand, WorkflowNotice, ids
-from processors.engine.testing import WorkflowHarness
 from processors.events import Envelope
 from streams.driver import TestDriver
 from workflows import START
@@ -19,7 +20,7 @@ WF = "wf-incident-1"
 
 @pytest.fixture
 def h(tmp_path: Path) -> Iterator[WorkflowHarness]:
-    with TestDriver([OrchestratorProcessor()], tmp_path) as driver:
+    with TestDriver([OrchestratorProcessor(example_registry())], tmp_path) as driver:
         yield WorkflowHarness(driver, WF)
 
 

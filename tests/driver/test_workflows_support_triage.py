@@ -12,21 +12,22 @@ from pathlib import Path
 
 import pytest
 
+from agentflow.testing import WorkflowHarness
+from examples.workflows import example_registry
+from examples.workflows.support_triage import APPROVAL_DEADLINE_MS, CLOSABLE
 from processors.engine import OrchestratorProcessor, StepCommand, ids
 from processors.engine.state import MAX_COMPLETED_STEPS, MAX_HISTORY, MAX_STEP_CALLS
-from processors.engine.testing import WorkflowHarness
 from processors.events import ApprovalRequestedV1, Envelope, TicketCreatedV1
 from processors.reasons import INVALID_TRANSITION
 from streams.driver import TestDriver
 from workflows import START
-from workflows.support_triage import APPROVAL_DEADLINE_MS, CLOSABLE
 
 WF = "wf-ticket-1"
 
 
 @pytest.fixture
 def h(tmp_path: Path) -> Iterator[WorkflowHarness]:
-    with TestDriver([OrchestratorProcessor()], tmp_path) as driver:
+    with TestDriver([OrchestratorProcessor(example_registry())], tmp_path) as driver:
         yield WorkflowHarness(driver, WF)
 
 
@@ -215,9 +216,9 @@ def test_denied_refund_that_is_withdrawn_closes_the_ticket(h: WorkflowHarness) -
 def test_unanswered_approval_escalates_after_48_hours(h: WorkflowHarness) -> None:
     to_approval(h)
     timer = h.state().timers[0]
-    h.driver.advance_time(APPROVAL_DEADLINE_MS - 1_000)  # type: ignore[attr-defined]
+    h.driver.advance_time(APPROVAL_DEADLINE_MS - 1_000)
     assert h.timer_events() == []
-    h.driver.advance_time(1_000)  # type: ignore[attr-defined]
+    h.driver.advance_time(1_000)
     [fired] = h.timer_events()
     assert fired.event_id == ids.timer_event_id(WF, "approval_deadline", timer.due_at)
     check_end(h, "escalated", fired)

@@ -19,7 +19,7 @@ from tests.integration.workers import Worker
 from topics.admin import ensure_topics
 from topics.catalog import TopicSpec, changelog_spec
 
-COUNTER = "processors.examples.counter:CounterProcessor"
+COUNTER = "examples.counter:CounterProcessor"
 
 
 @dataclass

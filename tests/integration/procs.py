@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from examples.counter import CounterProcessor
 from processors.contract import Context, Record, Result, StateView
-from processors.examples.counter import CounterProcessor
 
 
 @dataclass

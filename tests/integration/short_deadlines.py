@@ -7,13 +7,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Final
 
-from workflows import (
-    INCIDENT_INVESTIGATION_V1,
-    SUPPORT_TRIAGE_V1,
-    Deadline,
-    DefinitionRegistry,
-    WorkflowDefinition,
-)
+from examples.workflows import INCIDENT_INVESTIGATION_V1, SUPPORT_TRIAGE_V1
+from workflows import Deadline, DefinitionRegistry, WorkflowDefinition
 
 APPROVAL_DEADLINE_MS: Final = 4_000
 

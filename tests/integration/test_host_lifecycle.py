@@ -6,7 +6,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from processors.examples.counter import CounterProcessor
+from examples.counter import CounterProcessor
 from processors.quarantine import read_quarantine
 from streams.driver import TestDriver
 from tests.integration.hostkit import (
@@ -67,7 +67,7 @@ def test_should_stop_with_one_clear_line_when_input_topic_is_missing(
     done = run_cli(
         "worker",
         "--processor",
-        "processors.examples.counter:CounterProcessor",
+        "examples.counter:CounterProcessor",
         "--role",
         f"input={topic_prefix}nope",
         "--role",
@@ -85,7 +85,7 @@ def test_should_stop_with_one_clear_line_when_broker_is_unreachable(tmp_path: Pa
     done = run_cli(
         "worker",
         "--processor",
-        "processors.examples.counter:CounterProcessor",
+        "examples.counter:CounterProcessor",
         "--role",
         "input=x",
         "--role",

@@ -11,8 +11,8 @@ from confluent_kafka import Message
 
 from agentflow.sdk import EventProducer
 from agentflow.sdk.reader import fetch_message, read_topic
+from agentflow.testing import sample_events
 from processors.events import TicketCreatedV1, decode
-from processors.events.samples import sample_events
 from processors.quarantine import read_quarantine
 from streams.settings import Settings
 from tests.integration.workers import (

@@ -13,8 +13,8 @@ import pytest
 
 from agentflow.sdk import EventProducer, InvalidEventError, event_from_dict
 from agentflow.sdk.reader import end_offsets, read_topic
+from agentflow.testing import sample_events
 from processors.events import TicketCreatedV1, decode
-from processors.events.samples import sample_events
 from processors.partitioning import partition_for
 from streams.settings import Settings
 from tests.integration import workers

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from agentflow.testing import EventFactory
 from processors.engine import (
     Decision,
     WorkflowState,
@@ -10,7 +11,6 @@ from processors.engine import (
     process_event,
 )
 from processors.engine.state import MAX_HELD
-from processors.engine.testing import EventFactory
 from processors.events import (
     Actor,
     ApprovalRequestedV1,
@@ -28,9 +28,10 @@ from processors.reasons import (
     UNKNOWN_DEFINITION,
     UNKNOWN_TIMER,
 )
-from workflows import START, DefinitionRegistry, Transition, WorkflowDefinition, builtin_registry
+from tests.unit.flows import engine_registry
+from workflows import START, DefinitionRegistry, Transition, WorkflowDefinition
 
-REG = builtin_registry()
+REG = engine_registry()
 
 
 class Flow:

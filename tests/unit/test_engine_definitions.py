@@ -6,19 +6,17 @@ from typing import Any
 
 import pytest
 
+from agentflow.testing import EventFactory
+from examples.workflows import INCIDENT_INVESTIGATION_V1, SUPPORT_TRIAGE_V1, example_registry
 from processors.engine import decide
-from processors.engine.testing import EventFactory
 from workflows import (
-    INCIDENT_INVESTIGATION_V1,
     START,
-    SUPPORT_TRIAGE_V1,
     ApprovalStep,
     Deadline,
     DefinitionError,
     DefinitionRegistry,
     Transition,
     WorkflowDefinition,
-    builtin_registry,
     parse_trigger,
 )
 
@@ -269,7 +267,7 @@ def test_should_keep_a_running_workflow_on_the_version_it_started_with() -> None
 
 
 def test_builtin_registry_holds_both_examples() -> None:
-    registry = builtin_registry()
+    registry = example_registry()
     assert registry.for_start_event("ticket.created") is SUPPORT_TRIAGE_V1
     assert registry.for_start_event("alert.fired") is INCIDENT_INVESTIGATION_V1
     # a refund in flight cannot be closed; every other open state can

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from agentflow.testing import EventFactory, MemoryState, WorkflowHarness
 from processors.contract import Context, Record, Result
 from processors.engine import (
     TIMERS,
@@ -31,13 +32,12 @@ from processors.engine.state import (
     StepError,
     WorkflowTimer,
 )
-from processors.engine.testing import EventFactory, MemoryState, WorkflowHarness
 from processors.events import TimerFiredV1, decode_record, default_registry, encode
 from processors.quarantine import ORIGIN_HEADER, REASON_HEADER
 from processors.reasons import INVALID_TRANSITION, KEY_MISMATCH, ORPHAN_EVENT, PREREQUISITE_TIMEOUT
 from streams.driver import TestDriver
+from tests.unit.flows import APPROVAL_DEADLINE_MS, engine_registry
 from tests.unit.test_events_models import check_record
-from workflows.support_triage import APPROVAL_DEADLINE_MS
 
 MINUTE = 60_000
 
@@ -48,7 +48,7 @@ def record_of(event: Any, offset: int, key: bytes | None = None) -> Record:
 
 def exact() -> OrchestratorProcessor:
     """Punctuating every millisecond, so a test can step right up to a due time."""
-    return OrchestratorProcessor(punctuate_interval_ms=1)
+    return OrchestratorProcessor(engine_registry(), punctuate_interval_ms=1)
 
 
 def test_should_fire_an_approval_deadline_exactly_once(tmp_path: Path) -> None:
@@ -89,7 +89,7 @@ def test_should_fire_an_approval_deadline_exactly_once(tmp_path: Path) -> None:
 
 
 def test_should_cancel_a_deadline_when_the_state_is_left(tmp_path: Path) -> None:
-    with TestDriver([OrchestratorProcessor()], tmp_path) as driver:
+    with TestDriver([OrchestratorProcessor(engine_registry())], tmp_path) as driver:
         h = WorkflowHarness(driver, "wf-1")
         h.send(h.events.ticket_created())
         h.send(h.events.step_completed(h.command(), {"outcome": "refund"}))
@@ -122,7 +122,7 @@ def test_should_quarantine_an_orphan_that_never_starts(tmp_path: Path) -> None:
 
 
 def test_should_quarantine_an_event_whose_prerequisite_never_comes(tmp_path: Path) -> None:
-    with TestDriver([OrchestratorProcessor()], tmp_path) as driver:
+    with TestDriver([OrchestratorProcessor(engine_registry())], tmp_path) as driver:
         h = WorkflowHarness(driver, "wf-1")
         h.send(h.events.ticket_created())
         replied = h.events.customer_replied()  # only waiting_for_customer takes it
@@ -135,7 +135,7 @@ def test_should_quarantine_an_event_whose_prerequisite_never_comes(tmp_path: Pat
 
 
 def test_should_quarantine_an_invalid_transition_with_the_original_bytes() -> None:
-    proc = OrchestratorProcessor()
+    proc = OrchestratorProcessor(engine_registry())
     mem = MemoryState(proc.tables)
     f = EventFactory("wf-1")
     created = f.ticket_created()
@@ -155,7 +155,7 @@ def test_should_quarantine_an_invalid_transition_with_the_original_bytes() -> No
 
 
 def test_should_quarantine_a_record_keyed_by_another_workflow() -> None:
-    proc = OrchestratorProcessor()
+    proc = OrchestratorProcessor(engine_registry())
     mem = MemoryState(proc.tables)
     created = EventFactory("wf-1").ticket_created()
     result = proc.process(record_of(created, 0, key=b"wf-2"), mem, Context(5, 0))
@@ -164,7 +164,7 @@ def test_should_quarantine_a_record_keyed_by_another_workflow() -> None:
 
 
 def test_should_quarantine_an_undecodable_record() -> None:
-    proc = OrchestratorProcessor()
+    proc = OrchestratorProcessor(engine_registry())
     mem = MemoryState(proc.tables)
     result = proc.process(Record("events", 0, 0, b"k", b"junk"), mem, Context(5, 0))
     assert [e.headers[0] for e in result.emits] == [(REASON_HEADER, b"undecodable")]
@@ -172,7 +172,7 @@ def test_should_quarantine_an_undecodable_record() -> None:
 
 def test_should_produce_identical_results_for_identical_inputs() -> None:
     def run() -> list[Result]:
-        proc = OrchestratorProcessor()
+        proc = OrchestratorProcessor(engine_registry())
         mem = MemoryState(proc.tables)
         f = EventFactory("wf-1")
         results = []

@@ -12,6 +12,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from agentflow.testing import EventFactory, MemoryState
 from processors.contract import Context, Put, Record, Result
 from processors.engine import (
     WORKFLOWS,
@@ -21,9 +22,8 @@ from processors.engine import (
     decode_step_command,
 )
 from processors.engine.state import MAX_HELD, MAX_SEEN_EVENT_IDS
-from processors.engine.testing import EventFactory, MemoryState
 from processors.events import ApprovalRequestedV1, Envelope, decode, decode_record, encode
-from workflows import SUPPORT_TRIAGE_V1
+from tests.unit.flows import TICKETS_V1, engine_registry
 
 # Repeats weight the draw towards actions that move a workflow forward, so random scripts
 # reach the deep states (approvals, revisions, refunds) and not only early refusals.
@@ -51,7 +51,7 @@ OUTCOMES = ("low_risk", "refund", "needs_info", "resubmit", "withdraw", "spam")
 
 
 def run(script: list[tuple[str, int, int]]) -> list[Result]:
-    proc = OrchestratorProcessor()
+    proc = OrchestratorProcessor(engine_registry())
     mem = MemoryState(proc.tables)
     f, foreign = EventFactory("wf-p"), EventFactory("wf-p", tenant="other")
     foreign.count = 1000
@@ -127,8 +127,8 @@ def check(result: Result, commands: list[Any], requests: list[ApprovalRequestedV
             assert len(state.seen_event_ids) <= MAX_SEEN_EVENT_IDS
             assert len(state.held) <= MAX_HELD
             if state.status is not None:
-                assert state.status in SUPPORT_TRIAGE_V1.states
-                if SUPPORT_TRIAGE_V1.is_terminal(state.status):
+                assert state.status in TICKETS_V1.states
+                if TICKETS_V1.is_terminal(state.status):
                     assert state.held == [] and state.timers == []
                     assert all(c.status != "open" for c in state.step_calls)
 

@@ -11,10 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
+from agentflow.testing import EventFactory, sample_events
+from examples.workflows import example_registry
 from processors.engine import Decision, WorkflowNotice, WorkflowState, process_event
 from processors.engine.records import AUDIT_RECORD, STEP_COMMAND, WORKFLOW_NOTICE
 from processors.engine.state import WORKFLOW_STATE
-from processors.engine.testing import EventFactory
 from processors.events import (
     ApprovalRequestedV1,
     Envelope,
@@ -24,8 +25,6 @@ from processors.events import (
 )
 from processors.events.avrogen import compile_reader, compile_writer
 from processors.events.registry import SchemaEntry
-from processors.events.samples import sample_events
-from workflows import builtin_registry
 
 ENTRIES = list(default_registry())
 AGREE = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -135,7 +134,7 @@ def test_should_report_corrupt_and_truncated_bodies_as_undecodable() -> None:
 
 def _decisions() -> list[Decision]:
     """A support ticket from creation through a granted refund to its end, decided."""
-    f, registry = EventFactory("wf-avrogen"), builtin_registry()
+    f, registry = EventFactory("wf-avrogen"), example_registry()
     state: WorkflowState | None = None
     out: list[Decision] = []
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from agentflow.testing import T0, sample_events
 from processors.events import (
     CONTENT_TYPE_JSON,
     EVENT_CLASSES,
@@ -28,7 +29,6 @@ from processors.events import (
     encode_record,
     parse_timestamp_millis,
 )
-from processors.events.samples import T0, sample_events
 
 SAMPLES = sample_events()
 

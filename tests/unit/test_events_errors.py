@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from agentflow.testing import sample_events
 from processors.events import (
     DECODE_REASONS,
     QUARANTINE_RECORD,
@@ -23,7 +24,6 @@ from processors.events import (
     encode,
     encode_record,
 )
-from processors.events.samples import sample_events
 from tests.unit.test_events_codec import quarantine
 
 SAMPLES = sample_events()

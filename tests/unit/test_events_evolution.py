@@ -12,9 +12,9 @@ from typing import Any
 import avro.io
 from fastavro import schemaless_reader
 
+from agentflow.testing import sample_events
 from processors.events import decode, default_registry, encode
 from processors.events.registry import SchemaEntry
-from processors.events.samples import sample_events
 from tests.unit.test_events_wire import apache_schema
 
 REG = default_registry()

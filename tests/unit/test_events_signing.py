@@ -7,8 +7,8 @@ import hmac
 
 import pytest
 
+from agentflow.testing import sample_events
 from processors.events import HEADER_KEY_ID, HEADER_SIGNATURE, KeyRing, encode, sign, verify
-from processors.events.samples import sample_events
 
 SECRET = b"s3cr3t-zendesk-2024"
 KEY = b"wf-acme-1001"

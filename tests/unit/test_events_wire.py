@@ -20,6 +20,7 @@ import avro.schema
 import pytest
 from fastavro.schema import fingerprint as fastavro_fingerprint
 
+from agentflow.testing import sample_events
 from avro_schemas import SCHEMA_DIR
 from processors.events import (
     QUARANTINE_RECORD,
@@ -31,7 +32,6 @@ from processors.events import (
     schema_fingerprint,
 )
 from processors.events.registry import SchemaEntry
-from processors.events.samples import sample_events
 
 REG = default_registry()
 SAMPLES = sample_events()

@@ -189,9 +189,9 @@ def test_revoked_key_ids_revoke_keys_in_the_keyring_built_from_the_policy() -> N
 
 
 def test_should_refuse_key_revoked_in_policy_even_when_keyring_does_not_know_it() -> None:
+    from agentflow.testing import sample_events
     from processors.contract import Record
     from processors.events import KeyRing, encode
-    from processors.events.samples import sample_events
     from processors.gate import Gate, load_policy
 
     event = next(e for e in sample_events() if e.event_type == "ticket.created")

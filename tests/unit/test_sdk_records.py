@@ -7,6 +7,7 @@ import json
 import pytest
 
 from agentflow.sdk import InvalidEventError, Signer, build_record, check_event, event_from_dict
+from agentflow.testing import sample_events
 from processors.events import (
     KeyRing,
     TicketCreatedV1,
@@ -14,7 +15,6 @@ from processors.events import (
     decode,
     decode_json,
 )
-from processors.events.samples import sample_events
 
 KEYS = KeyRing.from_mapping(
     {"zendesk": {"zd-1": "secret-1", "zd-2": "secret-2"}, "ops": {"ops-1": "secret-ops"}},

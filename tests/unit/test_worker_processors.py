@@ -6,7 +6,7 @@ import pytest
 
 from agentflow.cli.worker_cmd import load_processors
 from agentflow.errors import UserError
-from processors.examples.counter import CounterProcessor
+from examples.counter import CounterProcessor
 
 
 def two_counters() -> list[CounterProcessor]:
@@ -16,7 +16,7 @@ def two_counters() -> list[CounterProcessor]:
 def test_should_load_a_class_and_spread_a_factory_returning_a_list_in_order() -> None:
     got = load_processors(
         [
-            "processors.examples.counter:CounterProcessor",
+            "examples.counter:CounterProcessor",
             f"{__name__}:two_counters",
         ]
     )
@@ -26,9 +26,9 @@ def test_should_load_a_class_and_spread_a_factory_returning_a_list_in_order() ->
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ("processors.examples.counter", "wanted module:factory"),
+        ("examples.counter", "wanted module:factory"),
         ("no_such_module_here:thing", "cannot load 'no_such_module_here:thing'"),
-        ("processors.examples.counter:Nope", "cannot load 'processors.examples.counter:Nope'"),
+        ("examples.counter:Nope", "cannot load 'examples.counter:Nope'"),
     ],
 )
 def test_should_name_the_bad_spec_when_a_processor_cannot_be_loaded(

@@ -8,7 +8,7 @@
   tickets, incidents, duplicates, events sent before their workflow's start event), each with
   the decisions and the final state the definitions say it must reach.
 * :mod:`.run` — :class:`EngineRun`: produces plans through the SDK (signed), runs a
-  :class:`~agentflow.stepworker.ScriptedStepWorker` in a thread, grants approvals as an
+  :class:`~agentflow.testing.ScriptedStepWorker` in a thread, grants approvals as an
   approver user when ``approval.requested`` shows up on ``outputs``, and watches ``audit``
   and ``outputs`` until every planned decision has been made.
 * :mod:`.readers` and :mod:`.checks` — :func:`read_topic`, :func:`final_states`,

@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from agentflow.testing import REVIEWER
 from processors.events import (
     Actor,
     AlertFiredPayloadV1,
@@ -34,7 +35,7 @@ PAYLOAD_MS = 1_718_000_000_000
 
 CUSTOMER = Actor(id="cust-77", kind="user", roles=["customer"])
 MONITOR = Actor(id="alertmanager", kind="service", roles=["monitoring"])
-APPROVER = Actor(id="u-olga", kind="user", roles=["support", "refund_approver"])
+APPROVER = REVIEWER
 
 Kind = str
 KINDS: tuple[Kind, ...] = (

@@ -1,5 +1,5 @@
 """Driving plans through a deployment: :class:`EngineRun` produces them through the SDK
-(signed), answers step commands with a :class:`~agentflow.stepworker.ScriptedStepWorker` in a
+(signed), answers step commands with a :class:`~agentflow.testing.ScriptedStepWorker` in a
 thread (:class:`StepThread`), grants approvals as an approver user when
 ``approval.requested`` shows up on ``outputs``, and watches ``audit`` and ``outputs`` until
 every planned decision has been made."""
@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
 from agentflow.sdk import settings_keyring
-from agentflow.stepworker import ScriptedStepWorker
+from agentflow.testing import ScriptedStepWorker
 from processors.engine import AuditRecord
 from processors.events import ApprovalRequestedV1, Envelope
 from tests.integration.enginekit.deployment import EngineDeployment

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from workflows.definition import START, ApprovalStep, Deadline, Transition, WorkflowDefinition
+from workflows import START, ApprovalStep, Deadline, Transition, WorkflowDefinition
 
 HOUR_MS: Final = 3_600_000
 APPROVAL_DEADLINE_MS: Final = 48 * HOUR_MS

@@ -17,10 +17,10 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 
+from agentflow.testing.actors import STEP_WORKER
 from processors.events import (
     CONTENT_TYPE_AVRO,
     HEADER_CONTENT_TYPE,
-    Actor,
     KeyRing,
     StepCompletedPayloadV1,
     StepCompletedV1,
@@ -31,7 +31,6 @@ from processors.events import (
 )
 
 STEP_SOURCE = "agentflow-steps"
-STEP_ACTOR = Actor(id="scripted-step-worker", kind="service", roles=[])
 
 
 def scripted_result(step: str, inputs: Mapping[str, str], command_id: str) -> dict[str, Any]:
@@ -120,7 +119,7 @@ class ScriptedStepWorker:
             "occurred_at": int(self.clock() * 1000),
             "source": STEP_SOURCE,
             "tenant": command["tenant"],
-            "actor": STEP_ACTOR,
+            "actor": STEP_WORKER,
             "workflow_id": command["workflow_id"],
             "causation_id": command["causation_id"],
         }

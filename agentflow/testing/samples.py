@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+from agentflow.testing.actors import CUSTOMER, MONITOR, REVIEWER, RUNTIME
+from agentflow.testing.actors import STEP_WORKER as AGENT
 from processors.events.catalog import (
     AlertFiredV1,
     AlertResolvedV1,
@@ -51,11 +53,6 @@ T0 = 1_718_000_000_000  # 2024-06-10T06:13:20Z
 WF = "wf-acme-1001"
 OPS = "wf-ops-checkout"
 ZD = "zendesk"
-CUSTOMER = Actor(id="cust-77", kind="user", roles=["customer"])
-AGENT = Actor(id="refund-agent", kind="service", roles=["agent"])
-REVIEWER = Actor(id="u-olga", kind="user", roles=["support", "refund_approver"])
-RUNTIME = Actor(id="agentflow", kind="system")
-MONITOR = Actor(id="alertmanager", kind="service", roles=["monitoring"])
 
 E = TypeVar("E", bound=Envelope)
 

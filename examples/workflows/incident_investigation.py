@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from workflows.definition import START, Transition, WorkflowDefinition
+from workflows import START, Transition, WorkflowDefinition
 
 INCIDENT_INVESTIGATION_V1: Final = WorkflowDefinition(
     name="incident_investigation",

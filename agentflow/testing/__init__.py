@@ -1,0 +1,34 @@
+"""The agentflow test kit: what agentflow's own tests use, for your tests too.
+
+Like httpx's ``MockTransport`` it lets you test without the real thing in the way:
+
+- :class:`EventFactory` builds valid events of one workflow with deterministic ids;
+- :func:`sample_events` is one realistic example of every event type;
+- :class:`MemoryState` is a state view for calling a processor directly;
+- :class:`WorkflowHarness` drives a workflow through :class:`~streams.driver.TestDriver`;
+- :class:`ScriptedStepWorker` answers step commands on a real broker, deterministically;
+- the sample actors (:data:`CUSTOMER`, :data:`REVIEWER`, ...) are the ones all of these use.
+"""
+
+from agentflow.testing.actors import CUSTOMER, MONITOR, REVIEWER, RUNTIME, STEP_WORKER
+from agentflow.testing.events import EventFactory
+from agentflow.testing.harness import WorkflowHarness
+from agentflow.testing.samples import T0, sample_events
+from agentflow.testing.state import MemoryState
+from agentflow.testing.stepworker import STEP_SOURCE, ScriptedStepWorker, scripted_result
+
+__all__ = [
+    "CUSTOMER",
+    "MONITOR",
+    "REVIEWER",
+    "RUNTIME",
+    "STEP_SOURCE",
+    "STEP_WORKER",
+    "T0",
+    "EventFactory",
+    "MemoryState",
+    "ScriptedStepWorker",
+    "WorkflowHarness",
+    "sample_events",
+    "scripted_result",
+]

@@ -1,1 +1,0 @@
-"""Small example processors, used by tests and the bench."""
