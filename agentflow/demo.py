@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -22,17 +21,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agentflow.composition import build_deployment, topology_deployment
 from agentflow.errors import UserError
 from agentflow.gate_config import load_gate_policy, load_keyring
 from agentflow.sdk import EventProducer
 from agentflow.sdk.quarantine import read_entries
 from agentflow.sdk.reader import read_topic
+from agentflow.settings import Settings, environment, load_settings
 from agentflow.testing import CUSTOMER, MONITOR, REVIEWER, STEP_SOURCE, ScriptedStepWorker
 from agentflow.workflow_query import WorkflowReader
+from processors.deployment import Deployment
 from processors.engine import WorkflowState
 from processors.events import Actor, Envelope, KeyRing, decode_record, model_for
-from streams.settings import Settings
-from topics import by_role, catalog, ensure_topics
+from processors.roles import AUDIT_ROLE, INGRESS_ROLE, QUARANTINE_ROLE, STEPS_ROLE
+from topics import catalog, ensure_topics
 
 DEV_KEYS = Path("config/signing-keys.dev.json")
 TERMINAL = {"done", "resolved", "closed", "failed", "escalated"}
@@ -86,9 +88,9 @@ class _Events:
 
 
 def _settings_with_dev_keys() -> tuple[Settings, bool]:
-    settings = Settings()
-    if settings.signing_keys is None and settings.signing_keys_file is None:
-        return settings.model_copy(update={"signing_keys_file": DEV_KEYS}), True
+    settings = load_settings()
+    if not settings.signing.configured:
+        return settings.replace(signing={"signing_keys_file": DEV_KEYS}), True
     return settings, False
 
 
@@ -99,13 +101,12 @@ def run_demo(echo: Callable[[str], None], timeout_s: float = 90.0) -> DemoRun:
     settings, dev_keys = _settings_with_dev_keys()
     if dev_keys:
         echo(f"Signing keys: {DEV_KEYS} (development secrets; set AGENTFLOW_SIGNING_KEYS_FILE)")
-    keyring = load_keyring(settings, load_gate_policy(settings))
-    ensure_topics(
-        settings.client_config(), catalog(app_id=settings.app_id), prefix=settings.topic_prefix
-    )
+    keyring = load_keyring(settings.signing, load_gate_policy(settings.gate).revoked_key_ids)
+    ensure_topics(settings.kafka.client_config(), catalog(topology_deployment(settings)))
+    deployment = build_deployment(settings)
     run = DemoRun(run_id=uuid.uuid4().hex[:6])
     worker = _start_worker(settings, echo)
-    steps = _start_step_worker(settings, keyring)
+    steps = _start_step_worker(settings, deployment, keyring)
     try:
         with EventProducer.from_settings(settings) as producer:
             events, follow_ups = _send_scenario(run, producer, echo)
@@ -113,14 +114,14 @@ def run_demo(echo: Callable[[str], None], timeout_s: float = 90.0) -> DemoRun:
     finally:
         steps.stop()
         worker.stop(echo)
-    quarantine = settings.topic(by_role(catalog())["quarantine"].name)
+    quarantine = deployment.topic(QUARANTINE_ROLE)
     run.quarantined = [
         summary
-        for entry in read_entries(settings.client_config(), quarantine)
+        for entry in read_entries(settings.kafka.client_config(), quarantine)
         if (summary := entry.summary())["workflow_id"] in run.workflows
     ]
-    audit = settings.topic(by_role(catalog())["audit"].name)
-    for msg in read_topic(settings.client_config(), audit, since_ms=started_ms):
+    audit = deployment.topic(AUDIT_ROLE)
+    for msg in read_topic(settings.kafka.client_config(), audit, since_ms=started_ms):
         _, record = decode_record(msg.value() or b"")
         if record["workflow_id"] in run.workflows:
             run.decisions[record["decision"]] = run.decisions.get(record["decision"], 0) + 1
@@ -348,13 +349,13 @@ def _start_worker(settings: Settings, echo: Callable[[str], None]) -> _WorkerPro
     stats_file = state_dir / "demo-stats.json"
     stats_file.unlink(missing_ok=True)
     env = {
-        **os.environ,
+        **environment(),
         "AGENTFLOW_STATS_FILE": str(stats_file),
         "AGENTFLOW_STATS_INTERVAL_S": "1",
         "AGENTFLOW_WORKER_ID": "demo-worker",
     }
-    if settings.signing_keys_file is not None:
-        env["AGENTFLOW_SIGNING_KEYS_FILE"] = str(settings.signing_keys_file)
+    if settings.signing.signing_keys_file is not None:
+        env["AGENTFLOW_SIGNING_KEYS_FILE"] = str(settings.signing.signing_keys_file)
     log = open(state_dir / "demo-worker.log", "ab")  # noqa: SIM115 - the child owns it
     proc = subprocess.Popen(
         [sys.executable, "-m", "agentflow.cli.main", "worker"],
@@ -389,17 +390,16 @@ class _StepThread:
         self._worker.close()
 
 
-def _start_step_worker(settings: Settings, keyring: KeyRing) -> _StepThread:
-    roles = {role: settings.topic(spec.name) for role, spec in by_role(catalog()).items()}
+def _start_step_worker(settings: Settings, deployment: Deployment, keyring: KeyRing) -> _StepThread:
     key_ids = keyring.key_ids(STEP_SOURCE)
     if not key_ids:
         raise UserError(f"no signing key for source {STEP_SOURCE!r}; add one to the signing keys")
     worker = ScriptedStepWorker(
-        settings.client_config(),
-        roles["steps"],
-        roles["ingress"],
+        settings.kafka.client_config(),
+        deployment.topic(STEPS_ROLE),
+        deployment.topic(INGRESS_ROLE),
         keyring,
         key_ids[0],
-        group_id=f"{settings.app_id}-scripted-steps",
+        group_id=f"{deployment.app_id}-scripted-steps",
     )
     return _StepThread(worker)

@@ -7,13 +7,14 @@ Secrets come from ``AGENTFLOW_SIGNING_KEYS`` (JSON) or ``AGENTFLOW_SIGNING_KEYS_
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from agentflow.errors import UserError
+from agentflow.settings import GateSettings, Settings, SigningSettings
 from processors.events import KeyRing
 from processors.gate import Gate, GatePolicy, PolicyError, load_policy
-from streams.settings import Settings
 
 
 def _read_json(path: Path, what: str, hint: str) -> Any:
@@ -25,7 +26,8 @@ def _read_json(path: Path, what: str, hint: str) -> Any:
         raise UserError(f"{what} {path} is not valid JSON: {exc}") from None
 
 
-def load_gate_policy(settings: Settings) -> GatePolicy:
+def load_gate_policy(settings: GateSettings) -> GatePolicy:
+    """The gate policy from ``AGENTFLOW_POLICY_FILE``; a UserError naming what is wrong."""
     data = _read_json(
         settings.policy_file,
         "the gate policy file",
@@ -37,7 +39,8 @@ def load_gate_policy(settings: Settings) -> GatePolicy:
         raise UserError(f"{settings.policy_file}: {exc}") from None
 
 
-def load_keyring(settings: Settings, policy: GatePolicy) -> KeyRing:
+def load_keyring(settings: SigningSettings, revoked: Iterable[str] = ()) -> KeyRing:
+    """The sources' signing keys; ids in ``revoked`` are kept but refused."""
     if settings.signing_keys is not None:
         try:
             raw = json.loads(settings.signing_keys.get_secret_value())
@@ -62,12 +65,12 @@ def load_keyring(settings: Settings, policy: GatePolicy) -> KeyRing:
         raise UserError('signing keys must be JSON {"source": {"key_id": "secret"}}')
     sources = {k: v for k, v in raw.items() if not k.startswith("_")}
     try:
-        return KeyRing.from_mapping(sources, revoked=policy.revoked_key_ids)
+        return KeyRing.from_mapping(sources, revoked=tuple(revoked))
     except ValueError as exc:
         raise UserError(f"signing keys: {exc}") from None
 
 
 def load_gate(settings: Settings) -> Gate:
     """The gate with its policy and keys; a UserError naming the problem if either is bad."""
-    policy = load_gate_policy(settings)
-    return Gate(policy, load_keyring(settings, policy))
+    policy = load_gate_policy(settings.gate)
+    return Gate(policy, load_keyring(settings.signing, policy.revoked_key_ids))

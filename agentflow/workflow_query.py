@@ -16,14 +16,14 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer
 
+from agentflow.composition import build_deployment
+from agentflow.settings import Settings
 from processors.engine import WorkflowState, WorkflowStateCodec
 from processors.engine.emits import WORKFLOWS
 from processors.partitioning import partition_for
 from streams import clients
 from streams.recovery import read_changelog
-from streams.settings import Settings
 from streams.tables import TableStore
-from topics.catalog import changelog_topic
 
 _CODEC = WorkflowStateCodec()
 
@@ -40,9 +40,13 @@ class WorkflowReader:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.topic = settings.topic(changelog_topic(settings.app_id, WORKFLOWS))
-        self.partitions = clients.check_topics(settings, [self.topic])[self.topic]
-        self._consumer = Consumer(clients.restore_consumer_config(settings))
+        deployment = build_deployment(settings).with_tables([WORKFLOWS])
+        self.app_id = deployment.app_id
+        self.topic = deployment.changelog(WORKFLOWS)
+        self.partitions = clients.check_topics(settings.kafka, [self.topic])[self.topic]
+        self._consumer = Consumer(
+            clients.restore_consumer_config(settings.kafka, settings.host, self.app_id)
+        )
 
     def close(self) -> None:
         self._consumer.close()
@@ -85,7 +89,7 @@ class WorkflowReader:
             yield from self.read_partition(partition).states.values()
 
     def _local_store(self, partition: int) -> TableStore | None:
-        path = Path(self.settings.data_dir) / self.settings.app_id / WORKFLOWS / f"p{partition}"
+        path = Path(self.settings.host.data_dir) / self.app_id / WORKFLOWS / f"p{partition}"
         if not (path / "CURRENT").exists():
             return None
         try:

@@ -18,9 +18,10 @@ from fastavro import schemaless_reader
 from bench.kafka import OUTPUT_TOPIC_CONFIG, peak_rss_mb, process_cpu_seconds
 from bench.procs import WORKER_CMD, host_environ, start_process, stop_process
 from bench.workload import worker_environ
+from processors.deployment import Deployment
 from processors.engine.records import AUDIT_RECORD
 from processors.events import default_registry
-from topics import catalog
+from topics import catalog, catalog_names
 from topics.admin import ensure_topics
 
 
@@ -70,14 +71,17 @@ class AuditTally:
 # -- topics of an agentflow deployment ------------------------------------------------------
 def agentflow_topics(bootstrap: str, prefix: str, app_id: str, partitions: int) -> dict[str, str]:
     """Create the catalog's topics under ``prefix`` (audit with LogAppendTime); role -> name."""
+    deployment = Deployment.create(
+        app_id, partitions, catalog_names(), topic_prefix=prefix, tables=["workflows", "timers"]
+    )
     specs = []
-    for spec in catalog(partitions=partitions, replication_factor=1, app_id=app_id):
+    for spec in catalog(deployment):
         if spec.role == "audit":
             spec = replace(spec, extra_config={**spec.extra_config, **OUTPUT_TOPIC_CONFIG})
         specs.append(spec)
-    ensure_topics({"bootstrap.servers": bootstrap}, specs, prefix=prefix)
-    names = {s.role: prefix + s.name for s in specs if s.role != "changelog"}
-    names["workflows_changelog"] = f"{prefix}{app_id}.workflows.changelog"
+    ensure_topics({"bootstrap.servers": bootstrap}, specs)
+    names = dict(deployment.topics)
+    names["workflows_changelog"] = deployment.changelog("workflows")
     return names
 
 

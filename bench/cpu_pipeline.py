@@ -20,10 +20,10 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from bench.preload import PARTITIONS_SETTING
 from bench.preload import pipeline as workflow_pipeline
 from bench.workload import Event, Workload
 from processors.contract import Record
+from processors.deployment import Deployment
 from processors.partitioning import partition_for
 from processors.roles import INGRESS_ROLE
 from streams.runtime import PartitionTask
@@ -43,14 +43,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def _tasks(data_dir: Path, partitions: int) -> list[PartitionTask]:
     proc = workflow_pipeline()
-    settings = {PARTITIONS_SETTING: partitions, "topics": {}}
+    deployment = Deployment.create("bench", partitions, {})
     tasks = []
     for partition in range(partitions):
         stores = {
             t.name: TableStore(data_dir / t.name / f"p{partition}", t.name, t.codec, t.name)
             for t in proc.tables
         }
-        tasks.append(PartitionTask(partition, [proc], PartitionState(partition, stores), settings))
+        tasks.append(
+            PartitionTask(partition, [proc], PartitionState(partition, stores), deployment)
+        )
     return tasks
 
 

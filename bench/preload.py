@@ -34,8 +34,6 @@ from processors.partitioning import partition_for
 from processors.pipeline import WorkflowPipeline
 from streams.driver import TestDriver
 
-PARTITIONS_SETTING = "partitions"
-
 
 def pipeline() -> WorkflowPipeline:
     """The worker's default processor, built from the repository's dev policy and keys."""
@@ -57,7 +55,6 @@ def decided_state(workload: Workload, w: int, now_ms: int, partitions: int) -> b
             Path(tmp),
             partitions=partitions,
             start_ms=now_ms,
-            settings={PARTITIONS_SETTING: partitions, "topics": {}},
         ) as driver,
     ):
         emits = driver.pipe("ingress", event.key, event.value, tuple(event.headers))

@@ -43,8 +43,10 @@ from bench.kafka import (
 from bench.preload import pipeline as workflow_pipeline
 from bench.workload import Workload
 from examples.counter import CounterProcessor
+from processors.deployment import Deployment
 from streams.host import StreamHost
-from streams.settings import ProcessingGuarantee, Settings
+from streams.settings import HostSettings, KafkaSettings, ProcessingGuarantee
+from streams.stats import StatsObserver
 
 APP_ID = "counter"
 
@@ -107,45 +109,47 @@ def profile(args: argparse.Namespace, prefix: str, data_dir: Path) -> str:
         app_id = APP_ID
         input_topic, output_topic = f"{prefix}in", f"{prefix}out"
         changelog = f"{prefix}{APP_ID}.counts.changelog"
-        create_topics(args.bootstrap, [input_topic], args.partitions)
+        create_topics(args.bootstrap, [input_topic, f"{prefix}quarantine"], args.partitions)
         create_topics(args.bootstrap, [output_topic], args.partitions, OUTPUT_TOPIC_CONFIG)
         create_topics(args.bootstrap, [changelog], args.partitions, CHANGELOG_TOPIC_CONFIG)
         data = InputData(args.records, args.keys, args.value_size)
         log(f"producing {args.records:,} input records to {input_topic}")
         produce_input(args.bootstrap, input_topic, data, args.records)
-        roles = {"input": input_topic, "output": output_topic}
+        roles = {"input": input_topic, "output": output_topic, "quarantine": f"{prefix}quarantine"}
         processors = [CounterProcessor()]
         what = f"counter, {args.keys} keys, {args.value_size} B values"
-    settings = Settings(
+    kafka = KafkaSettings(
         bootstrap_servers=args.bootstrap,
-        topic_prefix=prefix,
-        app_id=app_id,
+        kafka_options={str(k): str(v) for k, v in args.kafka_options.items()},
+    )
+    host_settings = HostSettings(
         worker_id="profile",
         data_dir=data_dir,
         processing_guarantee=guarantee,
         batch_size=args.batch_size,
         commit_interval_ms=args.commit_interval_ms,
         stats_interval_s=3600.0,
-        kafka_options={str(k): str(v) for k, v in args.kafka_options.items()},
     )
-    host = StreamHost(settings, processors, roles)
+    deployment = Deployment(app_id, args.partitions, roles, topic_prefix=prefix)
+    stats = StatsObserver()
+    host = StreamHost(kafka, host_settings, deployment, processors, stats)
     log("starting the host (group join, restore) outside the profile")
     host._start()
     profiler = Profiler(interval=args.interval, async_mode="disabled")
     try:
         deadline = time.monotonic() + 60
-        while not host.stats.records and time.monotonic() < deadline:
+        while not stats.stats.records and time.monotonic() < deadline:
             host._cycle()
-        if not host.stats.records:
+        if not stats.stats.records:
             raise RuntimeError("the host processed nothing within 60s")
-        first = host.stats.records
-        commits0, commit_s0 = host.stats.commits, host.stats.commit_seconds_total
-        batches0 = host.stats.batches
+        first = stats.stats.records
+        commits0, commit_s0 = stats.stats.commits, stats.stats.commit_seconds_total
+        batches0 = stats.stats.batches
         log(f"profiling from record {first:,} to {args.records:,}")
         started = time.monotonic()
         profiler.start()
         deadline = time.monotonic() + 300
-        while host.stats.records < args.records and time.monotonic() < deadline:
+        while stats.stats.records < args.records and time.monotonic() < deadline:
             host._cycle()
         profiler.stop()
         seconds = time.monotonic() - started
@@ -154,10 +158,10 @@ def profile(args: argparse.Namespace, prefix: str, data_dir: Path) -> str:
         if profiler.is_running:
             profiler.stop()
         host._shutdown()
-    records = host.stats.records - first
-    commits = host.stats.commits - commits0
-    commit_s = host.stats.commit_seconds_total - commit_s0
-    batches = host.stats.batches - batches0
+    records = stats.stats.records - first
+    commits = stats.stats.commits - commits0
+    commit_s = stats.stats.commit_seconds_total - commit_s0
+    batches = stats.stats.batches - batches0
     head = [
         f"host profile: {records:,} records in {seconds:.2f}s = {records / seconds:,.0f} rec/s "
         f"({what}; {guarantee.value}, batch {args.batch_size}, commit interval "

@@ -141,6 +141,8 @@ class Bench:
         if name == "host":
             changelog = f"{base}.{HOST_APP_ID}.counts.changelog"
             create_topics(cfg.bootstrap, [changelog], cfg.partitions, CHANGELOG_TOPIC_CONFIG)
+            # Where the host sends a record its processor raises on; checked at start-up.
+            create_topics(cfg.bootstrap, [f"{base}.agentflow.quarantine"], cfg.partitions)
         self.progress(f"{label}: producing {n:,} input records (acks=all, murmur2_random)")
         result.produce_seconds = produce_input(cfg.bootstrap, input_topic, self.data, n)
         self.progress(f"{label}: input produced in {result.produce_seconds:.1f}s; starting")

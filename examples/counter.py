@@ -19,16 +19,16 @@ COUNTS = "counts"
 class CounterProcessor:
     name: str = "counter"
     input_roles: tuple[str, ...] = ("input",)
+    output_roles: tuple[str, ...] = ("output",)
     tables: tuple[TableSpec, ...] = (TableSpec(COUNTS, IntCodec()),)
     punctuate_interval_ms: int = 0
-    output_role: str = "output"
 
     def process(self, record: Record, state: StateView, ctx: Context) -> Result:
         key = record.key or b""
         count = (state.get(COUNTS, key) or 0) + 1
         value = (record.value or b"") + b"|" + str(count).encode()
         return Result(
-            emits=(Emit(self.output_role, key, value),),
+            emits=(Emit(self.output_roles[0], key, value),),
             writes=(Put(COUNTS, key, count),),
         )
 

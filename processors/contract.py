@@ -8,9 +8,11 @@ driver and the replay tool all feed processors through this contract.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, runtime_checkable
+
+from processors.deployment import Deployment
 
 #: Kafka headers, in order; a header's value may be null.
 Headers = tuple[tuple[str, bytes | None], ...]
@@ -86,11 +88,13 @@ _EMPTY = Result()
 
 @dataclass(frozen=True, slots=True)
 class Context:
-    """What a processor may know besides the record and state: the time and its settings."""
+    """What a processor may know besides the record and state: the time, the partition, and
+    the deployment (topics by role and the partition count, see
+    :class:`~processors.deployment.Deployment`)."""
 
     now_ms: int
     partition: int
-    settings: Mapping[str, Any] = field(default_factory=dict)
+    deployment: Deployment
 
 
 class StateView(Protocol):
@@ -138,6 +142,10 @@ class TableSpec:
 class Processor(Protocol):
     """A pure stream processor. Hosts call ``process`` for each record of ``input_roles``.
 
+    ``output_roles`` names every role it may emit to; a host checks at start-up that each maps
+    to an existing topic, as it does for the quarantine role, where a record a processor raises
+    on goes.
+
     ``punctuate_interval_ms`` > 0 asks the host to call ``punctuate`` once per assigned
     partition on that wall-clock period; its result goes into the same transaction as the
     records processed around it.
@@ -149,6 +157,9 @@ class Processor(Protocol):
 
     @property
     def input_roles(self) -> tuple[str, ...]: ...
+
+    @property
+    def output_roles(self) -> tuple[str, ...]: ...
 
     @property
     def tables(self) -> tuple[TableSpec, ...]: ...

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from processors.contract import Context, Record, Result, StateView, TableSpec
 from processors.engine import OrchestratorProcessor
-from processors.gate import INGRESS_ROLE, Gate, admit
+from processors.gate import GATE_OUTPUT_ROLES, INGRESS_ROLE, Gate, admit
 
 
 @dataclass
@@ -23,6 +23,10 @@ class WorkflowPipeline:
     orchestrator: OrchestratorProcessor
     name: str = "pipeline"
     input_roles: tuple[str, ...] = (INGRESS_ROLE,)
+
+    @property
+    def output_roles(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(GATE_OUTPUT_ROLES + self.orchestrator.output_roles))
 
     @property
     def tables(self) -> tuple[TableSpec, ...]:

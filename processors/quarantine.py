@@ -7,7 +7,6 @@ The value is an Avro ``agentflow.internal.QuarantineRecord`` in single-object en
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from processors.contract import Context, Emit, Record
@@ -17,16 +16,6 @@ from processors.roles import QUARANTINE_ROLE
 REASON_HEADER = "af-reason"
 ORIGIN_HEADER = "af-quarantined-by"
 _MAX_DETAIL = 2000
-
-
-def topic_of(ctx: Context, role: str) -> str:
-    """The topic name the host maps ``role`` to (the role itself when run without a host)."""
-    topics = ctx.settings.get("topics")
-    if isinstance(topics, Mapping):
-        name = topics.get(role)
-        if isinstance(name, str):
-            return name
-    return role
 
 
 def quarantine_emit(
@@ -43,7 +32,7 @@ def quarantine_emit(
         "original_key": record.key,
         "original_value": record.value,
         "original_headers": [{"key": k, "value": v} for k, v in record.headers],
-        "original_topic": topic_of(ctx, record.role),
+        "original_topic": ctx.deployment.topics.get(record.role, record.role),
         "original_partition": record.partition,
         "original_offset": record.offset,
         "reason": reason,

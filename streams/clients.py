@@ -5,26 +5,35 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 
 from streams.errors import StartupError
-from streams.settings import ProcessingGuarantee, Settings
+from streams.settings import HostSettings, KafkaSettings
+
+# librdkafka error codes that mean "reached the broker, but could not log in".
+_AUTH_FAILURES = frozenset(
+    {KafkaError._AUTHENTICATION, KafkaError._SSL, KafkaError.SASL_AUTHENTICATION_FAILED}
+)
 
 
-def consumer_config(settings: Settings) -> dict[str, Any]:
+def consumer_config(kafka: KafkaSettings, host: HostSettings, app_id: str) -> dict[str, Any]:
+    """The host's consumer: group ``app_id``, static member ``<app_id>-<worker_id>``."""
     return {
-        **settings.client_config(),
-        "group.id": settings.app_id,
-        "client.id": f"{settings.app_id}-{settings.worker_id}",
+        **kafka.client_config(),
+        "group.id": app_id,
+        "client.id": f"{app_id}-{host.worker_id}",
+        # Static membership: a worker restarted with the same id takes its partitions back at
+        # once instead of waiting for its old member's session to time out.
+        "group.instance.id": f"{app_id}-{host.worker_id}",
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
         "auto.offset.reset": "earliest",
         "isolation.level": "read_committed",
         "partition.assignment.strategy": "cooperative-sticky",
         "allow.auto.create.topics": False,
-        "session.timeout.ms": settings.session_timeout_ms,
-        "heartbeat.interval.ms": max(500, settings.session_timeout_ms // 5),
+        "session.timeout.ms": host.session_timeout_ms,
+        "heartbeat.interval.ms": max(500, host.session_timeout_ms // 5),
         "max.poll.interval.ms": 300_000,
         "fetch.wait.max.ms": 50,
         # librdkafka >= 2.4 backs fetching off for 1 s by default once its queue is full,
@@ -35,10 +44,10 @@ def consumer_config(settings: Settings) -> dict[str, Any]:
     }
 
 
-def producer_config(settings: Settings) -> dict[str, Any]:
+def producer_config(kafka: KafkaSettings, host: HostSettings, app_id: str) -> dict[str, Any]:
     conf: dict[str, Any] = {
-        **settings.client_config(),
-        "client.id": f"{settings.app_id}-{settings.worker_id}",
+        **kafka.client_config(),
+        "client.id": f"{app_id}-{host.worker_id}",
         "enable.idempotence": True,
         "acks": "all",
         # Java-compatible key hashing: keys land where a Java producer would put them.
@@ -56,19 +65,21 @@ def producer_config(settings: Settings) -> dict[str, Any]:
         "retry.backoff.max.ms": 100,
         "log_level": 3,
     }
-    if settings.processing_guarantee is ProcessingGuarantee.EXACTLY_ONCE:
+    if host.exactly_once:
         # Stable per worker, so a restarted worker fences and aborts its predecessor's
         # transaction at once instead of waiting for the transaction timeout.
-        conf["transactional.id"] = f"{settings.app_id}-{settings.worker_id}"
-        conf["transaction.timeout.ms"] = settings.transaction_timeout_ms
+        conf["transactional.id"] = f"{app_id}-{host.worker_id}"
+        conf["transaction.timeout.ms"] = host.transaction_timeout_ms
     return conf
 
 
-def restore_consumer_config(settings: Settings) -> dict[str, Any]:
+def restore_consumer_config(
+    kafka: KafkaSettings, host: HostSettings, app_id: str
+) -> dict[str, Any]:
     return {
-        **settings.client_config(),
-        "group.id": f"{settings.app_id}-restore",
-        "client.id": f"{settings.app_id}-{settings.worker_id}-restore",
+        **kafka.client_config(),
+        "group.id": f"{app_id}-restore",
+        "client.id": f"{app_id}-{host.worker_id}-restore",
         "enable.auto.commit": False,
         "auto.offset.reset": "earliest",
         "isolation.level": "read_committed",
@@ -84,36 +95,45 @@ def restore_consumer_config(settings: Settings) -> dict[str, Any]:
 
 
 def check_topics(
-    settings: Settings, topics: Iterable[str], timeout_s: float = 10.0
+    kafka: KafkaSettings, topics: Iterable[str], timeout_s: float = 10.0
 ) -> dict[str, int]:
-    """The partition count of each topic; a clear StartupError if the broker or one is missing."""
-    admin = AdminClient({**settings.client_config(), "log_level": 0})
+    """The partition count of each topic; a clear StartupError if the broker cannot be reached
+    (or refuses our login), or if a topic is missing."""
+    errors: list[KafkaError] = []
+    admin = AdminClient({**kafka.client_config(), "log_level": 0, "error_cb": errors.append})
     try:
         meta = admin.list_topics(timeout=timeout_s)
     except KafkaException as exc:
-        raise StartupError(
-            f"cannot reach Kafka at {settings.bootstrap_servers} ({exc.args[0].str()}). "
-            "Start it with `agentflow broker up`, or set AGENTFLOW_BOOTSTRAP_SERVERS."
-        ) from None
+        raise StartupError(unreachable_message(kafka, [exc.args[0], *errors])) from None
     counts: dict[str, int] = {}
     for topic in topics:
         found = meta.topics.get(topic)
         if found is None or found.error is not None:
             raise StartupError(
                 f"topic '{topic}' does not exist; the worker never creates topics. "
-                "Create them with `agentflow topics ensure` (same AGENTFLOW_TOPIC_PREFIX)."
+                "Create it with `agentflow topics ensure` (same AGENTFLOW_TOPIC_PREFIX; add "
+                "--processor for a custom processor's topics and changelogs)."
             )
         counts[topic] = len(found.partitions)
     return counts
 
 
-def init_transactions(producer: Producer, settings: Settings, timeout_s: float = 30.0) -> None:
-    """Register the transactional id, fencing any earlier producer with the same id."""
-    try:
-        producer.init_transactions(timeout_s)
-    except KafkaException as exc:
-        raise StartupError(
-            f"the broker at {settings.bootstrap_servers} refused transactions "
-            f"({exc.args[0].str()}). Use a broker with transactions enabled, or set "
-            "AGENTFLOW_PROCESSING_GUARANTEE=at_least_once."
-        ) from None
+def unreachable_message(kafka: KafkaSettings, errors: list[KafkaError]) -> str:
+    """Why Kafka could not be used: a failed login, or no broker at the address."""
+    auth = next((e for e in errors if e.code() in _AUTH_FAILURES), None)
+    if auth is not None:
+        return (
+            f"Kafka at {kafka.bootstrap_servers} refused the login ({auth.str()}). Check "
+            "AGENTFLOW_SECURITY_PROTOCOL, AGENTFLOW_SASL_* and AGENTFLOW_SSL_* (or "
+            "AGENTFLOW_KAFKA_OPTIONS)."
+        )
+    first = errors[0].str() if errors else "no answer"
+    hint = (
+        " If the broker needs SASL or TLS, check AGENTFLOW_SECURITY_PROTOCOL and its options."
+        if not kafka.uses_authentication
+        else ""
+    )
+    return (
+        f"cannot reach Kafka at {kafka.bootstrap_servers} ({first}). "
+        f"Start it with `agentflow broker up`, or set AGENTFLOW_BOOTSTRAP_SERVERS.{hint}"
+    )

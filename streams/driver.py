@@ -6,7 +6,7 @@ It uses real RocksDB stores in a directory you give it, a clock you move by hand
 ``TopologyTestDriver`` it commits after every record: each piped record's table writes are
 flushed to its stores before ``pipe`` returns.
 
-    driver = TestDriver([CounterProcessor()], tmp_path, partitions=4)
+    driver = TestDriver([CounterProcessor()], tmp_path, partitions=4)   # or deployment=...
     driver.pipe("input", b"k", b"v")
     assert driver.read("output") == [Emit("output", b"k", b"v|1")]
     assert driver.state("counts", b"k") == 1
@@ -20,7 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from processors.contract import Emit, Headers, Processor, Record
+from processors.deployment import Deployment
 from processors.partitioning import partition_for
+from processors.roles import QUARANTINE_ROLE
+from streams.errors import HostError
 from streams.runtime import PartitionTask, TaskCounters
 from streams.tables import PartitionState, TableStore
 
@@ -36,26 +39,37 @@ class TestDriver:
         data_dir: Path,
         partitions: int = 4,
         start_ms: int = 0,
-        settings: dict[str, Any] | None = None,
+        deployment: Deployment | None = None,
     ) -> None:
+        """Without a ``deployment``, every role the processors read or write maps to a topic
+        of its own name, with ``partitions`` partitions; with one, its partition count and
+        topic names are used, as a host would use them."""
         self.processors = list(processors)
-        self.partitions = partitions
+        tables = {t.name: t for p in self.processors for t in p.tables}
+        if deployment is None:
+            roles = {r for p in self.processors for r in (*p.input_roles, *p.output_roles)}
+            names = {r: r for r in sorted(roles | {QUARANTINE_ROLE})}
+            deployment = Deployment.create("test-driver", partitions, names)
+        self.deployment = deployment.with_tables(tables)
+        self.partitions = self.deployment.partitions
         self.now_ms = start_ms
         self.counters = TaskCounters()
         self._outputs: dict[str, list[Emit]] = defaultdict(list)
         self._offsets: dict[tuple[str, int], int] = defaultdict(int)
-        tables = {t.name: t for p in self.processors for t in p.tables}
         self._tasks: list[PartitionTask] = []
-        for partition in range(partitions):
+        for partition in range(self.partitions):
             stores = {
                 name: TableStore(
-                    Path(data_dir) / name / f"p{partition}", name, spec.codec, f"{name}-changelog"
+                    Path(data_dir) / name / f"p{partition}",
+                    name,
+                    spec.codec,
+                    self.deployment.changelog(name),
                 )
                 for name, spec in tables.items()
             }
             state = PartitionState(partition, stores)
             task = PartitionTask(
-                partition, self.processors, state, dict(settings or {}), counters=self.counters
+                partition, self.processors, state, self.deployment, counters=self.counters
             )
             self._tasks.append(task)
 
@@ -109,6 +123,11 @@ class TestDriver:
 
     def _commit(self, task: PartitionTask, emits: list[Emit]) -> None:
         for emit in emits:
+            if emit.role not in self.deployment.topics:  # the host would refuse it too
+                raise HostError(
+                    f"a processor emitted to role '{emit.role}', which is not among its "
+                    f"output_roles {sorted(self.deployment.topics)}"
+                )
             self._outputs[emit.role].append(emit)
         task.state.flush(task.state.encoded_changes())
 

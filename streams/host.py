@@ -1,8 +1,11 @@
 """The stream host: consume → process → produce on confluent-kafka, exactly once.
 
-The host knows nothing about workflows. It maps topic roles to topics, feeds each consumed
-record to the :class:`~streams.runtime.PartitionTask` of its partition, produces what the
-processors emit, and makes it durable through :class:`~streams.checkpoint.Checkpoint`.
+The host knows nothing about workflows. It resolves topic roles through the
+:class:`~processors.deployment.Deployment` it is given, feeds each consumed record to the
+:class:`~streams.runtime.PartitionTask` of its partition, produces what the processors emit,
+and makes it durable through :class:`~streams.checkpoint.Checkpoint` with the
+:class:`~streams.committer.Committer` of its guarantee. It reports what it does to a
+:class:`~streams.observer.HostObserver`.
 """
 
 from __future__ import annotations
@@ -10,23 +13,27 @@ from __future__ import annotations
 import logging
 import signal
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException
 from confluent_kafka import TopicPartition as TP
 
 from processors.contract import Emit, Processor, Record
+from processors.deployment import Deployment, UnknownRoleError
+from processors.roles import QUARANTINE_ROLE
 from streams import clients
 from streams.checkpoint import Checkpoint
+from streams.committer import AtLeastOnceCommitter, Committer, ExactlyOnceCommitter
 from streams.errors import HostError, StartupError
+from streams.observer import HostObserver, NullObserver
+from streams.produce import produce
 from streams.recovery import Restorer
 from streams.runtime import PartitionTask, TaskCounters
-from streams.settings import ProcessingGuarantee, Settings
-from streams.stats import HostStats
+from streams.settings import HostSettings, KafkaSettings
 from streams.tables import PartitionState, TableStore
-from topics.catalog import changelog_topic
 
 log = logging.getLogger("agentflow.host")
 _NO_KWARGS: dict[str, Any] = {}
@@ -37,23 +44,32 @@ class StreamHost:
 
     def __init__(
         self,
-        settings: Settings,
+        kafka: KafkaSettings,
+        settings: HostSettings,
+        deployment: Deployment,
         processors: Sequence[Processor],
-        roles: Mapping[str, str],
+        observer: HostObserver | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self.kafka = kafka
         self.settings = settings
         self.processors = list(processors)
-        self.roles = dict(roles)  # role -> topic
-        self.stats = HostStats()
-        self._clock = clock
-        self._exactly_once = settings.processing_guarantee is ProcessingGuarantee.EXACTLY_ONCE
-        self._input_roles = sorted({r for p in self.processors for r in p.input_roles})
-        missing = [r for r in self._input_roles if r not in self.roles]
-        if missing:
-            raise StartupError(f"no topic is mapped to input role(s) {missing}")
-        self._topic_roles = {self.roles[r]: r for r in self._input_roles}
         self._tables = {t.name: t for p in self.processors for t in p.tables}
+        self.deployment = deployment.with_tables(self._tables)
+        self.observer: HostObserver = observer or NullObserver()
+        self._clock = clock
+        self._input_roles = sorted({r for p in self.processors for r in p.input_roles})
+        # Every role a processor may emit to, and quarantine, where poison records go.
+        self._output_roles = sorted(
+            {r for p in self.processors for r in p.output_roles} | {QUARANTINE_ROLE}
+        )
+        try:
+            self.roles = {
+                r: self.deployment.topic(r) for r in {*self._input_roles, *self._output_roles}
+            }  # role -> topic
+        except UnknownRoleError as exc:
+            raise StartupError(f"{exc}; map it with --role ROLE=TOPIC") from None
+        self._topic_roles = {self.roles[r]: r for r in self._input_roles}
         self._tasks: dict[int, PartitionTask] = {}
         self._counters = TaskCounters()
         self._assigned: dict[int, set[str]] = {}
@@ -61,6 +77,7 @@ class StreamHost:
         self._txn_open = False
         self._txn_started = 0.0
         self._stop = False
+        self._failed_checkpoints = 0
         self._last_stats = time.monotonic()
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -72,9 +89,6 @@ class StreamHost:
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
 
-    def changelog_topic(self, table: str) -> str:
-        return self.settings.topic(changelog_topic(self.settings.app_id, table))
-
     def run(self) -> None:
         self._start()
         try:
@@ -85,21 +99,29 @@ class StreamHost:
 
     def _start(self) -> None:
         inputs = list(self._topic_roles)
-        changelogs = [self.changelog_topic(t) for t in self._tables]
-        counts = clients.check_topics(self.settings, inputs + changelogs)
-        if len(set(counts.values())) > 1:
+        changelogs = [self.deployment.changelog(t) for t in self._tables]
+        outputs = sorted({self.roles[r] for r in self._output_roles} - set(inputs))
+        counts = clients.check_topics(self.kafka, inputs + changelogs + outputs)
+        co_partitioned = {t: counts[t] for t in inputs + changelogs}
+        if len(set(co_partitioned.values())) > 1:
             raise StartupError(
-                f"input and changelog topics must have one partition count, found {counts}"
+                f"input and changelog topics must have one partition count, found {co_partitioned}"
             )
-        # What processors may know of the deployment: topic names (for quarantine records)
-        # and the partition count (to check that keys sit on their murmur2 partition).
-        self._task_settings = {"topics": dict(self.roles), "partitions": counts[inputs[0]]}
-        self._producer = Producer(clients.producer_config(self.settings))
-        if self._exactly_once:
-            clients.init_transactions(self._producer, self.settings)
-        self._consumer = Consumer(clients.consumer_config(self.settings))
-        self._restorer = Restorer(clients.restore_consumer_config(self.settings))
-        self._checkpoint = Checkpoint(self._producer, self._consumer, self._exactly_once)
+        if counts[inputs[0]] != self.deployment.partitions:
+            # Processors route keys by the deployment's count: it must be the topics' count.
+            self.deployment = replace(self.deployment, partitions=counts[inputs[0]])
+        kafka, host, app_id = self.kafka, self.settings, self.deployment.app_id
+        self._consumer = Consumer(clients.consumer_config(kafka, host, app_id))
+        producer_config = clients.producer_config(kafka, host, app_id)
+        committer: Committer
+        if host.exactly_once:
+            committer = ExactlyOnceCommitter(
+                producer_config, self._consumer, kafka.bootstrap_servers
+            )
+        else:
+            committer = AtLeastOnceCommitter(producer_config, self._consumer)
+        self._restorer = Restorer(clients.restore_consumer_config(kafka, host, app_id))
+        self._checkpoint = Checkpoint(committer)
         self._consumer.subscribe(
             inputs, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
         )
@@ -115,9 +137,8 @@ class StreamHost:
                 task.state.close()
             self._tasks.clear()
             self._restorer.close()
-            self._producer.flush(10)
-            self._write_stats()
-            log.info("host stopped: %s", self.stats.summary_line())
+            self._checkpoint.committer.producer.flush(10)
+            self.observer.on_stop()
 
     # -- the loop -----------------------------------------------------------------------
     def _poll_batch(self) -> list[Any]:
@@ -148,7 +169,7 @@ class StreamHost:
             self._recover_from(exc.args[0])
             processed = 0
         if processed:
-            self.stats.record_batch(processed)
+            self.observer.on_batch(processed)
         if time.monotonic() - self._last_stats >= self.settings.stats_interval_s:
             self._report()
 
@@ -204,27 +225,24 @@ class StreamHost:
 
     def _begin(self) -> None:
         if not self._txn_open:
-            if self._exactly_once:
-                self._producer.begin_transaction()
+            self._checkpoint.committer.begin()
             self._txn_open = True
             self._txn_started = time.monotonic()
 
     def _produce(self, emit: Emit) -> None:
         topic = self.roles.get(emit.role)
         if topic is None:
-            raise HostError(f"a processor emitted to role '{emit.role}', which maps to no topic")
+            raise HostError(
+                f"a processor emitted to role '{emit.role}', which is not among its "
+                f"output_roles {self._output_roles}"
+            )
         if emit.headers or emit.partition is not None:
             kwargs: dict[str, Any] = {"headers": list(emit.headers)} if emit.headers else {}
             if emit.partition is not None:
                 kwargs["partition"] = emit.partition
         else:
             kwargs = _NO_KWARGS
-        while True:
-            try:
-                self._producer.produce(topic, emit.value, emit.key, **kwargs)
-                return
-            except BufferError:
-                self._producer.poll(0.05)
+        produce(self._checkpoint.committer.producer, topic, emit.value, emit.key, **kwargs)
 
     def _commit(self) -> bool:
         """Run the checkpoint; on failure abort and rewind. True if it committed."""
@@ -235,37 +253,29 @@ class StreamHost:
             return False
         self._offsets.clear()
         self._txn_open = False
-        self.stats.record_commit(result.seconds)
-        self.stats.poison_records = self._counters.poison
-        self.stats.punctuations = self._counters.punctuations
+        self._failed_checkpoints = 0
+        self.observer.on_commit(result.seconds, result.changelog_records, result.offsets)
         return True
 
     def _recover_from(self, err: KafkaError) -> None:
-        """Abort what this checkpoint did and re-read from the committed offsets."""
+        """Abort what this checkpoint did and re-read from the committed offsets; stop the
+        worker if checkpoints keep failing (a fault that will not heal by retrying)."""
+        self._failed_checkpoints += 1
+        limit = self.settings.max_failed_checkpoints
+        if self._failed_checkpoints >= limit:
+            raise HostError(
+                f"{limit} checkpoints in a row failed, the last with: {err.str()}. Stopping "
+                "rather than retrying forever; fix the cause (a missing or deleted topic, an "
+                "ACL, the broker) and start the worker again"
+            )
         log.warning("checkpoint failed (%s); aborting and rewinding", err.str())
-        self.stats.aborts += 1
-        if self._exactly_once:
-            dead = err.fatal()
-            if not dead:
-                try:
-                    self._producer.abort_transaction(30)
-                except KafkaException:
-                    dead = True
-            if dead:
-                # Fenced (a newer epoch exists, e.g. the coordinator timed our transaction
-                # out while we were paused): this producer is dead. Start a new one.
-                self._reset_producer()
+        self.observer.on_abort(err.str())
+        self._checkpoint.committer.abort(err)
         self._txn_open = False
         self._offsets.clear()
         for task in self._tasks.values():
             task.state.discard()
         self._rewind()
-
-    def _reset_producer(self) -> None:
-        log.warning("producer fenced; starting a new one")
-        self._producer = Producer(clients.producer_config(self.settings))
-        clients.init_transactions(self._producer, self.settings)
-        self._checkpoint = Checkpoint(self._producer, self._consumer, self._exactly_once)
 
     def _rewind(self) -> None:
         assigned = [TP(t, p) for p, topics in self._assigned.items() for t in topics]
@@ -289,20 +299,17 @@ class StreamHost:
             topics.add(tp.topic)
             if tp.partition not in self._tasks:
                 self._tasks[tp.partition] = self._open_task(tp.partition)
-        self.stats.assigned_partitions = sorted(self._assigned)
-        self._write_stats()
+        self.observer.on_assign(sorted(self._assigned))
 
     def _open_task(self, partition: int) -> PartitionTask:
         stores: dict[str, TableStore] = {}
-        base = Path(self.settings.data_dir) / self.settings.app_id
+        base = Path(self.settings.data_dir) / self.deployment.app_id
         for name, spec in self._tables.items():
             path = base / name / f"p{partition}"
-            store = TableStore(path, name, spec.codec, self.changelog_topic(name))
+            store = TableStore(path, name, spec.codec, self.deployment.changelog(name))
             store, report = self._restorer.restore(store, partition)
             stores[name] = store
-            self.stats.restored_records += report.records
-            self.stats.restore_seconds += report.seconds
-            self.stats.restores.append(report.as_dict())
+            self.observer.on_restore(report)
             log.info(
                 "restored %s[%d]: %d records in %.2fs (%s)",
                 name,
@@ -313,7 +320,12 @@ class StreamHost:
             )
         state = PartitionState(partition, stores)
         return PartitionTask(
-            partition, self.processors, state, self._task_settings, counters=self._counters
+            partition,
+            self.processors,
+            state,
+            self.deployment,
+            counters=self._counters,
+            on_poison=self.observer.on_poison,
         )
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TP]) -> None:
@@ -337,12 +349,11 @@ class StreamHost:
                 task = self._tasks.pop(tp.partition, None)
                 if task is not None:
                     task.state.close()
-        self.stats.assigned_partitions = sorted(self._assigned)
+        self.observer.on_assign(sorted(self._assigned))
 
     # -- figures ------------------------------------------------------------------------
     def _report(self) -> None:
         self._last_stats = time.monotonic()
-        self.stats.roll_window()
         lag: dict[str, int] = {}
         for p, topics in self._assigned.items():
             for t in topics:
@@ -353,10 +364,4 @@ class StreamHost:
                     continue
                 if high >= 0 and pos >= 0:
                     lag[f"{t}[{p}]"] = max(high - pos, 0)
-        self.stats.lag = lag
-        log.info("%s", self.stats.summary_line())
-        self._write_stats()
-
-    def _write_stats(self) -> None:
-        if self.settings.stats_file is not None:
-            self.stats.write(Path(self.settings.stats_file))
+        self.observer.on_lag(lag)

@@ -8,11 +8,11 @@ disagree about what a processor does.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from processors.contract import Context, Emit, Processor, Record, Result
+from processors.deployment import Deployment
 from processors.quarantine import quarantine_emit
 from processors.reasons import PROCESSOR_ERROR
 from streams.tables import PartitionState
@@ -32,8 +32,10 @@ class PartitionTask:
     partition: int
     processors: Sequence[Processor]
     state: PartitionState
-    settings: Mapping[str, Any] = field(default_factory=dict)
+    deployment: Deployment
     counters: TaskCounters = field(default_factory=TaskCounters)
+    #: Called for each record a processor raised on (after it went to quarantine).
+    on_poison: Callable[[Record, str, Exception], None] | None = None
     next_punctuation_ms: dict[str, int] = field(default_factory=dict)
     _ctx: Context | None = field(default=None, repr=False)
 
@@ -41,9 +43,7 @@ class PartitionTask:
         """The context for ``now_ms``; one object per tick, not per record."""
         ctx = self._ctx
         if ctx is None or ctx.now_ms != now_ms:
-            ctx = self._ctx = Context(
-                now_ms=now_ms, partition=self.partition, settings=self.settings
-            )
+            ctx = self._ctx = Context(now_ms, self.partition, self.deployment)
         return ctx
 
     def process(self, record: Record, now_ms: int) -> list[Emit]:
@@ -85,6 +85,8 @@ class PartitionTask:
 
     def _poison(self, record: Record, proc: Processor, exc: Exception, now_ms: int) -> Emit:
         self.counters.poison += 1
+        if self.on_poison is not None:
+            self.on_poison(record, proc.name, exc)
         detail = f"{type(exc).__name__}: {exc}"
         ctx = self.context(now_ms)
         return quarantine_emit(record, PROCESSOR_ERROR, detail, ctx, origin=f"host/{proc.name}")

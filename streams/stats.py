@@ -1,12 +1,18 @@
-"""The host's running figures: read by tests and the bench, logged as a one-line summary."""
+"""The host's running figures as an observer: a one-line log summary and an optional JSON file
+(``AGENTFLOW_STATS_FILE``) that tests, the bench and scripts read."""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from processors.contract import Record
+from streams.observer import NullObserver
+from streams.recovery import RestoreReport
 
 
 @dataclass
@@ -21,7 +27,6 @@ class HostStats:
     commit_seconds_total: float = 0.0
     commit_seconds_max: float = 0.0
     poison_records: int = 0
-    punctuations: int = 0
     restored_records: int = 0
     restore_seconds: float = 0.0
     restores: list[dict[str, Any]] = field(default_factory=list)
@@ -63,7 +68,6 @@ class HostStats:
             else 0,
             "commit_ms_max": round(1000 * self.commit_seconds_max, 2),
             "poison_records": self.poison_records,
-            "punctuations": self.punctuations,
             "restored_records": self.restored_records,
             "restore_seconds": round(self.restore_seconds, 3),
             "restores": self.restores,
@@ -85,3 +89,50 @@ class HostStats:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.as_dict()))
         tmp.replace(path)
+
+
+class StatsObserver(NullObserver):
+    """Keeps :class:`HostStats` from the host's events; writes them to ``path`` (if set) when
+    partitions move, at each lag reading (the stats interval) and on stop."""
+
+    def __init__(self, path: Path | None = None, log: Any = None) -> None:
+        self.stats = HostStats()
+        self.path = path
+        self._log = log
+
+    def on_batch(self, records: int) -> None:
+        self.stats.record_batch(records)
+
+    def on_commit(self, seconds: float, changelog_records: int, offsets: int) -> None:
+        self.stats.record_commit(seconds)
+
+    def on_abort(self, reason: str) -> None:
+        self.stats.aborts += 1
+
+    def on_restore(self, report: RestoreReport) -> None:
+        self.stats.restored_records += report.records
+        self.stats.restore_seconds += report.seconds
+        self.stats.restores.append(report.as_dict())
+
+    def on_poison(self, record: Record, processor: str, error: Exception) -> None:
+        self.stats.poison_records += 1
+
+    def on_assign(self, partitions: Sequence[int]) -> None:
+        self.stats.assigned_partitions = sorted(partitions)
+        self.write()
+
+    def on_lag(self, lag: Mapping[str, int]) -> None:
+        self.stats.roll_window()
+        self.stats.lag = dict(lag)
+        if self._log is not None:
+            self._log.info("%s", self.stats.summary_line())
+        self.write()
+
+    def on_stop(self) -> None:
+        self.write()
+        if self._log is not None:
+            self._log.info("host stopped: %s", self.stats.summary_line())
+
+    def write(self) -> None:
+        if self.path is not None:
+            self.stats.write(self.path)

@@ -1,14 +1,15 @@
 """The topic catalog and the tool that makes the broker match it."""
 
 from topics.admin import DriftReport, ensure_topics
-from topics.catalog import TopicSpec, by_role, catalog, changelog_spec, changelog_topic
+from topics.catalog import CATALOG, CatalogEntry, TopicSpec, catalog, catalog_names, changelog_spec
 
 __all__ = [
+    "CATALOG",
+    "CatalogEntry",
     "DriftReport",
     "TopicSpec",
-    "by_role",
     "catalog",
+    "catalog_names",
     "changelog_spec",
-    "changelog_topic",
     "ensure_topics",
 ]

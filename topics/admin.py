@@ -32,7 +32,6 @@ class DriftReport:
 def ensure_topics(
     client_config: dict[str, Any],
     specs: Iterable[TopicSpec],
-    prefix: str = "",
     timeout_s: float = 30.0,
 ) -> DriftReport:
     """Create the topics in ``specs`` that are missing; report those whose settings differ.
@@ -44,11 +43,11 @@ def ensure_topics(
     specs = list(specs)
     existing = admin.list_topics(timeout=timeout_s).topics
     report = DriftReport()
-    missing = [s for s in specs if prefix + s.name not in existing]
+    missing = [s for s in specs if s.name not in existing]
     if missing:
         futures = admin.create_topics(
             [
-                NewTopic(prefix + s.name, s.partitions, s.replication_factor, config=s.config())
+                NewTopic(s.name, s.partitions, s.replication_factor, config=s.config())
                 for s in missing
             ],
             operation_timeout=timeout_s,
@@ -62,13 +61,13 @@ def ensure_topics(
                 report.unchanged.append(name)  # created concurrently by someone else
                 continue
             report.created.append(name)
-    present = [s for s in specs if prefix + s.name in existing]
+    present = [s for s in specs if s.name in existing]
     if present:
-        resources = [ConfigResource(ResourceType.TOPIC, prefix + s.name) for s in present]
+        resources = [ConfigResource(ResourceType.TOPIC, s.name) for s in present]
         configs = admin.describe_configs(resources, request_timeout=timeout_s)
         by_name = {r.name: fut.result() for r, fut in configs.items()}
         for s in present:
-            name = prefix + s.name
+            name = s.name
             found_partitions = len(existing[name].partitions)
             diffs: dict[str, Any] = {}
             if found_partitions != s.partitions:

@@ -1,22 +1,63 @@
 """The topic catalog: every topic agentflow uses, declared in one place.
 
-Topics are named by *role*; processors emit to roles and the host maps roles to topic names.
-The ingress, workflow-events, state-changelog and timer topics share one partition count and are
-keyed by ``workflow_id``, so one workflow's records always meet on the same partition number.
+Topics are named by *role*; processors emit to roles and the deployment
+(:class:`~processors.deployment.Deployment`) maps roles to topic names. The catalog topics and
+the changelogs share one partition count and are keyed by ``workflow_id``, so one workflow's
+records always meet on the same partition number. Changelog topics are not listed here: they
+are derived from the tables the processors declare (``TableSpec``), through the deployment.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
+
+from processors.deployment import Deployment
 
 DAY_MS = 24 * 60 * 60 * 1000
 FOREVER = -1
+_ENVELOPE = "Avro envelope (single-object encoding), see avro_schemas/events"
+_WORKFLOW_KEY = "workflow_id (UTF-8)"
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """A catalog topic before a deployment names and sizes it."""
+
+    role: str
+    name: str
+    retention_ms: int
+    value_schema: str
+    description: str
+
+
+#: The catalog topics, by role: their names without a prefix, retention and contents.
+CATALOG: tuple[CatalogEntry, ...] = (
+    CatalogEntry("ingress", "agentflow.ingress", 7 * DAY_MS,
+                 _ENVELOPE + "; or JSON with content-type: application/json",
+                 "Events from upstream systems, before the validation gate."),
+    CatalogEntry("events", "agentflow.workflow-events", FOREVER, _ENVELOPE,
+                 "Validated events: the ordered history of record that replay reads."),
+    CatalogEntry("quarantine", "agentflow.quarantine", 30 * DAY_MS,
+                 "avro_schemas/internal/quarantine_record.v2.avsc",
+                 "Rejected records with their original key, bytes, headers and a reason code."),
+    CatalogEntry("steps", "agentflow.steps", 7 * DAY_MS,
+                 "avro_schemas/internal/step_command.avsc", "Commands for agent step workers."),
+    CatalogEntry("outputs", "agentflow.outputs", 7 * DAY_MS,
+                 _ENVELOPE + " (approval.requested), or avro_schemas/internal/workflow_notice.avsc",
+                 "Agent output events for downstream consumers."),
+    CatalogEntry("audit", "agentflow.audit", FOREVER, "avro_schemas/internal/audit_record.avsc",
+                 "One record per orchestrator decision; replay diffs against it."),
+)  # fmt: skip
+
+
+def catalog_names() -> dict[str, str]:
+    """Role -> catalog topic name (without prefix): what a deployment maps by default."""
+    return {entry.role: entry.name for entry in CATALOG}
 
 
 @dataclass(frozen=True)
 class TopicSpec:
-    """One topic: its catalog name (without prefix), role and configuration."""
+    """One topic of a deployment: its full name, role and configuration."""
 
     name: str
     role: str
@@ -36,9 +77,9 @@ class TopicSpec:
             conf["retention.ms"] = str(self.retention_ms)
         return conf
 
-    def as_dict(self, prefix: str = "") -> dict[str, object]:
+    def as_dict(self) -> dict[str, object]:
         return {
-            "name": prefix + self.name,
+            "name": self.name,
             "role": self.role,
             "partitions": self.partitions,
             "replication_factor": self.replication_factor,
@@ -51,19 +92,13 @@ class TopicSpec:
         }
 
 
-def changelog_topic(app_id: str, table: str) -> str:
-    """The compacted changelog topic name of ``table`` for the host app ``app_id``."""
-    return f"{app_id}.{table}.changelog"
-
-
-def changelog_spec(
-    app_id: str, table: str, partitions: int, replication_factor: int = 1
-) -> TopicSpec:
+def changelog_spec(deployment: Deployment, table: str) -> TopicSpec:
+    """The compacted changelog topic of ``table``, co-partitioned with its input."""
     return TopicSpec(
-        name=changelog_topic(app_id, table),
+        name=deployment.changelog(table),
         role="changelog",
-        partitions=partitions,
-        replication_factor=replication_factor,
+        partitions=deployment.partitions,
+        replication_factor=deployment.replication_factor,
         cleanup_policy="compact",
         retention_ms=FOREVER,
         key_schema="table key (bytes)",
@@ -73,44 +108,29 @@ def changelog_spec(
     )
 
 
-def catalog(
-    partitions: int | None = None,
-    replication_factor: int | None = None,
-    app_id: str = "agentflow",
-) -> list[TopicSpec]:
-    """The topics of an agentflow deployment.
+def catalog(deployment: Deployment) -> list[TopicSpec]:
+    """The topics of ``deployment``: each catalog role it maps, then each table's changelog.
 
-    Partition count and replication factor come from the arguments, else from
-    ``AGENTFLOW_PARTITIONS`` / ``AGENTFLOW_REPLICATION_FACTOR``, else 4 and 1.
+    Roles outside the catalog (a custom processor's ``input``, say) are the user's topics:
+    listed with default settings, so ``topics ensure`` can create them too.
     """
-    p = partitions or int(os.environ.get("AGENTFLOW_PARTITIONS", "4"))
-    rf = replication_factor or int(os.environ.get("AGENTFLOW_REPLICATION_FACTOR", "1"))
-    envelope = "Avro envelope (single-object encoding), see avro_schemas/events"
-    key = "workflow_id (UTF-8)"
-
-    def topic(name: str, role: str, retention_ms: int, value: str, about: str) -> TopicSpec:
-        return TopicSpec(name, role, p, rf, "delete", retention_ms, key, value, about)
-
-    return [
-        topic("agentflow.ingress", "ingress", 7 * DAY_MS,
-              envelope + "; or JSON with content-type: application/json",
-              "Events from upstream systems, before the validation gate."),
-        topic("agentflow.workflow-events", "events", FOREVER, envelope,
-              "Validated events: the ordered history of record that replay reads."),
-        topic("agentflow.quarantine", "quarantine", 30 * DAY_MS,
-              "avro_schemas/internal/quarantine_record.avsc",
-              "Rejected records with their original key, bytes, headers and a reason code."),
-        topic("agentflow.steps", "steps", 7 * DAY_MS, "avro_schemas/internal/step_command.avsc",
-              "Commands for agent step workers."),
-        topic("agentflow.outputs", "outputs", 7 * DAY_MS,
-              envelope + " (approval.requested), or avro_schemas/internal/workflow_notice.avsc",
-              "Agent output events for downstream consumers."),
-        topic("agentflow.audit", "audit", FOREVER, "avro_schemas/internal/audit_record.avsc",
-              "One record per orchestrator decision; replay diffs against it."),
-        changelog_spec(app_id, "workflows", p, rf),
-        changelog_spec(app_id, "timers", p, rf),
-    ]  # fmt: skip
-
-
-def by_role(specs: list[TopicSpec]) -> dict[str, TopicSpec]:
-    return {s.role: s for s in specs if s.role != "changelog"}
+    entries = {entry.role: entry for entry in CATALOG}
+    specs: list[TopicSpec] = []
+    for role, name in deployment.topics.items():
+        entry = entries.get(role)
+        retention = entry.retention_ms if entry else 7 * DAY_MS
+        specs.append(
+            TopicSpec(
+                name,
+                role,
+                deployment.partitions,
+                deployment.replication_factor,
+                "delete",
+                retention,
+                _WORKFLOW_KEY if entry else "bytes",
+                entry.value_schema if entry else "bytes",
+                entry.description if entry else f"The '{role}' topic of a custom processor.",
+            )
+        )
+    specs += [changelog_spec(deployment, table) for table in deployment.changelogs]
+    return specs

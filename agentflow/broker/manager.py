@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from agentflow.settings import BrokerSettings, load_settings
+
 KAFKA_VERSION = "4.1.1"
 _HERE = Path(__file__).resolve().parent
 _MAIN_CLASS = "kafka.Kafka"
@@ -34,14 +36,24 @@ class BrokerPaths:
 
     state_dir: Path
     cache_dir: Path
+    port: int = 9092
 
     @classmethod
-    def from_env(cls) -> BrokerPaths:
-        state = Path(os.environ.get("AGENTFLOW_STATE_DIR", ".state")).resolve() / "broker"
-        cache_root = os.environ.get("AGENTFLOW_CACHE_DIR") or os.path.join(
-            os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache")), "agentflow"
+    def from_settings(cls, settings: BrokerSettings) -> BrokerPaths:
+        return cls(
+            state_dir=settings.state_dir.resolve() / "broker",
+            cache_dir=settings.cache_root / f"kafka-{KAFKA_VERSION}",
+            port=settings.broker_port,
         )
-        return cls(state_dir=state, cache_dir=Path(cache_root) / f"kafka-{KAFKA_VERSION}")
+
+    @classmethod
+    def configured(cls) -> BrokerPaths:
+        """The paths and port of ``AGENTFLOW_STATE_DIR``, ``_CACHE_DIR``, ``_BROKER_PORT``."""
+        return cls.from_settings(load_settings().broker)
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
 
     @property
     def libs(self) -> Path:
@@ -80,16 +92,13 @@ class BrokerStatus:
         }
 
 
-def _port() -> int:
-    return int(os.environ.get("AGENTFLOW_BROKER_PORT", "9092"))
-
-
 def bootstrap_address() -> str:
-    return f"127.0.0.1:{_port()}"
+    """Where the configured local broker listens."""
+    return BrokerPaths.configured().bootstrap
 
 
 def _server_properties(paths: BrokerPaths) -> str:
-    port = _port()
+    port = paths.port
     return "\n".join(
         [
             "# Written by `agentflow broker up`: one combined broker+controller KRaft node.",
@@ -251,9 +260,9 @@ def broker_answers(bootstrap: str, timeout: float = 2.0) -> bool:
 
 
 def status(paths: BrokerPaths | None = None) -> BrokerStatus:
-    paths = paths or BrokerPaths.from_env()
+    paths = paths or BrokerPaths.configured()
     pid = _read_pid(paths)
-    bootstrap = bootstrap_address()
+    bootstrap = paths.bootstrap
     running = pid is not None and broker_answers(bootstrap, timeout=3.0)
     return BrokerStatus(running=running, bootstrap=bootstrap, pid=pid)
 
@@ -264,9 +273,9 @@ def up(
     echo: Callable[[str], None] = print,
 ) -> BrokerStatus:
     """Start the broker unless this state directory's broker already runs; wait until it answers."""
-    paths = paths or BrokerPaths.from_env()
+    paths = paths or BrokerPaths.configured()
     existing = _read_pid(paths)
-    bootstrap = bootstrap_address()
+    bootstrap = paths.bootstrap
     if existing is None and broker_answers(bootstrap, timeout=1.0):
         raise BrokerError(
             f"Something else already answers at {bootstrap}. Stop it, or set "
@@ -307,7 +316,7 @@ def up(
 
 def down(paths: BrokerPaths | None = None, wait_s: float = 30.0) -> BrokerStatus:
     """Stop the broker this state directory started, by its pid; leave any other alone."""
-    paths = paths or BrokerPaths.from_env()
+    paths = paths or BrokerPaths.configured()
     pid = _read_pid(paths)
     if pid is not None:
         os.kill(pid, signal.SIGTERM)
@@ -318,4 +327,4 @@ def down(paths: BrokerPaths | None = None, wait_s: float = 30.0) -> BrokerStatus
             os.kill(pid, signal.SIGKILL)
             time.sleep(0.5)
     paths.pid_file.unlink(missing_ok=True)
-    return BrokerStatus(running=False, bootstrap=bootstrap_address(), pid=None)
+    return BrokerStatus(running=False, bootstrap=paths.bootstrap, pid=None)

@@ -15,7 +15,7 @@ from agentflow.cli.quarantine_cmd import QUIET, plain, quarantine_group
 from agentflow.errors import UserError
 from agentflow.sdk import EventProducer, InvalidEventError, OutgoingRecord, event_from_dict
 from agentflow.sdk.records import ContentType
-from streams.settings import Settings
+from agentflow.settings import load_settings
 
 #: From this many events on, ``produce`` shows a progress bar (on stderr, when it is a terminal).
 PROGRESS_FROM = 500
@@ -102,7 +102,7 @@ def produce_cmd(
         raise UserError("no events: give a FILE, or pipe JSON events on stdin (`... | produce -`)")
     events = parse_events(source.read(), source.name)
     producer = EventProducer.from_settings(
-        Settings(), key_id=key_id, content_type=content_type, config=QUIET
+        load_settings(), key_id=key_id, content_type=content_type, config=QUIET
     )
     records = prepare_all(producer, events)
     producer.check_topic()

@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from agentflow.cli.output import console, err_console, print_json
+from agentflow.composition import build_deployment
 from agentflow.errors import UserError
 from agentflow.sdk import EventProducer, InvalidEventError, SdkError, event_from_dict
 from agentflow.sdk.quarantine import (
@@ -21,9 +22,9 @@ from agentflow.sdk.quarantine import (
     read_entries,
 )
 from agentflow.sdk.records import ContentType
+from agentflow.settings import Settings, load_settings
 from processors.reasons import REASONS
-from streams.settings import Settings
-from topics import by_role, catalog
+from processors.roles import QUARANTINE_ROLE
 
 #: librdkafka options for the CLI's clients: failures surface as one error line, not log spam.
 QUIET = {"log_level": 2}
@@ -35,7 +36,7 @@ def plain(text: str, style: str | None = None) -> None:
 
 
 def quarantine_topic(settings: Settings) -> str:
-    return settings.topic(by_role(catalog(app_id=settings.app_id))["quarantine"].name)
+    return build_deployment(settings).topic(QUARANTINE_ROLE)
 
 
 def parse_time(value: str | None, option: str) -> int | None:
@@ -103,10 +104,10 @@ def list_cmd(
             "see the reason table in the README",
             style="yellow",
         )
-    settings = Settings()
+    settings = load_settings()
     entries = [
         e
-        for e in read_entries(settings.client_config(), quarantine_topic(settings), since_ms)
+        for e in read_entries(settings.kafka.client_config(), quarantine_topic(settings), since_ms)
         if (reason is None or e.reason == reason)
         and (tenant is None or e.summary()["tenant"] == tenant)
         and (since_ms is None or e.quarantined_at_ms >= since_ms)
@@ -135,10 +136,12 @@ def list_cmd(
 
 
 def _entry(position: str) -> QuarantineEntry:
-    settings = Settings()
+    settings = load_settings()
     partition, offset = parse_position(position)
     try:
-        return fetch_entry(settings.client_config(), quarantine_topic(settings), partition, offset)
+        return fetch_entry(
+            settings.kafka.client_config(), quarantine_topic(settings), partition, offset
+        )
     except SdkError as exc:
         raise UserError(f"{exc}; `agentflow quarantine list` shows the positions") from None
 
@@ -205,7 +208,7 @@ def release_cmd(
     quarantine record ("<quarantine topic>:<partition>:<offset>").
     """
     entry = _entry(position)
-    settings = Settings()
+    settings = load_settings()
     producer = EventProducer.from_settings(settings, config=QUIET)
     producer.check_topic()
     if fixed is None:

@@ -2,52 +2,20 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
-from collections.abc import Iterable
-from typing import Any
 
 import click
 
+from agentflow.composition import build_deployment, processors_for
 from agentflow.errors import UserError
-from agentflow.gate_config import load_gate
-from processors.engine import OrchestratorProcessor
-from processors.gate import GateProcessor
-from processors.pipeline import WorkflowPipeline
-from streams.errors import StartupError
+from agentflow.settings import load_settings
+from streams.errors import HostError, StartupError
 from streams.host import StreamHost
-from streams.settings import Settings
-from topics import by_role, catalog
-from workflows import DefinitionRegistry
-
-
-def load_processor(spec: str) -> Any:
-    """Call ``module:factory`` (a class, or a function returning a processor, a list of
-    processors or a registry)."""
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        raise UserError(f"wanted module:factory, got {spec!r}")
-    try:
-        factory = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise UserError(f"cannot load {spec!r}: {exc}") from None
-    return factory()
-
-
-def load_processors(specs: Iterable[str]) -> list[Any]:
-    """The processors ``specs`` name, in order; a factory may return several."""
-    out: list[Any] = []
-    for spec in specs:
-        loaded = load_processor(spec)
-        out.extend(loaded if isinstance(loaded, list | tuple) else [loaded])
-    return out
-
-
-def default_roles(settings: Settings) -> dict[str, str]:
-    return {role: settings.topic(spec.name) for role, spec in by_role(catalog()).items()}
+from streams.stats import StatsObserver
 
 
 def parse_roles(pairs: tuple[str, ...]) -> dict[str, str]:
+    """``ROLE=TOPIC`` pairs as a dict; a UserError for a malformed one."""
     roles: dict[str, str] = {}
     for pair in pairs:
         role, sep, topic = pair.partition("=")
@@ -57,54 +25,48 @@ def parse_roles(pairs: tuple[str, ...]) -> dict[str, str]:
     return roles
 
 
-@click.command("worker")
-@click.option(
+PROCESSOR_OPTION = click.option(
     "--processor",
     "processor_specs",
     multiple=True,
     metavar="MODULE:FACTORY",
-    help="Run these processors instead of the gate and the orchestrator.",
+    help="Run these processors instead of the gate and the orchestrator (a class, or a "
+    "function returning a processor or a list of them).",
 )
-@click.option(
+ROLE_OPTION = click.option(
     "--role",
     "role_pairs",
     multiple=True,
     metavar="ROLE=TOPIC",
-    help="Map a topic role to a topic (default: the catalog, with the prefix).",
+    help="Map a topic role to an exact topic name (default: the catalog, with the prefix).",
 )
+
+
+@click.command("worker")
+@PROCESSOR_OPTION
+@ROLE_OPTION
 @click.option("--log-level", default="INFO", show_default=True)
 def worker_cmd(
     processor_specs: tuple[str, ...], role_pairs: tuple[str, ...], log_level: str
 ) -> None:
     """Run the stream host until SIGTERM or SIGINT.
 
-    Settings come from AGENTFLOW_* variables (see `streams/settings.py`): bootstrap servers,
-    topic prefix, data directory, commit interval, batch size, processing guarantee.
+    Settings come from AGENTFLOW_* variables (see the README's settings table): bootstrap
+    servers, topic prefix, data directory, commit interval, batch size, processing guarantee.
+    At start-up every topic the processors read or write, quarantine included, and every
+    table's changelog must exist: `agentflow topics ensure` (with the same --processor and
+    --role options) creates them.
     """
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    settings = Settings()
-    processors = load_processors(processor_specs) or default_processors(settings)
-    roles = default_roles(settings) | parse_roles(role_pairs)
+    settings = load_settings()
+    processors = processors_for(settings, processor_specs)
+    deployment = build_deployment(settings, processors, parse_roles(role_pairs))
+    observer = StatsObserver(settings.host.stats_file, logging.getLogger("agentflow.host"))
     try:
-        host = StreamHost(settings, processors, roles)
+        host = StreamHost(settings.kafka, settings.host, deployment, processors, observer)
         host.install_signal_handlers()
         host.run()
-    except StartupError as exc:
+    except (StartupError, HostError) as exc:
         raise UserError(str(exc)) from None
-
-
-def default_processors(settings: Settings) -> list[Any]:
-    """The validation gate fused with the orchestrator: one pass, one transaction."""
-    registry = load_processor(settings.workflows)
-    if not isinstance(registry, DefinitionRegistry):
-        raise UserError(
-            f"AGENTFLOW_WORKFLOWS={settings.workflows} did not return a DefinitionRegistry"
-        )
-    return [WorkflowPipeline(load_gate(settings), OrchestratorProcessor(registry=registry))]
-
-
-def gate_only() -> GateProcessor:
-    """The validation gate alone (``--processor agentflow.cli.worker_cmd:gate_only``)."""
-    return GateProcessor(load_gate(Settings()))

@@ -9,9 +9,9 @@ from rich.table import Table
 
 from agentflow.cli.output import console, print_json
 from agentflow.errors import UserError
+from agentflow.settings import load_settings
 from agentflow.workflow_query import WorkflowReader, details, summary
 from streams.errors import StartupError
-from streams.settings import Settings
 
 
 def _time(ms: int | None) -> str:
@@ -22,7 +22,7 @@ def _time(ms: int | None) -> str:
 
 def _reader() -> WorkflowReader:
     try:
-        return WorkflowReader(Settings())
+        return WorkflowReader(load_settings())
     except StartupError as exc:
         raise UserError(str(exc)) from None
 

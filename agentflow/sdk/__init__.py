@@ -15,8 +15,6 @@ from agentflow.sdk.producer import (
     DeliveryFuture,
     DeliveryReport,
     EventProducer,
-    ingress_topic,
-    settings_keyring,
 )
 from agentflow.sdk.records import (
     ContentType,
@@ -43,6 +41,4 @@ __all__ = [
     "check_event",
     "encode_value",
     "event_from_dict",
-    "ingress_topic",
-    "settings_keyring",
 ]

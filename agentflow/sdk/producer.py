@@ -24,13 +24,14 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from agentflow.errors import UserError
-from agentflow.gate_config import load_gate_policy, load_keyring
+from agentflow.composition import build_deployment
+from agentflow.gate_config import load_keyring
 from agentflow.sdk.records import ContentType, OutgoingRecord, SdkError, Signer, build_record
+from agentflow.settings import Settings, load_settings
 from processors.events import Envelope, KeyRing
-from processors.gate import GatePolicy
-from streams.settings import Settings
-from topics import by_role, catalog
+from processors.roles import INGRESS_ROLE
+from streams.produce import produce
+from streams.settings import KafkaSettings
 
 FIXED_CONFIG: Mapping[str, Any] = {
     "enable.idempotence": True,
@@ -38,25 +39,6 @@ FIXED_CONFIG: Mapping[str, Any] = {
     "partitioner": "murmur2_random",
 }
 DEFAULT_CONFIG: Mapping[str, Any] = {"linger.ms": 5, "message.timeout.ms": 60_000}
-
-
-def ingress_topic(settings: Settings) -> str:
-    """The ingress topic of ``settings``' deployment: its prefix plus the catalog name."""
-    return settings.topic(by_role(catalog(app_id=settings.app_id))["ingress"].name)
-
-
-def settings_keyring(settings: Settings) -> KeyRing:
-    """The signing keys the gate uses, from settings; keys the policy revokes are not used.
-
-    A missing policy file means no revocations; an invalid one is an error.
-    """
-    try:
-        policy = load_gate_policy(settings)
-    except UserError:
-        if settings.policy_file.exists():
-            raise
-        policy = GatePolicy.model_construct(revoked_key_ids=())
-    return load_keyring(settings, policy)
 
 
 @dataclass(frozen=True)
@@ -126,15 +108,15 @@ class DeliveryFuture:
 class EventProducer:
     """Validates, encodes, signs and produces events to the ingress topic.
 
-    Client options come from ``settings`` (``AGENTFLOW_*``, by default), then ``config`` (any
+    Client options come from ``kafka`` (``AGENTFLOW_*``, by default), then ``config`` (any
     librdkafka option), then ``bootstrap_servers``. Signing: a ``keyring`` (the key of the
     event's source, or ``key_id``), or one ``secret`` with its ``key_id`` (optionally bound to
-    ``source``). ``topic`` defaults to the deployment's ingress topic.
+    ``source``). ``topic`` defaults to the configured deployment's ingress topic.
     """
 
     def __init__(
         self,
-        settings: Settings | None = None,
+        kafka: KafkaSettings | None = None,
         *,
         bootstrap_servers: str | None = None,
         config: Mapping[str, Any] | None = None,
@@ -145,7 +127,6 @@ class EventProducer:
         source: str | None = None,
         content_type: ContentType = "avro",
     ) -> None:
-        settings = settings or Settings()
         if secret is not None:
             if key_id is None:
                 raise SdkError("a signing secret needs its key_id (the af-key-id the gate knows)")
@@ -154,11 +135,15 @@ class EventProducer:
             self.signer = Signer(keyring, key_id)
         else:
             raise SdkError("EventProducer needs a keyring or a secret with its key_id to sign")
-        conf = {**DEFAULT_CONFIG, **settings.client_config(), **(config or {})}
+        if kafka is None or topic is None:
+            configured = load_settings()
+            kafka = kafka or configured.kafka
+            topic = topic or build_deployment(configured).topic(INGRESS_ROLE)
+        conf = {**DEFAULT_CONFIG, **kafka.client_config(), **(config or {})}
         if bootstrap_servers is not None:
             conf["bootstrap.servers"] = bootstrap_servers
         self.config: dict[str, Any] = {**conf, **FIXED_CONFIG}
-        self.topic = topic or ingress_topic(settings)
+        self.topic = topic
         self.content_type: ContentType = content_type
         self._producer = Producer(self.config)
         self._pending: list[DeliveryFuture] = []
@@ -173,15 +158,17 @@ class EventProducer:
         topic: str | None = None,
         config: Mapping[str, Any] | None = None,
     ) -> EventProducer:
-        """A producer signing with the worker's keys (``AGENTFLOW_SIGNING_KEYS`` or
-        ``AGENTFLOW_SIGNING_KEYS_FILE``; revocations from ``AGENTFLOW_POLICY_FILE``)."""
-        settings = settings or Settings()
+        """A producer for ``settings``' deployment (the environment's, by default), signing
+        with its keys (``AGENTFLOW_SIGNING_KEYS`` or ``AGENTFLOW_SIGNING_KEYS_FILE``). It needs
+        only the Kafka client settings, the topic names and the keys: never the gate's policy,
+        so a revoked key is refused by the gate, not here."""
+        settings = settings or load_settings()
         return cls(
-            settings,
-            keyring=settings_keyring(settings),
+            settings.kafka,
+            keyring=load_keyring(settings.signing),
             key_id=key_id,
             content_type=content_type,
-            topic=topic,
+            topic=topic or build_deployment(settings).topic(INGRESS_ROLE),
             config=config,
         )
 
@@ -222,18 +209,14 @@ class EventProducer:
     def send_record(self, record: OutgoingRecord) -> DeliveryFuture:
         """Produce a prepared (or byte-exact, e.g. released) record as it is."""
         future = DeliveryFuture(self._producer, record, self.topic)
-        while True:
-            try:
-                self._producer.produce(
-                    self.topic,
-                    value=record.value,
-                    key=record.key,
-                    headers=list(record.headers),
-                    on_delivery=future._on_delivery,
-                )
-                break
-            except BufferError:  # the local queue is full: let deliveries drain
-                self._producer.poll(0.1)
+        produce(
+            self._producer,
+            self.topic,
+            record.value,
+            record.key,
+            headers=list(record.headers),
+            on_delivery=future._on_delivery,
+        )
         self._producer.poll(0)
         self._pending.append(future)
         return future

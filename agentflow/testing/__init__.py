@@ -4,7 +4,7 @@ Like httpx's ``MockTransport`` it lets you test without the real thing in the wa
 
 - :class:`EventFactory` builds valid events of one workflow with deterministic ids;
 - :func:`sample_events` is one realistic example of every event type;
-- :class:`MemoryState` is a state view for calling a processor directly;
+- :class:`MemoryState` and :func:`make_context` call a processor directly;
 - :class:`WorkflowHarness` drives a workflow through :class:`~streams.driver.TestDriver`;
 - :class:`ScriptedStepWorker` answers step commands on a real broker, deterministically;
 - the sample actors (:data:`CUSTOMER`, :data:`REVIEWER`, ...) are the ones all of these use.
@@ -14,7 +14,7 @@ from agentflow.testing.actors import CUSTOMER, MONITOR, REVIEWER, RUNTIME, STEP_
 from agentflow.testing.events import EventFactory
 from agentflow.testing.harness import WorkflowHarness
 from agentflow.testing.samples import T0, sample_events
-from agentflow.testing.state import MemoryState
+from agentflow.testing.state import MemoryState, make_context
 from agentflow.testing.stepworker import STEP_SOURCE, ScriptedStepWorker, scripted_result
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "MemoryState",
     "ScriptedStepWorker",
     "WorkflowHarness",
+    "make_context",
     "sample_events",
     "scripted_result",
 ]

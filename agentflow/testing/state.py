@@ -1,11 +1,12 @@
-"""MemoryState: a dict-backed state view for calling a processor directly, without a host."""
+"""Calling a processor directly, without a host: a dict-backed state view and a context."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from processors.contract import Delete, Put, Result, TableSpec, private_copy
+from processors.contract import Context, Delete, Put, Result, TableSpec, private_copy
+from processors.deployment import Deployment
 
 
 class MemoryState:
@@ -32,3 +33,9 @@ class MemoryState:
                 self.tables[w.table][w.key] = w.value
             elif isinstance(w, Delete):
                 self.tables[w.table].pop(w.key, None)
+
+
+def make_context(now_ms: int, partition: int = 0, deployment: Deployment | None = None) -> Context:
+    """The context a host would pass at ``now_ms``; by default in a one-partition deployment
+    whose roles map to topics of their own names (so every key is on its home partition)."""
+    return Context(now_ms, partition, deployment or Deployment("test", 1))

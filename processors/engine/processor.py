@@ -26,7 +26,13 @@ from processors.engine.state import WorkflowState, WorkflowStateCodec
 from processors.engine.timers import TimerRefCodec, expire_held, fire_timer
 from processors.events import Envelope, EventDecodeError, decode, encode
 from processors.quarantine import quarantine_emit
-from processors.roles import EVENTS_ROLE
+from processors.roles import (
+    AUDIT_ROLE,
+    EVENTS_ROLE,
+    OUTPUTS_ROLE,
+    QUARANTINE_ROLE,
+    STEPS_ROLE,
+)
 from workflows import DefinitionRegistry
 
 
@@ -41,6 +47,13 @@ class OrchestratorProcessor:
     registry: DefinitionRegistry
     name: str = "orchestrator"
     input_roles: tuple[str, ...] = (EVENTS_ROLE,)
+    output_roles: tuple[str, ...] = (
+        STEPS_ROLE,
+        OUTPUTS_ROLE,
+        AUDIT_ROLE,
+        QUARANTINE_ROLE,
+        EVENTS_ROLE,
+    )
     tables: tuple[TableSpec, ...] = (
         TableSpec(WORKFLOWS, WorkflowStateCodec()),
         TableSpec(TIMERS, TimerRefCodec()),

@@ -9,11 +9,12 @@ from processors.gate.gate import (
     Rejected,
 )
 from processors.gate.policy import GatePolicy, PolicyError, load_policy
-from processors.gate.processor import GateProcessor, admit, misrouted
+from processors.gate.processor import GATE_OUTPUT_ROLES, GateProcessor, admit, misrouted
 from processors.roles import EVENTS_ROLE, INGRESS_ROLE
 
 __all__ = [
     "EVENTS_ROLE",
+    "GATE_OUTPUT_ROLES",
     "GATE_REASONS",
     "GATE_VERSION",
     "INGRESS_ROLE",

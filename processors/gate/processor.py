@@ -9,8 +9,10 @@ from processors.events import CONTENT_TYPE_AVRO, HEADER_CONTENT_TYPE
 from processors.gate.gate import Accepted, Gate
 from processors.partitioning import partition_for
 from processors.quarantine import quarantine_emit
-from processors.roles import EVENTS_ROLE, INGRESS_ROLE
+from processors.roles import EVENTS_ROLE, INGRESS_ROLE, QUARANTINE_ROLE
 
+#: Where the gate writes: back to ingress (a re-routed record), events (admitted), quarantine.
+GATE_OUTPUT_ROLES: tuple[str, ...] = (INGRESS_ROLE, EVENTS_ROLE, QUARANTINE_ROLE)
 _AVRO_HEADERS = ((HEADER_CONTENT_TYPE, CONTENT_TYPE_AVRO.encode()),)
 
 
@@ -20,10 +22,9 @@ def misrouted(record: Record, ctx: Context) -> Emit | None:
     Producers that hash keys with librdkafka's default CRC32 put a workflow's events on
     another partition than its state; such a record is moved, never processed where it landed.
     """
-    partitions = ctx.settings.get("partitions")
-    if not record.key or not isinstance(partitions, int) or partitions <= 0:
+    if not record.key:
         return None
-    home = partition_for(record.key, partitions)
+    home = partition_for(record.key, ctx.deployment.partitions)
     if home == record.partition:
         return None
     return Emit(record.role, record.key, record.value, record.headers, partition=home)
@@ -52,6 +53,7 @@ class GateProcessor:
     gate: Gate
     name: str = "gate"
     input_roles: tuple[str, ...] = (INGRESS_ROLE,)
+    output_roles: tuple[str, ...] = GATE_OUTPUT_ROLES
     tables: tuple[TableSpec, ...] = field(default=())
     punctuate_interval_ms: int = 0
 

@@ -67,6 +67,7 @@ class _Ticker:
 
     name: str = "ticker"
     input_roles: tuple[str, ...] = ("input",)
+    output_roles: tuple[str, ...] = ("ticks",)
     tables: tuple[TableSpec, ...] = (TableSpec("ticks", IntCodec()),)
     punctuate_interval_ms: int = 1000
 

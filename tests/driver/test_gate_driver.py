@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from processors.contract import Headers, Record
+from processors.deployment import Deployment
 from processors.events import decode
 from processors.gate import EVENTS_ROLE, GATE_REASONS, INGRESS_ROLE, GateProcessor
 from processors.partitioning import partition_for
@@ -23,15 +24,21 @@ from tests.gatekit import NOW_MS, PARTITIONS
 from tests.unit.test_gate_fuzz import ANY_RECORD, FUZZ, GOOD, assert_exactly_one_outcome
 
 GATE = gk.make_gate()
-SETTINGS: dict[str, Any] = {
-    "partitions": PARTITIONS,
-    "topics": {"ingress": "t.agentflow.ingress", "events": "t.agentflow.workflow-events"},
-}
+DEPLOYMENT = Deployment.create(
+    "t",
+    PARTITIONS,
+    {"ingress": "agentflow.ingress", "events": "agentflow.workflow-events", "quarantine": "q"},
+    topic_prefix="t.",
+)
 
 
 def gate_driver(data_dir: Path) -> TestDriver:
     return TestDriver(
-        [GateProcessor(GATE)], data_dir, partitions=PARTITIONS, start_ms=NOW_MS, settings=SETTINGS
+        [GateProcessor(GATE)],
+        data_dir,
+        partitions=PARTITIONS,
+        start_ms=NOW_MS,
+        deployment=DEPLOYMENT,
     )
 
 

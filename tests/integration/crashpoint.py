@@ -24,9 +24,9 @@ import signal
 import time
 from typing import Any
 
-from agentflow.cli.worker_cmd import default_processors, load_processor
+from agentflow.composition import load_processors, worker_processors
+from agentflow.settings import load_settings
 from processors.contract import private_copy
-from streams.settings import Settings
 
 #: ``--processor`` for a worker that kills itself (see the module docstring).
 CRASHING = "tests.integration.crashpoint:crashing"
@@ -89,5 +89,5 @@ def crashing() -> list[Any]:
     """The ``--processor`` factory (see the module docstring)."""
     counter = _WriteCounter(int(os.environ[AT_WRITE_ENV]))
     spec = os.environ.get(PROCESSOR_ENV, "")
-    inner = [load_processor(spec)] if spec else default_processors(Settings())
+    inner = load_processors([spec]) if spec else worker_processors(load_settings())
     return [_CrashingProcessor(p, counter) for p in inner]

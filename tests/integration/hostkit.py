@@ -14,6 +14,7 @@ from typing import Any, cast
 
 from confluent_kafka import Consumer, Producer
 
+from processors.deployment import Deployment
 from tests.integration.crashpoint import CRASHING, crash_env
 from tests.integration.workers import Worker
 from topics.admin import ensure_topics
@@ -49,14 +50,20 @@ class CounterTopics:
 
     @property
     def changelog(self) -> str:
-        return f"{self.prefix}{self.app_id}.counts.changelog"
+        return self.deployment().changelog("counts")
+
+    def deployment(self) -> Deployment:
+        names = {"input": "in", "output": "out", "quarantine": "quarantine"}
+        return Deployment.create(
+            self.app_id, self.partitions, names, topic_prefix=self.prefix, tables=["counts"]
+        )
 
     def create(self, bootstrap: str) -> None:
         p = self.partitions
         specs = [
-            TopicSpec("in", "input", p, 1, "delete", -1, "", ""),
+            TopicSpec(self.input, "input", p, 1, "delete", -1, "", ""),
             TopicSpec(
-                "out",
+                self.output,
                 "output",
                 p,
                 1,
@@ -66,10 +73,10 @@ class CounterTopics:
                 "",
                 extra_config={"message.timestamp.type": "LogAppendTime"},
             ),
-            TopicSpec("quarantine", "quarantine", p, 1, "delete", -1, "", ""),
-            changelog_spec(self.app_id, "counts", p),
+            TopicSpec(self.quarantine, "quarantine", p, 1, "delete", -1, "", ""),
+            changelog_spec(self.deployment(), "counts"),
         ]
-        ensure_topics({"bootstrap.servers": bootstrap}, specs, prefix=self.prefix)
+        ensure_topics({"bootstrap.servers": bootstrap}, specs)
 
     def roles(self) -> list[str]:
         return [f"input={self.input}", f"output={self.output}", f"quarantine={self.quarantine}"]

@@ -13,10 +13,11 @@ from pathlib import Path
 from confluent_kafka import Message
 
 from agentflow.sdk.reader import end_offsets, read_topic
+from processors.deployment import Deployment
 from processors.events import decode
 from processors.partitioning import partition_for
 from tests.integration.workers import SIGNING_KEYS_FILE, gate_worker
-from topics import by_role, catalog, ensure_topics
+from topics import catalog, catalog_names, ensure_topics
 
 SECRET = json.loads(SIGNING_KEYS_FILE.read_text())["helpdesk"]["helpdesk-dev-1"]
 
@@ -37,8 +38,9 @@ def test_kcat_json_event_signed_with_openssl_is_admitted_by_the_gate(
 ) -> None:
     assert shutil.which("kcat"), "kcat is missing: `make sysdeps` (apt-get install kcat)"
     assert shutil.which("openssl"), "openssl is missing"
-    ensure_topics({"bootstrap.servers": kafka_bootstrap}, catalog(), prefix=topic_prefix)
-    topics = {role: topic_prefix + spec.name for role, spec in by_role(catalog()).items()}
+    deployment = Deployment.create("agentflow", 4, catalog_names(), topic_prefix=topic_prefix)
+    ensure_topics({"bootstrap.servers": kafka_bootstrap}, catalog(deployment))
+    topics = dict(deployment.topics)
     workflow_id = f"wf-kcat-{uuid.uuid4().hex[:6]}"
     event = {
         "event_id": f"evt-kcat-{uuid.uuid4().hex[:6]}",

@@ -9,20 +9,19 @@ from typing import Any
 
 from confluent_kafka import Message
 
+from agentflow.composition import topology_deployment
 from agentflow.sdk import EventProducer
 from agentflow.sdk.reader import fetch_message, read_topic
 from agentflow.testing import sample_events
 from processors.events import TicketCreatedV1, decode
 from processors.quarantine import read_quarantine
-from streams.settings import Settings
 from tests.integration.workers import (
-    POLICY_FILE,
     SHIPPED_CONFIG,
-    SIGNING_KEYS_FILE,
     gate_worker,
     run_cli,
+    settings_for,
 )
-from topics import by_role, catalog, ensure_topics
+from topics import catalog, ensure_topics
 
 DAY_MS = 86_400_000
 
@@ -55,8 +54,10 @@ def ticket(event_id: str, source: str = "helpdesk", age_ms: int = 0) -> TicketCr
 def test_quarantine_lists_shows_and_releases_what_the_gate_rejected(
     kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
 ) -> None:
-    ensure_topics({"bootstrap.servers": kafka_bootstrap}, catalog(), prefix=topic_prefix)
-    topics = {role: topic_prefix + spec.name for role, spec in by_role(catalog()).items()}
+    settings = settings_for(kafka_bootstrap, topic_prefix)
+    deployment = topology_deployment(settings)
+    ensure_topics({"bootstrap.servers": kafka_bootstrap}, catalog(deployment))
+    topics = dict(deployment.topics)
     env = env_for(kafka_bootstrap, topic_prefix)
 
     def cli(*args: str) -> Any:
@@ -64,14 +65,10 @@ def test_quarantine_lists_shows_and_releases_what_the_gate_rejected(
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout) if "--json" in args else done.stdout
 
-    settings = Settings(
-        bootstrap_servers=kafka_bootstrap,
-        topic_prefix=topic_prefix,
-        policy_file=POLICY_FILE,
-        signing_keys_file=SIGNING_KEYS_FILE,
-    )
     signer = EventProducer.from_settings(settings)
-    forger = EventProducer(settings, secret="not-the-secret", key_id="helpdesk-dev-1")
+    forger = EventProducer(
+        settings.kafka, topic=topics["ingress"], secret="not-the-secret", key_id="helpdesk-dev-1"
+    )
     bad_sig = forger.prepare(ticket("bad-sig"))
     forger.send_record(bad_sig)
     forger.send(ticket("no-source", source="nobody"))
@@ -154,7 +151,8 @@ def test_quarantine_lists_shows_and_releases_what_the_gate_rejected(
 def test_quarantine_show_of_a_missing_position_fails_in_one_line(
     kafka_bootstrap: str, topic_prefix: str
 ) -> None:
-    ensure_topics({"bootstrap.servers": kafka_bootstrap}, catalog(), prefix=topic_prefix)
+    deployment = topology_deployment(settings_for(kafka_bootstrap, topic_prefix))
+    ensure_topics({"bootstrap.servers": kafka_bootstrap}, catalog(deployment))
     env = env_for(kafka_bootstrap, topic_prefix)
     done = run_cli("quarantine", "show", "2:5", env=env, timeout=60)
     assert done.returncode == 2

@@ -11,15 +11,17 @@ from typing import Any
 
 import pytest
 
+from agentflow.composition import build_deployment
 from agentflow.sdk import EventProducer, InvalidEventError, event_from_dict
 from agentflow.sdk.reader import end_offsets, read_topic
+from agentflow.settings import Settings
 from agentflow.testing import sample_events
 from processors.events import TicketCreatedV1, decode
 from processors.partitioning import partition_for
-from streams.settings import Settings
+from processors.roles import INGRESS_ROLE
 from tests.integration import workers
-from tests.integration.workers import POLICY_FILE, SIGNING_KEYS_FILE
-from topics import by_role, catalog, ensure_topics
+from tests.integration.workers import settings_for
+from topics import catalog, ensure_topics
 
 
 def make_ticket(event_id: str, workflow_id: str) -> TicketCreatedV1:
@@ -32,18 +34,14 @@ def make_ticket(event_id: str, workflow_id: str) -> TicketCreatedV1:
 @pytest.fixture
 def settings(kafka_bootstrap: str, topic_prefix: str) -> Settings:
     """Settings for this test's topics; only the ingress topic is created."""
-    s = Settings(
-        bootstrap_servers=kafka_bootstrap,
-        topic_prefix=topic_prefix,
-        signing_keys_file=SIGNING_KEYS_FILE,
-        policy_file=POLICY_FILE,
-    )
-    ensure_topics(s.client_config(), [by_role(catalog())["ingress"]], prefix=topic_prefix)
+    s = settings_for(kafka_bootstrap, topic_prefix)
+    specs = [t for t in catalog(build_deployment(s)) if t.role == INGRESS_ROLE]
+    ensure_topics(s.kafka.client_config(), specs)
     return s
 
 
 def ingress(settings: Settings) -> str:
-    return settings.topic(by_role(catalog())["ingress"].name)
+    return build_deployment(settings).topic(INGRESS_ROLE)
 
 
 def test_sdk_puts_each_workflow_on_its_murmur2_partition_and_signs_every_record(
@@ -63,12 +61,12 @@ def test_sdk_puts_each_workflow_on_its_murmur2_partition_and_signs_every_record(
         assert report.error is None
         assert report.topic == ingress(settings)
         assert report.partition == partition_for(event.workflow_id.encode(), 4)
-    assert sum(end_offsets(settings.client_config(), ingress(settings)).values()) == 100
+    assert sum(end_offsets(settings.kafka.client_config(), ingress(settings)).values()) == 100
 
     keyring = producer.signer.keyring
     by_id = {e.event_id: e for e in sent}
     seen: dict[str, list[int]] = {}
-    for msg in read_topic(settings.client_config(), ingress(settings)):
+    for msg in read_topic(settings.kafka.client_config(), ingress(settings)):
         headers = dict(msg.headers())
         got = decode(msg.value())
         assert got == by_id[got.event_id]
@@ -96,13 +94,18 @@ def test_sdk_refuses_an_invalid_event_before_sending_anything(settings: Settings
     with pytest.raises(InvalidEventError, match="no_signing_key"):
         producer.send(good.model_copy(update={"source": "nobody"}))
     assert producer.flush() == []
-    assert end_offsets(settings.client_config(), ingress(settings)) == {0: 0, 1: 0, 2: 0, 3: 0}
+    assert end_offsets(settings.kafka.client_config(), ingress(settings)) == {
+        0: 0,
+        1: 0,
+        2: 0,
+        3: 0,
+    }
 
 
 def run_cli(settings: Settings, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     env = {
-        "AGENTFLOW_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
-        "AGENTFLOW_TOPIC_PREFIX": settings.topic_prefix,
+        "AGENTFLOW_BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+        "AGENTFLOW_TOPIC_PREFIX": settings.deployment.topic_prefix,
         **workers.SHIPPED_CONFIG,
     }
     return workers.run_cli(*args, env=env, stdin=stdin)
@@ -123,7 +126,7 @@ def test_produce_sends_every_event_of_a_file_and_reports_where_it_landed(
     lines = done.stdout.splitlines()
     assert len(lines) == 6 and lines[-1] == f"sent 5 events to {ingress(settings)}"
     assert lines[0].startswith(f"f-0  wf-f0  → {ingress(settings)}[")
-    assert sum(end_offsets(settings.client_config(), ingress(settings)).values()) == 5
+    assert sum(end_offsets(settings.kafka.client_config(), ingress(settings)).values()) == 5
 
     jsonl = "\n".join(json.dumps(e | {"event_id": e["event_id"] + "b"}) for e in events)
     done = run_cli(settings, "produce", "--json", "--content-type", "json", "-", stdin=jsonl)
@@ -134,7 +137,7 @@ def test_produce_sends_every_event_of_a_file_and_reports_where_it_landed(
         assert r["workflow_id"] == f"wf-f{i}"
         assert r["partition"] == partition_for(f"wf-f{i}".encode(), 4)
         assert r["offset"] >= 1
-    assert sum(end_offsets(settings.client_config(), ingress(settings)).values()) == 10
+    assert sum(end_offsets(settings.kafka.client_config(), ingress(settings)).values()) == 10
 
 
 def test_produce_refuses_a_file_with_an_invalid_event_in_one_line_and_sends_nothing(
@@ -150,4 +153,9 @@ def test_produce_refuses_a_file_with_an_invalid_event_in_one_line_and_sends_noth
         "error: event at index 2: event 'f-2': missing_field: payload.subject: required field "
         "is missing. Nothing was sent; fix it and run again"
     ]
-    assert end_offsets(settings.client_config(), ingress(settings)) == {0: 0, 1: 0, 2: 0, 3: 0}
+    assert end_offsets(settings.kafka.client_config(), ingress(settings)) == {
+        0: 0,
+        1: 0,
+        2: 0,
+        3: 0,
+    }

@@ -17,16 +17,30 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from agentflow.settings import Settings
+
 ROOT = Path(__file__).resolve().parents[2]
 POLICY_FILE = ROOT / "config" / "policy.json"
 SIGNING_KEYS_FILE = ROOT / "config" / "signing-keys.dev.json"
 #: The shipped policy and dev signing keys, as a worker's (or a command's) env.
+
+
+def settings_for(bootstrap: str, prefix: str, **deployment: Any) -> Settings:
+    """Settings for a test's own topics under ``prefix``, with the shipped policy and keys."""
+    return Settings.of(
+        kafka={"bootstrap_servers": bootstrap},
+        deployment={"topic_prefix": prefix, **deployment},
+        gate={"policy_file": POLICY_FILE},
+        signing={"signing_keys_file": SIGNING_KEYS_FILE, "signing_keys": None},
+    )
+
+
 SHIPPED_CONFIG = {
     "AGENTFLOW_POLICY_FILE": str(POLICY_FILE),
     "AGENTFLOW_SIGNING_KEYS_FILE": str(SIGNING_KEYS_FILE),
 }
 #: ``--processor`` for the gate alone (nothing behind it).
-GATE_ONLY = "agentflow.cli.worker_cmd:gate_only"
+GATE_ONLY = "agentflow.composition:gate_only"
 CLI = (sys.executable, "-m", "agentflow.cli.main")
 
 

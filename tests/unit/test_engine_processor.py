@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from agentflow.testing import EventFactory, MemoryState, WorkflowHarness
-from processors.contract import Context, Record, Result
+from agentflow.testing import EventFactory, MemoryState, WorkflowHarness, make_context
+from processors.contract import Record, Result
 from processors.engine import (
     TIMERS,
     AuditRecord,
@@ -139,9 +139,9 @@ def test_should_quarantine_an_invalid_transition_with_the_original_bytes() -> No
     mem = MemoryState(proc.tables)
     f = EventFactory("wf-1")
     created = f.ticket_created()
-    mem.apply(proc.process(record_of(created, 0), mem, Context(5, 0)))
+    mem.apply(proc.process(record_of(created, 0), mem, make_context(5)))
     again = f.ticket_created()  # a second start event for a running workflow
-    result = proc.process(record_of(again, 1), mem, Context(6, 0))
+    result = proc.process(record_of(again, 1), mem, make_context(6))
     [quarantined] = [e for e in result.emits if e.role == "quarantine"]
     assert quarantined.headers == (
         (REASON_HEADER, INVALID_TRANSITION.encode()),
@@ -158,7 +158,7 @@ def test_should_quarantine_a_record_keyed_by_another_workflow() -> None:
     proc = OrchestratorProcessor(engine_registry())
     mem = MemoryState(proc.tables)
     created = EventFactory("wf-1").ticket_created()
-    result = proc.process(record_of(created, 0, key=b"wf-2"), mem, Context(5, 0))
+    result = proc.process(record_of(created, 0, key=b"wf-2"), mem, make_context(5))
     assert [e.headers[0] for e in result.emits] == [(REASON_HEADER, KEY_MISMATCH.encode())]
     assert result.writes == ()
 
@@ -166,7 +166,7 @@ def test_should_quarantine_a_record_keyed_by_another_workflow() -> None:
 def test_should_quarantine_an_undecodable_record() -> None:
     proc = OrchestratorProcessor(engine_registry())
     mem = MemoryState(proc.tables)
-    result = proc.process(Record("events", 0, 0, b"k", b"junk"), mem, Context(5, 0))
+    result = proc.process(Record("events", 0, 0, b"k", b"junk"), mem, make_context(5))
     assert [e.headers[0] for e in result.emits] == [(REASON_HEADER, b"undecodable")]
 
 
@@ -179,10 +179,10 @@ def test_should_produce_identical_results_for_identical_inputs() -> None:
         created = f.ticket_created()
         closed = f.ticket_closed()
         for offset, event in enumerate([closed, created]):
-            result = proc.process(record_of(event, offset), mem, Context(100 + offset, 0))
+            result = proc.process(record_of(event, offset), mem, make_context(100 + offset))
             mem.apply(result)
             results.append(result)
-        results.append(proc.punctuate(mem, Context(10**12, 0)))
+        results.append(proc.punctuate(mem, make_context(10**12)))
         return results
 
     first, second = run(), run()

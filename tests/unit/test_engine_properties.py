@@ -12,8 +12,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agentflow.testing import EventFactory, MemoryState
-from processors.contract import Context, Put, Record, Result
+from agentflow.testing import EventFactory, MemoryState, make_context
+from processors.contract import Put, Record, Result
 from processors.engine import (
     WORKFLOWS,
     AuditRecord,
@@ -64,7 +64,7 @@ def run(script: list[tuple[str, int, int]]) -> list[Result]:
         event: Envelope | None = None
         if action == "wait":
             now += (n + 1) * 20 * 60_000 * (10 if n == 5 else 1)
-            result = proc.punctuate(mem, Context(now, 0))
+            result = proc.punctuate(mem, make_context(now))
         else:
             if action == "created":
                 event = f.ticket_created()
@@ -95,7 +95,7 @@ def run(script: list[tuple[str, int, int]]) -> list[Result]:
             now += 1_000
             record = Record("events", 0, offset, event.key, encode(event))
             offset += 1
-            result = proc.process(record, mem, Context(now, 0))
+            result = proc.process(record, mem, make_context(now))
             audits = [e for e in result.emits if e.role == "audit"]
             assert len(audits) >= 1  # every input is accounted for
         mem.apply(result)

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from processors.contract import Context, Emit, Record
+from processors.deployment import Deployment
 from processors.events import CONTENT_TYPE_AVRO, HEADER_CONTENT_TYPE, decode
 from processors.gate import (
     EVENTS_ROLE,
@@ -28,17 +29,15 @@ from tests.gatekit import NOW_MS, PARTITIONS, event, signed
 
 GATE = gk.make_gate()
 TOPICS = {"ingress": "prod.agentflow.ingress", "events": "prod.agentflow.workflow-events"}
-SETTINGS: dict[str, Any] = {"partitions": PARTITIONS, "topics": TOPICS}
+DEPLOYMENT = Deployment("agentflow", PARTITIONS, TOPICS)
 
 
-def ctx(partition: int = 0, settings: dict[str, Any] | None = None) -> Context:
-    return Context(
-        now_ms=NOW_MS, partition=partition, settings=SETTINGS if settings is None else settings
-    )
+def ctx(partition: int = 0, deployment: Deployment = DEPLOYMENT) -> Context:
+    return Context(NOW_MS, partition, deployment)
 
 
-def one_emit(record: Record, settings: dict[str, Any] | None = None) -> Emit:
-    outcome, result = admit(GATE, record, ctx(record.partition, settings))
+def one_emit(record: Record, deployment: Deployment = DEPLOYMENT) -> Emit:
+    outcome, result = admit(GATE, record, ctx(record.partition, deployment))
     assert len(result.emits) == 1
     assert result.writes == ()
     (emit,) = result.emits
@@ -136,8 +135,10 @@ def test_should_keep_null_header_values_and_duplicate_headers_in_quarantine() ->
     assert [(h["key"], h["value"]) for h in body["original_headers"]] == list(headers)
 
 
-def test_should_name_the_role_as_topic_when_run_without_a_host() -> None:
-    body = read_quarantine(one_emit(gk.Raw(b"k", b"junk").record(), {}).value or b"")
+def test_should_name_the_role_as_topic_when_the_deployment_maps_no_topic_to_it() -> None:
+    unmapped = Deployment("agentflow", PARTITIONS)
+    record = gk.Raw(b"k", b"junk").record(partition=partition_for(b"k", PARTITIONS))
+    body = read_quarantine(one_emit(record, unmapped).value or b"")
     assert body["original_topic"] == INGRESS_ROLE
 
 
@@ -181,14 +182,11 @@ def test_should_not_reroute_a_keyless_record_but_quarantine_it(key: bytes | None
     assert read_quarantine(emit.value or b"")["reason"] == "missing_key"
 
 
-@pytest.mark.parametrize("settings", [{}, {"partitions": 0}, {"partitions": "4"}])
-def test_should_check_in_place_when_the_partition_count_is_unknown(
-    settings: dict[str, Any],
-) -> None:
-    raw = signed(event())
-    record = raw.record(partition=wrong_partition(raw.key or b""))
-    assert misrouted(record, ctx(record.partition, settings)) is None
-    assert one_emit(record, settings).role == EVENTS_ROLE
+def test_should_check_in_place_in_a_one_partition_deployment() -> None:
+    single = Deployment("agentflow", 1, TOPICS)
+    record = signed(event()).record(partition=0)
+    assert misrouted(record, ctx(0, single)) is None
+    assert one_emit(record, single).role == EVENTS_ROLE
 
 
 def test_reroute_uses_the_java_murmur2_partition_for_many_keys() -> None:

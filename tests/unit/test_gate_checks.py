@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from processors.contract import Context
+from processors.deployment import Deployment
 from processors.events import (
     CONTENT_TYPE_AVRO,
     HEADER_CONTENT_TYPE,
@@ -23,11 +24,11 @@ from processors.events import (
 from processors.gate import GATE_REASONS, Accepted, Gate, Rejected, admit
 from processors.quarantine import read_quarantine
 from tests import gatekit as gk
-from tests.gatekit import NOW_MS, Raw, event, signed
+from tests.gatekit import NOW_MS, PARTITIONS, Raw, event, signed
 
 GATE = gk.make_gate()
 TICKET = event("ticket.created", event_id="evt-t1", workflow_id="wf-acme-1001")
-CTX = Context(now_ms=NOW_MS, partition=0, settings={})
+CTX = Context(NOW_MS, 0, Deployment("agentflow", PARTITIONS))
 
 
 def check(raw: Raw, gate: Gate = GATE, now_ms: int = NOW_MS) -> Accepted | Rejected:

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from processors.contract import Context, Emit, Record
+from processors.deployment import Deployment
 from processors.events import HEADER_CONTENT_TYPE, HEADER_KEY_ID, HEADER_SIGNATURE, decode
 from processors.gate import EVENTS_ROLE, GATE_REASONS, INGRESS_ROLE, Accepted, Gate, admit
 from processors.partitioning import partition_for
@@ -21,7 +22,7 @@ from tests import gatekit as gk
 from tests.gatekit import NOW_MS, PARTITIONS, Raw
 
 GATE = gk.make_gate()
-SETTINGS: dict[str, Any] = {"partitions": PARTITIONS, "topics": {"ingress": "t.ingress"}}
+DEPLOYMENT = Deployment("t", PARTITIONS, {"ingress": "t.ingress"})
 FUZZ = settings(
     max_examples=250,
     deadline=None,
@@ -231,7 +232,7 @@ def assert_exactly_one_outcome(
 
 
 def run_admit(record: Record) -> tuple[Emit, ...]:
-    ctx = Context(now_ms=NOW_MS, partition=record.partition, settings=SETTINGS)
+    ctx = Context(NOW_MS, record.partition, DEPLOYMENT)
     _, result = admit(GATE, record, ctx)
     return result.emits
 

@@ -11,6 +11,7 @@ from agentflow.cli.quarantine_cmd import parse_position, parse_time
 from agentflow.errors import UserError
 from agentflow.sdk.quarantine import RELEASED_FROM_HEADER, QuarantineEntry, iso_ms
 from processors.contract import Context, Record
+from processors.deployment import Deployment
 from processors.quarantine import quarantine_emit, read_quarantine
 
 
@@ -48,7 +49,7 @@ def test_parse_position_and_time() -> None:
 
 def quarantined(headers: tuple[tuple[str, bytes], ...]) -> QuarantineEntry:
     record = Record("ingress", 1, 41, b"wf-1", b'{"x": 1}', headers)
-    ctx = Context(now_ms=1_718_000_000_000, partition=1, settings={"topics": {"ingress": "in"}})
+    ctx = Context(1_718_000_000_000, 1, Deployment("agentflow", 4, {"ingress": "in"}))
     emit = quarantine_emit(record, "stale_event", "too old", ctx, "gate/1", "e-1", "acme")
     assert emit.value is not None
     return QuarantineEntry("q", 2, 7, 0, read_quarantine(emit.value))

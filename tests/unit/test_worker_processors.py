@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agentflow.cli.worker_cmd import load_processors
+from agentflow.composition import load_processors
 from agentflow.errors import UserError
 from examples.counter import CounterProcessor
 

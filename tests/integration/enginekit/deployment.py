@@ -10,11 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agentflow.composition import topology_deployment
 from agentflow.sdk import EventProducer
-from streams.settings import Settings
+from agentflow.settings import Settings
+from processors.deployment import Deployment
 from tests.integration.faust_apps._harness import delete_topics_with_prefix
-from tests.integration.workers import POLICY_FILE, SHIPPED_CONFIG, SIGNING_KEYS_FILE, Worker
-from topics import catalog, changelog_topic
+from tests.integration.workers import SHIPPED_CONFIG, Worker, settings_for
+from topics import catalog
 from topics.admin import ensure_topics
 
 PARTITIONS = 4
@@ -66,30 +68,29 @@ class EngineDeployment:
 
     @property
     def workflows_changelog(self) -> str:
-        return self.topic(changelog_topic(self.app_id, "workflows"))
+        return self.deployment().changelog("workflows")
 
     @property
     def timers_changelog(self) -> str:
-        return self.topic(changelog_topic(self.app_id, "timers"))
+        return self.deployment().changelog("timers")
 
     @property
     def client_config(self) -> dict[str, Any]:
         return {"bootstrap.servers": self.bootstrap}
 
+    def deployment(self) -> Deployment:
+        """The worker's deployment: the catalog topics and the orchestrator's changelogs."""
+        return topology_deployment(self.settings())
+
     def create(self) -> None:
-        specs = catalog(partitions=self.partitions, replication_factor=1, app_id=self.app_id)
-        ensure_topics(self.client_config, specs, prefix=self.prefix)
+        ensure_topics(self.client_config, catalog(self.deployment()))
 
     def delete(self) -> None:
         delete_topics_with_prefix(self.bootstrap, self.prefix)
 
     def settings(self) -> Settings:
-        return Settings(
-            bootstrap_servers=self.bootstrap,
-            topic_prefix=self.prefix,
-            app_id=self.app_id,
-            policy_file=POLICY_FILE,
-            signing_keys_file=SIGNING_KEYS_FILE,
+        return settings_for(
+            self.bootstrap, self.prefix, app_id=self.app_id, partitions=self.partitions
         )
 
     def worker(

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
-from agentflow.sdk import settings_keyring
+from agentflow.gate_config import load_keyring
 from agentflow.testing import ScriptedStepWorker
 from processors.engine import AuditRecord
 from processors.events import ApprovalRequestedV1, Envelope
@@ -32,7 +32,7 @@ class StepThread:
             client_config=dep.client_config,
             steps_topic=dep.steps,
             ingress_topic=dep.ingress,
-            keyring=settings_keyring(dep.settings()),
+            keyring=load_keyring(dep.settings().signing),
             key_id=STEP_KEY_ID,
             group_id=f"{dep.prefix}{dep.app_id}.steps",
         )

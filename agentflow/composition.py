@@ -1,0 +1,114 @@
+"""The composition root: settings in, a deployment and the processors that run on it out.
+
+Every command builds what it needs here, once: the worker, the CLI's readers and writers, the
+producer SDK, the demo, the test kit and the bench resolve topics through the
+:class:`~processors.deployment.Deployment` that :func:`build_deployment` returns, never by
+looking a role up in the catalog themselves.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from agentflow.errors import UserError
+from agentflow.gate_config import load_gate
+from agentflow.settings import Settings
+from processors.contract import Processor
+from processors.deployment import Deployment
+from processors.engine import OrchestratorProcessor
+from processors.gate import GateProcessor
+from processors.pipeline import WorkflowPipeline
+from processors.roles import QUARANTINE_ROLE
+from topics import catalog_names
+from workflows import DefinitionRegistry
+
+
+def build_deployment(
+    settings: Settings,
+    processors: Iterable[Processor] = (),
+    roles: Mapping[str, str] | None = None,
+) -> Deployment:
+    """The catalog's topics with the configured prefix, ``roles`` (exact topic names) on top,
+    and a changelog topic for each table of ``processors``."""
+    d = settings.deployment
+    tables = [t.name for p in processors for t in p.tables]
+    deployment = Deployment.create(
+        d.app_id,
+        d.partitions,
+        catalog_names(),
+        topic_prefix=d.topic_prefix,
+        replication_factor=d.replication_factor,
+        tables=tables,
+    )
+    return deployment.with_topics(roles) if roles else deployment
+
+
+def load_factory(spec: str) -> Any:
+    """Call ``module:factory`` (a class, or a function returning a processor, a list of
+    processors or a registry) and return what it returns."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise UserError(f"wanted module:factory, got {spec!r}")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise UserError(f"cannot load {spec!r}: {exc}") from None
+    return factory()
+
+
+def load_processors(specs: Iterable[str]) -> list[Any]:
+    """The processors ``specs`` name, in order; a factory may return several."""
+    out: list[Any] = []
+    for spec in specs:
+        loaded = load_factory(spec)
+        out.extend(loaded if isinstance(loaded, list | tuple) else [loaded])
+    return out
+
+
+def load_registry(settings: Settings) -> DefinitionRegistry:
+    """The workflow definitions ``AGENTFLOW_WORKFLOWS`` (``module:function``) names."""
+    spec = settings.app.workflows
+    registry = load_factory(spec)
+    if not isinstance(registry, DefinitionRegistry):
+        raise UserError(
+            f"AGENTFLOW_WORKFLOWS={spec} returned {type(registry).__name__}, not a "
+            "workflows.DefinitionRegistry; the function must take no arguments and return one"
+        )
+    return registry
+
+
+def worker_processors(settings: Settings) -> list[Processor]:
+    """The validation gate fused with the orchestrator: one pass, one transaction."""
+    orchestrator = OrchestratorProcessor(load_registry(settings))
+    return [WorkflowPipeline(load_gate(settings), orchestrator)]
+
+
+def gate_only() -> GateProcessor:
+    """The validation gate alone (``--processor agentflow.composition:gate_only``)."""
+    from agentflow.settings import load_settings
+
+    return GateProcessor(load_gate(load_settings()))
+
+
+def topology_deployment(
+    settings: Settings, specs: Sequence[str] = (), roles: Mapping[str, str] | None = None
+) -> Deployment:
+    """The deployment of the worker that ``specs`` and ``roles`` describe, for commands that
+    create or list its topics. For the default worker: the whole catalog and the
+    orchestrator's changelogs. For custom processors: the roles they read and write,
+    quarantine, and their tables' changelogs. Loads no policy and no keys."""
+    processors: list[Processor] = load_processors(specs)
+    if not processors:  # the default worker's tables are the orchestrator's
+        return build_deployment(settings, [OrchestratorProcessor(DefinitionRegistry())], roles)
+    deployment = build_deployment(settings, processors, roles)
+    used = {r for p in processors for r in (*p.input_roles, *p.output_roles)}
+    used.add(QUARANTINE_ROLE)
+    return replace(deployment, topics={r: t for r, t in deployment.topics.items() if r in used})
+
+
+def processors_for(settings: Settings, specs: Sequence[str]) -> list[Processor]:
+    """The processors ``specs`` name, or the worker's default (gate and orchestrator)."""
+    return load_processors(specs) or worker_processors(settings)

@@ -1,0 +1,152 @@
+"""All of agentflow's settings, by concern, and the one place they are read.
+
+Every value comes from an ``AGENTFLOW_*`` environment variable, else from the ``.env``-style
+file named by ``AGENTFLOW_SETTINGS_FILE``, else a default. :func:`load_settings` reads them
+when called (never at import time); nothing else in agentflow reads the environment.
+
+===================  ======================================================================
+concern              model
+===================  ======================================================================
+Kafka client         :class:`streams.settings.KafkaSettings` (servers, SASL/TLS, options)
+stream host          :class:`streams.settings.HostSettings` (worker id, data dir, pacing)
+deployment           :class:`DeploymentSettings` (app id, topic prefix, partitions)
+gate                 :class:`GateSettings` (the policy file)
+signing keys         :class:`SigningSettings` (sources' secrets; the SDK needs only these)
+app                  :class:`AppSettings` (the workflow registry)
+local broker         :class:`BrokerSettings` (state and cache directories, port)
+===================  ======================================================================
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings
+
+from streams.settings import HostSettings, KafkaSettings, settings_config
+
+SETTINGS_FILE_VARIABLE = "AGENTFLOW_SETTINGS_FILE"
+_TOPIC_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+
+
+class DeploymentSettings(BaseSettings):
+    """Names and sizes the topics: app id (consumer group, changelog names), prefix, counts."""
+
+    model_config = settings_config()
+
+    app_id: str = "agentflow"
+    topic_prefix: str = ""
+    partitions: int = Field(default=4, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+
+    @field_validator("topic_prefix", "app_id")
+    @classmethod
+    def _topic_safe(cls, v: str) -> str:
+        if set(v) - _TOPIC_SAFE:
+            raise ValueError(f"may use only letters, digits, '.', '_', '-': {v!r}")
+        return v
+
+
+class GateSettings(BaseSettings):
+    """The validation gate's policy (JSON; see ``config/policy.json``)."""
+
+    model_config = settings_config()
+
+    policy_file: Path = Path("config/policy.json")
+
+
+class SigningSettings(BaseSettings):
+    """The sources' signing secrets, JSON ``{source: {key_id: secret}}``, inline or in a file."""
+
+    model_config = settings_config()
+
+    signing_keys_file: Path | None = None
+    signing_keys: SecretStr | None = None
+
+    @property
+    def configured(self) -> bool:
+        return self.signing_keys is not None or self.signing_keys_file is not None
+
+
+class AppSettings(BaseSettings):
+    """What the worker runs: ``module:function`` returning a ``DefinitionRegistry``."""
+
+    model_config = settings_config()
+
+    workflows: str = "examples.workflows:example_registry"
+
+
+class BrokerSettings(BaseSettings):
+    """Where ``agentflow broker`` keeps the local broker."""
+
+    model_config = settings_config()
+
+    state_dir: Path = Path(".state")
+    cache_dir: Path | None = None
+    broker_port: int = Field(default=9092, ge=1, le=65535)
+    xdg_cache_home: Path | None = Field(default=None, validation_alias="XDG_CACHE_HOME")
+
+    @property
+    def cache_root(self) -> Path:
+        """``AGENTFLOW_CACHE_DIR``, else ``$XDG_CACHE_HOME/agentflow``, else
+        ``~/.cache/agentflow``."""
+        if self.cache_dir is not None:
+            return self.cache_dir
+        return (self.xdg_cache_home or Path.home() / ".cache") / "agentflow"
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every concern's settings, loaded together by :func:`load_settings`."""
+
+    kafka: KafkaSettings
+    host: HostSettings
+    deployment: DeploymentSettings
+    gate: GateSettings
+    signing: SigningSettings
+    app: AppSettings
+    broker: BrokerSettings
+
+    @classmethod
+    def of(cls, **concerns: dict[str, Any]) -> Settings:
+        """Settings built in code: ``Settings.of(kafka={"bootstrap_servers": ...})``; a concern
+        not named is read from the environment like :func:`load_settings` reads it."""
+        return load_settings().replace(**concerns)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with fields of concerns changed: ``replace(host={"worker_id": "w1"})``."""
+        updated = {
+            name: getattr(self, name).model_copy(update=fields) for name, fields in changes.items()
+        }
+        return Settings(**{**self.__dict__, **updated})
+
+
+def load_settings() -> Settings:
+    """Read every concern's settings now, from the environment and the settings file."""
+    env_file = os.environ.get(SETTINGS_FILE_VARIABLE)
+
+    def load(model: type[S]) -> S:
+        return model(_env_file=env_file)
+
+    return Settings(
+        kafka=load(KafkaSettings),
+        host=load(HostSettings),
+        deployment=load(DeploymentSettings),
+        gate=load(GateSettings),
+        signing=load(SigningSettings),
+        app=load(AppSettings),
+        broker=load(BrokerSettings),
+    )
+
+
+def environment() -> Mapping[str, str]:
+    """The process environment, for the few places that must pass it on (a child process)."""
+    return os.environ
