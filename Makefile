@@ -39,6 +39,7 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 unit: $(BIN)/.installed
 	$(BIN)/pytest tests/unit tests/driver -q $(PYTEST_ARGS)

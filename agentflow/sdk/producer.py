@@ -5,7 +5,7 @@
     from agentflow.sdk import EventProducer, event_from_dict
 
     with EventProducer(bootstrap_servers="127.0.0.1:9092", key_id="helpdesk-1",
-                       secret=os.environ["HELPDESK_SIGNING_SECRET"]) as producer:
+                       secret=Path("/run/secrets/helpdesk").read_text().strip()) as producer:
         future = producer.send(event_from_dict(payload))
         reports = producer.flush()          # [DeliveryReport(topic, partition, offset, ...)]
 

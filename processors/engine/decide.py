@@ -9,7 +9,8 @@ Order of checks for one event, and why:
    (``orphan``) until the start event arrives or the registry's orphan timeout passes;
 4. answers — approvals must answer a pending approval, step results an open step call,
    timer events an armed timer (refused otherwise: they come from outside the workflow's
-   own bookkeeping and must agree with it);
+   own bookkeeping and must agree with it); a late result for a call the workflow closed
+   itself (cancelled or retried) is ``ignored``: recorded, not refused;
 5. step failures — transient ones retry up to ``max_attempts``; final ones take the state's
    ``step.failed:<step>`` transition, or go to the definition's failed state;
 6. transition — taken if the current state has one; else the event is held if a reachable
@@ -185,6 +186,8 @@ def evaluate(work: Work, registry: DefinitionRegistry, headers: Headers) -> Deci
     call: StepCall | None = None
     if isinstance(payload, StepCompletedPayloadV1 | StepFailedPayloadV1):
         call = st.open_call(payload.command_id)
+        if call is None and _closed_by_the_workflow(st, payload):
+            return work.finish("ignored")
         if call is None or call.step != payload.step:
             detail = (
                 f"{event.event_type} for step {payload.step!r} names command "
@@ -220,6 +223,19 @@ def evaluate(work: Work, registry: DefinitionRegistry, headers: Headers) -> Deci
         return _hold(work, d.pending_timeout_ms, headers)
     detail = f"{keys[0]!r} is not allowed in state {status!r} nor in any state reachable from it"
     return work.finish("rejected", Rejection(reasons.INVALID_TRANSITION, detail))
+
+
+def _closed_by_the_workflow(
+    st: WorkflowState, result: StepCompletedPayloadV1 | StepFailedPayloadV1
+) -> bool:
+    """True if ``result`` answers a call of this workflow that it closed itself (cancelled,
+    or replaced by a retry): a late answer, not bad input."""
+    return any(
+        c.command_id == result.command_id
+        and c.step == result.step
+        and c.status in ("cancelled", "retried")
+        for c in st.step_calls
+    )
 
 
 def _start(work: Work, d: WorkflowDefinition) -> Decision:

@@ -18,7 +18,7 @@ STEP_COMMAND: Final = "agentflow.internal.StepCommand"
 AUDIT_RECORD: Final = "agentflow.internal.AuditRecord"
 WORKFLOW_NOTICE: Final = "agentflow.internal.WorkflowNotice"
 
-DecisionKind = Literal["applied", "retried", "held", "rejected", "expired", "duplicate"]
+DecisionKind = Literal["applied", "retried", "held", "rejected", "expired", "duplicate", "ignored"]
 """What a decision did with its event:
 
 * ``applied`` — a transition was taken;
@@ -27,7 +27,11 @@ DecisionKind = Literal["applied", "retried", "held", "rejected", "expired", "dup
 * ``rejected`` — refused with a reason code (and quarantined, except duplicates);
 * ``expired`` — a held event's deadline passed (quarantined);
 * ``duplicate`` — the event id was already decided: nothing changes, nothing is emitted but
-  this audit record.
+  this audit record;
+* ``ignored`` — a late answer to a step call the workflow itself closed (cancelled on
+  leaving the state that issued it, or superseded by a retry): it is recorded (its id joins
+  the dedup set) and changes nothing else. Not quarantined: quarantine is for bad input, and
+  this is an answer the workflow asked for.
 """
 
 

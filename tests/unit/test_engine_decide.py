@@ -283,9 +283,10 @@ def test_should_retry_a_transient_failure_then_fail_the_workflow() -> None:
     assert flow.state is not None and flow.state.retries == {"classify": 1}
     third = flow.one(flow.f.step_failed(second, "transient")).commands[0]
     assert third.attempt == 3 and flow.state.retries == {"classify": 2}
-    # a late answer to a replaced attempt is refused
+    # a late answer to a replaced attempt is recorded and changes nothing
     stale = flow.one(flow.f.step_completed(first, {"outcome": "low_risk"}))
-    assert stale.rejection is not None and stale.rejection.reason == UNEXPECTED_STEP_RESULT
+    assert (stale.kind, stale.rejection, stale.commands) == ("ignored", None, ())
+    assert flow.status == "classifying" and not stale.quarantine
     final = flow.one(flow.f.step_failed(third, "transient"))
     assert final.kind == "applied" and flow.status == "failed"
     assert final.audit.transition is not None
@@ -322,6 +323,23 @@ def test_should_take_a_step_failed_transition_when_the_definition_has_one() -> N
     work = flow.one(flow.f.ticket_created()).commands[0]
     fell = flow.one(flow.f.step_failed(work, "transient"))
     assert flow.status == "fallback" and fell.commands[0].step == "manual"
+
+
+def test_should_ignore_the_answer_to_a_call_cancelled_in_the_same_decision_cycle() -> None:
+    """ticket.closed held, then ticket.created: classify is issued and at once cancelled by
+    the released close. The worker's answer is late, not bad input: no quarantine."""
+    flow = Flow()
+    flow.one(flow.f.ticket_closed())
+    started, _closed = flow.send(flow.f.ticket_created())
+    [classify] = started.commands
+    assert flow.status == "closed"
+    answer = flow.f.step_completed(classify, {"outcome": "refund"})
+    d = flow.one(answer)
+    assert (d.kind, d.rejection, d.commands, d.outputs) == ("ignored", None, (), ())
+    assert d.audit.decision == "ignored" and d.audit.rejection_reason is None
+    assert d.state is not None and answer.event_id in d.state.seen_event_ids
+    assert flow.status == "closed"
+    assert flow.one(answer).kind == "duplicate"
 
 
 def test_should_refuse_a_result_for_an_unknown_command() -> None:

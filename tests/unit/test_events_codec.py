@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from agentflow.testing import T0, sample_events
+from agentflow.testing.samples import minimal_event
 from processors.events import (
     CONTENT_TYPE_JSON,
     EVENT_CLASSES,
@@ -18,8 +19,11 @@ from processors.events import (
     Envelope,
     EventDecodeError,
     EventEncodeError,
+    JobCompletedV1,
     TicketCreatedPayloadV1,
     TicketCreatedV1,
+    TicketCreatedV2,
+    TimerFiredV1,
     decode,
     decode_json,
     decode_record,
@@ -211,3 +215,10 @@ def test_encode_record_details_are_fastavros_own_message(bad: dict[str, Any]) ->
     with pytest.raises(EventEncodeError) as err:
         encode_record(QUARANTINE_RECORD, record)
     assert err.value.detail == f"{entry.name}: {expected.value}"[:500]
+
+
+@pytest.mark.parametrize("cls", [TicketCreatedV2, JobCompletedV1, TimerFiredV1])
+def test_minimal_events_from_the_schema_round_trip(cls: type[Envelope]) -> None:
+    """What the test kit makes for an event type that has no written sample yet."""
+    event = minimal_event(cls)
+    assert type(event) is cls and decode(encode(event)) == event
