@@ -104,6 +104,7 @@ def check_topics(
     try:
         meta = admin.list_topics(timeout=timeout_s)
     except KafkaException as exc:
+        admin.poll(0)  # error callbacks (a refused login, say) are served only here
         raise StartupError(unreachable_message(kafka, [exc.args[0], *errors])) from None
     counts: dict[str, int] = {}
     for topic in topics:
@@ -128,12 +129,15 @@ def unreachable_message(kafka: KafkaSettings, errors: list[KafkaError]) -> str:
             "AGENTFLOW_KAFKA_OPTIONS)."
         )
     first = errors[0].str() if errors else "no answer"
-    hint = (
-        " If the broker needs SASL or TLS, check AGENTFLOW_SECURITY_PROTOCOL and its options."
-        if not kafka.uses_authentication
-        else ""
-    )
+    if kafka.uses_authentication:
+        protocol = kafka.security_protocol or kafka.kafka_options.get("security.protocol")
+        return (
+            f"cannot reach Kafka at {kafka.bootstrap_servers} with security protocol "
+            f"{protocol} ({first}). Check that the listener at that address speaks {protocol}, "
+            "and AGENTFLOW_SECURITY_PROTOCOL, AGENTFLOW_SASL_* and AGENTFLOW_SSL_*."
+        )
     return (
-        f"cannot reach Kafka at {kafka.bootstrap_servers} ({first}). "
-        f"Start it with `agentflow broker up`, or set AGENTFLOW_BOOTSTRAP_SERVERS.{hint}"
+        f"cannot reach Kafka at {kafka.bootstrap_servers} ({first}). Start it with "
+        "`agentflow broker up`, or set AGENTFLOW_BOOTSTRAP_SERVERS (and "
+        "AGENTFLOW_SECURITY_PROTOCOL if the broker needs SASL or TLS)."
     )

@@ -66,6 +66,29 @@ def kafka_bootstrap(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
+def kafka_sasl_bootstrap(kafka_bootstrap: str) -> str:
+    """The same broker's SASL_PLAINTEXT listener with the development PLAIN login
+    (``agentflow broker up`` and docker-compose.yml open one on port 9094):
+    ``KAFKA_SASL_BOOTSTRAP_SERVERS`` for a broker of your own."""
+    import socket
+
+    from agentflow import broker
+
+    address = os.environ.get("KAFKA_SASL_BOOTSTRAP_SERVERS") or (
+        broker.BrokerPaths.configured().sasl_bootstrap
+    )
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        pytest.fail(
+            f"no SASL listener at {address} ({exc}); restart the local broker "
+            "(`agentflow broker down && agentflow broker up`) or set KAFKA_SASL_BOOTSTRAP_SERVERS"
+        )
+    return address
+
+
+@pytest.fixture(scope="session")
 def run_prefix() -> str:
     """A topic prefix unique to this test run."""
     return f"t{uuid.uuid4().hex[:8]}."

@@ -1,6 +1,8 @@
 """The local Apache Kafka broker (KRaft, jars from Maven Central) used by the demo and tests."""
 
 from agentflow.broker.manager import (
+    DEV_SASL_PASSWORD,
+    DEV_SASL_USER,
     KAFKA_VERSION,
     BrokerError,
     BrokerPaths,
@@ -13,6 +15,8 @@ from agentflow.broker.manager import (
 )
 
 __all__ = [
+    "DEV_SASL_PASSWORD",
+    "DEV_SASL_USER",
     "KAFKA_VERSION",
     "BrokerError",
     "BrokerPaths",

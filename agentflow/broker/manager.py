@@ -26,6 +26,11 @@ _HERE = Path(__file__).resolve().parent
 _MAIN_CLASS = "kafka.Kafka"
 
 
+#: The local broker's development SASL/PLAIN login (its SASL_PLAINTEXT listener, port + 2).
+DEV_SASL_USER = "agentflow"
+DEV_SASL_PASSWORD = "agentflow-dev"
+
+
 class BrokerError(RuntimeError):
     """A user-facing failure: the message names the cause and the fix."""
 
@@ -54,6 +59,11 @@ class BrokerPaths:
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def sasl_bootstrap(self) -> str:
+        """The SASL_PLAINTEXT (PLAIN) listener: :data:`DEV_SASL_USER` / ``DEV_SASL_PASSWORD``."""
+        return f"127.0.0.1:{self.port + 2}"
 
     @property
     def libs(self) -> Path:
@@ -105,11 +115,20 @@ def _server_properties(paths: BrokerPaths) -> str:
             "process.roles=broker,controller",
             "node.id=1",
             f"controller.quorum.voters=1@127.0.0.1:{port + 1}",
-            f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{port + 1}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+            f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{port + 1},"
+            f"SASL_PLAINTEXT://127.0.0.1:{port + 2}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{port},"
+            f"SASL_PLAINTEXT://127.0.0.1:{port + 2}",
             "controller.listener.names=CONTROLLER",
             "inter.broker.listener.name=PLAINTEXT",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "listener.security.protocol.map="
+            "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT",
+            # A SASL/PLAIN listener with one development login, so a SASL client setup can be
+            # tried (and is tested) locally. Loopback only; never a production credential.
+            "sasl.enabled.mechanisms=PLAIN",
+            "listener.name.sasl_plaintext.plain.sasl.jaas.config="
+            "org.apache.kafka.common.security.plain.PlainLoginModule required "
+            f'user_{DEV_SASL_USER}="{DEV_SASL_PASSWORD}";',
             f"log.dirs={paths.data}",
             "num.partitions=4",
             "offsets.topic.replication.factor=1",

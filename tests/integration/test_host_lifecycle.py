@@ -122,3 +122,26 @@ def test_should_give_identical_outputs_and_state_through_driver_and_host(
     assert by_key_host == by_key_driver
     host_state = {k: int(vs[-1].rsplit(b"|", 1)[1]) for k, vs in by_key_host.items()}
     assert host_state == driver_state
+
+
+def test_should_take_its_partitions_back_at_once_when_restarted_with_the_same_id(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    """Static membership: a worker SIGKILLed and started again with the same worker id gets
+    its partitions well before its old member's session (60 s here) could have expired."""
+    topics = CounterTopics.make(kafka_bootstrap, topic_prefix)
+    long_session = {"AGENTFLOW_SESSION_TIMEOUT_MS": "60000"}
+    first = counter_worker(kafka_bootstrap, topics, tmp_path, "w", extra_env=long_session)
+    first.wait_for(lambda s: len(s.get("assigned_partitions", [])) == 4)
+    first.kill()
+    killed_at = time.monotonic()
+    again = counter_worker(kafka_bootstrap, topics, tmp_path, "w", extra_env=long_session)
+    try:
+        again.wait_for(lambda s: len(s.get("assigned_partitions", [])) == 4, timeout=30)
+        assert time.monotonic() - killed_at < 60  # the dead member's session never expired
+        records = counter_records(1_000, keys=10)
+        produce(kafka_bootstrap, topics.input, records)
+        outputs = read_committed(kafka_bootstrap, topics.output, len(records))
+    finally:
+        again.stop()
+    assert len(outputs) == 1_000

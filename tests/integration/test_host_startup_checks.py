@@ -10,6 +10,7 @@ from pathlib import Path
 
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
 
+from agentflow.broker import DEV_SASL_PASSWORD, DEV_SASL_USER
 from tests.integration.hostkit import produce
 from tests.integration.workers import run_cli
 from topics.admin import ensure_topics
@@ -107,3 +108,24 @@ def test_worker_stops_with_one_line_when_every_checkpoint_fails(
     assert len(errors) == 1, done.stderr
     assert "5 checkpoints in a row failed" in errors[0]
     assert "Traceback" not in done.stderr
+
+
+def test_a_refused_sasl_login_is_told_apart_from_an_unreachable_broker(
+    kafka_sasl_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    sasl = {
+        "AGENTFLOW_BOOTSTRAP_SERVERS": kafka_sasl_bootstrap,
+        "AGENTFLOW_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        "AGENTFLOW_SASL_MECHANISM": "PLAIN",
+        "AGENTFLOW_SASL_USERNAME": DEV_SASL_USER,
+        "AGENTFLOW_DATA_DIR": str(tmp_path),
+    }
+    worker = ["worker", "--processor", COUNTER, *_roles(topic_prefix)]
+    wrong = run_cli(*worker, env={**sasl, "AGENTFLOW_SASL_PASSWORD": "wrong"}, timeout=60)
+    assert wrong.returncode == 2
+    assert f"Kafka at {kafka_sasl_bootstrap} refused the login" in wrong.stderr
+    assert "AGENTFLOW_SASL_" in wrong.stderr and "broker up" not in wrong.stderr
+    assert "wrong" not in wrong.stderr  # the password is never printed
+    right = run_cli(*worker, env={**sasl, "AGENTFLOW_SASL_PASSWORD": DEV_SASL_PASSWORD})
+    assert right.returncode == 2  # logged in: what stops it now is the missing topic
+    assert f"topic '{topic_prefix}P-in' does not exist" in right.stderr
