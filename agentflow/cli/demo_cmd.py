@@ -64,8 +64,9 @@ def demo_cmd(as_json: bool, timeout: float) -> None:
     )
     console.print(
         "The duplicate ticket.created was dropped by its event id; the early ticket.closed was "
-        "held until its ticket.created; the step result for the ticket that closed meanwhile "
-        "was refused, not lost. Try `agentflow workflow show <id>` and `agentflow quarantine "
+        "held until its ticket.created; the classify result for the ticket that closed "
+        "meanwhile was recorded as ignored (a late answer, not bad input); only the forged "
+        "event was quarantined. Try `agentflow workflow show <id>` and `agentflow quarantine "
         "list`.",
         style="dim",
     )
