@@ -260,14 +260,6 @@ class StreamHost:
     def _recover_from(self, err: KafkaError) -> None:
         """Abort what this checkpoint did and re-read from the committed offsets; stop the
         worker if checkpoints keep failing (a fault that will not heal by retrying)."""
-        self._failed_checkpoints += 1
-        limit = self.settings.max_failed_checkpoints
-        if self._failed_checkpoints >= limit:
-            raise HostError(
-                f"{limit} checkpoints in a row failed, the last with: {err.str()}. Stopping "
-                "rather than retrying forever; fix the cause (a missing or deleted topic, an "
-                "ACL, the broker) and start the worker again"
-            )
         log.warning("checkpoint failed (%s); aborting and rewinding", err.str())
         self.observer.on_abort(err.str())
         self._checkpoint.committer.abort(err)
@@ -275,6 +267,15 @@ class StreamHost:
         self._offsets.clear()
         for task in self._tasks.values():
             task.state.discard()
+        self._failed_checkpoints += 1
+        limit = self.settings.max_failed_checkpoints
+        if self._failed_checkpoints >= limit:
+            # Nothing is left open: the shutdown that follows closes cleanly.
+            raise HostError(
+                f"{limit} checkpoints in a row failed, the last with: {err.str()}. Stopping "
+                "rather than retrying forever; fix the cause (a missing or deleted topic, an "
+                "ACL, the broker) and start the worker again"
+            )
         self._rewind()
 
     def _rewind(self) -> None:

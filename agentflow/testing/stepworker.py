@@ -29,6 +29,7 @@ from processors.events import (
     decode_record,
     encode,
 )
+from streams.produce import produce
 
 STEP_SOURCE = "agentflow-steps"
 
@@ -154,4 +155,4 @@ class ScriptedStepWorker:
             (HEADER_CONTENT_TYPE, CONTENT_TYPE_AVRO.encode()),
             *self.keyring.headers(self.key_id, event.key, value),
         ]
-        self._producer.produce(self.ingress_topic, value, event.key, headers=headers)
+        produce(self._producer, self.ingress_topic, value, event.key, headers=headers)

@@ -11,11 +11,14 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+from examples.workflows import example_registry
 from processors.contract import Headers, Record
 from processors.deployment import Deployment
+from processors.engine import OrchestratorProcessor
 from processors.events import decode
 from processors.gate import EVENTS_ROLE, GATE_REASONS, INGRESS_ROLE, GateProcessor
 from processors.partitioning import partition_for
+from processors.pipeline import WorkflowPipeline
 from processors.quarantine import read_quarantine
 from processors.roles import QUARANTINE_ROLE
 from streams.driver import TestDriver
@@ -150,3 +153,19 @@ def test_a_mixed_stream_splits_exactly_into_validated_and_quarantined(
         got["validated"] = len(driver.read(EVENTS_ROLE))
         assert +got == +want
         assert driver.counters.poison == 0
+
+
+def test_the_default_driver_routes_like_the_host_for_the_whole_pipeline(tmp_path: Path) -> None:
+    """No deployment given: the driver still knows its partition count, as the host does, so
+    a record on the wrong partition is moved before the gate or the engine sees it."""
+    ev = gk.event(workflow_id="wf-acme-1001")
+    raw = gk.signed(ev)
+    home = partition_for(ev.key, PARTITIONS)
+    wrong = (home + 1) % PARTITIONS
+    pipeline = WorkflowPipeline(GATE, OrchestratorProcessor(example_registry()))
+    with TestDriver([pipeline], tmp_path, partitions=PARTITIONS, start_ms=NOW_MS) as driver:
+        [moved] = driver.pipe(INGRESS_ROLE, raw.key, raw.value, raw.headers, partition=wrong)
+        assert (moved.role, moved.partition) == (INGRESS_ROLE, home)
+        assert driver.state("workflows", ev.key, partition=wrong) is None
+        driver.pipe(moved.role, moved.key, moved.value, moved.headers, partition=home)
+        assert driver.state("workflows", ev.key) is not None  # decided on its home partition

@@ -35,15 +35,16 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def _free_port_pair() -> int:
-    """A port p with p and p + 1 both free (the broker listens on p, its controller on p + 1)."""
+def _free_ports() -> int:
+    """A port p with p, p + 1 and p + 2 free (the broker listens on p, its controller on
+    p + 1, its SASL listener on p + 2)."""
     for _ in range(200):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             s.bind(("127.0.0.1", 0))
             port: int = s.getsockname()[1]
-        if port < 65535 and _port_free(port) and _port_free(port + 1):
+        if port < 65534 and all(_port_free(port + i) for i in range(3)):
             return port
-    raise AssertionError("no free port pair found")
+    raise AssertionError("no three free ports in a row found")
 
 
 def _process_alive(pid: int) -> bool:
@@ -75,7 +76,7 @@ def isolated_broker_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     """Env for a second broker; stops whatever that broker left running, whatever happened."""
     env = {
         "AGENTFLOW_STATE_DIR": str(tmp_path / "state"),
-        "AGENTFLOW_BROKER_PORT": str(_free_port_pair()),
+        "AGENTFLOW_BROKER_PORT": str(_free_ports()),
     }
     config = tmp_path / "state" / "broker" / "server.properties"
     try:
@@ -130,9 +131,10 @@ def test_should_run_one_broker_per_state_dir_and_keep_topics_across_down_and_up(
     assert again["pid"] == pid
     assert again["running"] is True
     assert _brokers_using(config) == [pid]
-    assert f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{port + 1}" in (
-        config.read_text().splitlines()
-    )
+    assert (
+        f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{port + 1},"
+        f"SASL_PLAINTEXT://127.0.0.1:{port + 2}"
+    ) in config.read_text().splitlines()
 
     status = run_agentflow("broker", "status", "--json", env=env)
     assert status == {"running": True, "bootstrap": bootstrap, "pid": pid, "kafka_version": "4.1.1"}
