@@ -82,7 +82,8 @@ class StreamHost:
 
     # -- lifecycle ----------------------------------------------------------------------
     def request_stop(self, *_: Any) -> None:
-        """Finish the current batch, commit, close the stores and leave the group."""
+        """Finish the current batch, commit and close the stores. As a static member the worker
+        keeps its partitions until its session times out, or until it starts again."""
         self._stop = True
 
     def install_signal_handlers(self) -> None:
@@ -131,7 +132,7 @@ class StreamHost:
         try:
             if self._txn_open:
                 self._commit()
-            self._consumer.close()  # revokes (committing nothing new), leaves the group
+            self._consumer.close()  # revokes, committing nothing new
         finally:
             for task in self._tasks.values():
                 task.state.close()
