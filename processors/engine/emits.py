@@ -53,7 +53,7 @@ class ResultBuilder:
                 self.timers[ref.key] = Put(TIMERS, ref.key, ref)
             for ref in d.disarmed:
                 self.timers[ref.key] = Delete(TIMERS, ref.key)
-            self.emits.extend(Emit(STEPS_ROLE, key, c.encode()) for c in d.commands)
+            self.emits.extend(Emit(STEPS_ROLE, key, c.encode(), c.headers()) for c in d.commands)
             for out in d.outputs:
                 value = out.encode() if isinstance(out, WorkflowNotice) else encode(out)
                 self.emits.append(Emit(OUTPUTS_ROLE, key, value))

@@ -12,7 +12,15 @@ from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from processors.events import EpochMillis, Int32, Int64, decode_model, encode_model
+from processors.events import (
+    CONTENT_TYPE_AVRO,
+    HEADER_CONTENT_TYPE,
+    EpochMillis,
+    Int32,
+    Int64,
+    decode_model,
+    encode_model,
+)
 
 STEP_COMMAND: Final = "agentflow.internal.StepCommand"
 AUDIT_RECORD: Final = "agentflow.internal.AuditRecord"
@@ -57,6 +65,19 @@ class StepCommand(_Record):
 
     def encode(self) -> bytes:
         return encode_model(STEP_COMMAND, self)
+
+    def headers(self) -> tuple[tuple[str, bytes], ...]:
+        """The routing fields as Kafka headers, so a step worker in any language can answer a
+        command without decoding its Avro body (which it needs only for ``input``)."""
+        return (
+            (HEADER_CONTENT_TYPE, CONTENT_TYPE_AVRO.encode()),
+            ("af-command-id", self.command_id.encode()),
+            ("af-step", self.step.encode()),
+            ("af-attempt", str(self.attempt).encode()),
+            ("af-workflow-id", self.workflow_id.encode()),
+            ("af-tenant", self.tenant.encode()),
+            ("af-causation-id", self.causation_id.encode()),
+        )
 
 
 class AuditTransition(_Record):

@@ -18,6 +18,7 @@ from processors.engine import (
     WorkflowNotice,
     WorkflowState,
     WorkflowStateCodec,
+    decode_step_command,
     ids,
 )
 from processors.engine.emits import held_record
@@ -285,3 +286,21 @@ def _held(*headers: HeldHeader) -> HeldEvent:
         event=b"\xc3\x01",
         headers=list(headers),
     )
+
+
+def test_step_commands_carry_their_routing_fields_as_headers(tmp_path: Path) -> None:
+    """The step contract: a worker in any language reads these without decoding Avro."""
+    with TestDriver([OrchestratorProcessor(engine_registry())], tmp_path) as driver:
+        created = EventFactory("wf-h").ticket_created()
+        driver.pipe("events", created.key, encode(created))
+        [emit] = driver.read("steps")
+    command = decode_step_command(emit.value or b"")
+    assert dict(emit.headers) == {
+        "content-type": b"application/avro",
+        "af-command-id": command.command_id.encode(),
+        "af-step": b"classify",
+        "af-attempt": b"1",
+        "af-workflow-id": b"wf-h",
+        "af-tenant": b"acme",
+        "af-causation-id": created.event_id.encode(),
+    }
