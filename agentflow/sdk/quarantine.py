@@ -15,7 +15,13 @@ from typing import Any
 
 from agentflow.sdk.reader import fetch_message, read_topic
 from agentflow.sdk.records import ContentType, Headers, OutgoingRecord, SdkError
-from processors.events import HEADER_CONTENT_TYPE, EventError, decode_value
+from processors.events import (
+    CONTENT_TYPE_JSON,
+    EventError,
+    content_type_header,
+    decode_value,
+    media_type,
+)
 from processors.quarantine import REASON_HEADER, read_quarantine
 
 RELEASED_FROM_HEADER = "af-released-from"
@@ -113,7 +119,9 @@ class QuarantineEntry:
         if value is None:
             return None, "no value"
         try:
-            return decode_value(value, self.header(HEADER_CONTENT_TYPE)).model_dump(), None
+            return decode_value(
+                value, content_type_header(self.original_headers)
+            ).model_dump(), None
         except EventError as exc:
             problem = f"{exc.reason}: {exc.detail}"
         try:
@@ -152,8 +160,11 @@ class QuarantineEntry:
 
     def content_type(self) -> ContentType:
         """``json`` if the original record said so, else ``avro``."""
-        media = (self.header(HEADER_CONTENT_TYPE) or b"").decode("ascii", "replace").lower()
-        return "json" if "json" in media else "avro"
+        try:
+            media = media_type(content_type_header(self.original_headers))
+        except UnicodeDecodeError:
+            return "avro"
+        return "json" if media == CONTENT_TYPE_JSON else "avro"
 
 
 def _entry(msg: Any) -> QuarantineEntry:

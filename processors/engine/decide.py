@@ -41,7 +41,6 @@ from processors.engine.state import (
 )
 from processors.engine.work import Work
 from processors.events import (
-    HEADER_CONTENT_TYPE,
     ApprovalDecision,
     Envelope,
     StepCompletedPayloadV1,
@@ -49,6 +48,7 @@ from processors.events import (
     TimerFiredPayloadV1,
     decode,
     encode,
+    is_content_type,
 )
 from workflows import DefinitionRegistry, Transition, WorkflowDefinition
 from workflows.definition import START
@@ -297,7 +297,7 @@ def _hold(work: Work, timeout_ms: int, headers: Headers) -> Decision:
         event=encode(event),
         # The value kept is the Avro encoding, so a content-type header (say, JSON at the
         # ingress) would no longer describe it: drop it, keep the rest (signatures, ...).
-        headers=[HeldHeader(key=k, value=v) for k, v in headers if k != HEADER_CONTENT_TYPE],
+        headers=[HeldHeader(key=k, value=v) for k, v in headers if not is_content_type(k)],
     )
     st.held.append(held)
     work.armed.append(

@@ -79,6 +79,9 @@ from processors.events.headers import (
     HEADER_CONTENT_TYPE,
     HEADER_KEY_ID,
     HEADER_SIGNATURE,
+    content_type_header,
+    is_content_type,
+    media_type,
 )
 from processors.events.jsonconv import parse_timestamp_millis
 from processors.events.registry import EventRegistry, SchemaEntry, default_registry
@@ -144,6 +147,7 @@ __all__ = [
     "TicketUpdatedV1",
     "TimerFiredPayloadV1",
     "TimerFiredV1",
+    "content_type_header",
     "crc64_avro",
     "decode",
     "decode_json",
@@ -154,6 +158,8 @@ __all__ = [
     "encode",
     "encode_model",
     "encode_record",
+    "is_content_type",
+    "media_type",
     "model_for",
     "parse_timestamp_millis",
     "schema_fingerprint",

@@ -23,7 +23,7 @@ from processors.events.catalog import model_for
 from processors.events.envelope import Envelope
 from processors.events.errors import EventDecodeError, EventEncodeError, validation_detail
 from processors.events.fingerprint import HEADER_LEN, SINGLE_OBJECT_MAGIC
-from processors.events.headers import CONTENT_TYPE_AVRO, CONTENT_TYPE_JSON
+from processors.events.headers import CONTENT_TYPE_AVRO, CONTENT_TYPE_JSON, media_type
 from processors.events.jsonconv import to_datum
 from processors.events.registry import EventRegistry, SchemaEntry, default_registry
 
@@ -145,15 +145,12 @@ def _reject_constant(name: str) -> Any:
 def decode_value(
     data: bytes, content_type: str | bytes | None, *, registry: EventRegistry | None = None
 ) -> Envelope:
-    """Decode by the ``content-type`` header: absent or Avro → :func:`decode`, JSON → JSON."""
-    if isinstance(content_type, bytes | bytearray):
-        try:
-            content_type = bytes(content_type).decode("ascii")
-        except UnicodeDecodeError:
-            raise EventDecodeError(
-                reasons.UNSUPPORTED_CONTENT_TYPE, "non-ASCII content-type"
-            ) from None
-    media = (content_type or CONTENT_TYPE_AVRO).split(";", 1)[0].strip().lower()
+    """Decode by the content type (see :func:`~processors.events.headers.media_type`):
+    absent or Avro → :func:`decode`, JSON → :func:`decode_json`."""
+    try:
+        media = media_type(content_type)
+    except UnicodeDecodeError:
+        raise EventDecodeError(reasons.UNSUPPORTED_CONTENT_TYPE, "non-ASCII content-type") from None
     if media == CONTENT_TYPE_AVRO:
         return decode(data, registry=registry)
     if media == CONTENT_TYPE_JSON:

@@ -5,6 +5,7 @@ Header values are bytes on the wire; the constants here are ``str`` and are enco
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Final
 
 #: Says how the record value is encoded. Absent means Avro single-object encoding.
@@ -17,3 +18,31 @@ CONTENT_TYPE_JSON: Final = "application/json"
 HEADER_SIGNATURE: Final = "af-signature"
 #: Id of the signing key that produced ``af-signature``.
 HEADER_KEY_ID: Final = "af-key-id"
+
+#: Header names read as the content type, compared case-insensitively: ``content-type`` (and
+#: HTTP's ``Content-Type``) and Spring Cloud Stream's ``contentType``.
+CONTENT_TYPE_NAMES: Final = frozenset({"content-type", "contenttype"})
+
+
+def is_content_type(name: str) -> bool:
+    """True if header ``name`` names the content type (see :data:`CONTENT_TYPE_NAMES`)."""
+    return name.lower() in CONTENT_TYPE_NAMES
+
+
+def content_type_header(headers: Iterable[tuple[str, bytes | None]]) -> bytes | None:
+    """The value of the last content-type header, by any of its accepted names, or None."""
+    found: bytes | None = None
+    for name, value in headers:
+        if is_content_type(name):
+            found = value
+    return found
+
+
+def media_type(value: str | bytes | None) -> str:
+    """The media type of a content-type value: lower case, parameters (``; charset=...``) and
+    the quotes a JSON header mapper (Spring's) adds removed. None or empty means Avro.
+    Raises ``UnicodeDecodeError`` for a value that is not ASCII."""
+    if isinstance(value, bytes | bytearray):
+        value = bytes(value).decode("ascii")
+    media = (value or "").split(";", 1)[0].strip().strip('"').strip().lower()
+    return media or CONTENT_TYPE_AVRO

@@ -12,15 +12,17 @@ from processors import reasons
 from processors.contract import Record
 from processors.events import (
     CONTENT_TYPE_AVRO,
-    HEADER_CONTENT_TYPE,
+    CONTENT_TYPE_JSON,
     HEADER_KEY_ID,
     HEADER_SIGNATURE,
     Envelope,
     EventDecodeError,
     EventError,
     KeyRing,
+    content_type_header,
     decode_value,
     encode,
+    media_type,
 )
 from processors.gate.policy import GatePolicy
 
@@ -83,11 +85,11 @@ class Gate:
             return Rejected(reasons.TOO_LARGE, too_big)
         if not record.key:
             return Rejected(reasons.MISSING_KEY, "the record has no key")
-        content_type = record.header(HEADER_CONTENT_TYPE)
+        content_type = content_type_header(record.headers)
         try:
             event = decode_value(record.value or b"", content_type)
         except EventDecodeError as exc:
-            return Rejected(exc.reason, exc.detail)
+            return Rejected(exc.reason, exc.detail + _json_hint(exc.reason, record))
         ids = {"event_id": event.event_id, "tenant": event.tenant}
         if record.key != event.key:
             return Rejected(
@@ -175,8 +177,23 @@ class Gate:
 
     @staticmethod
     def _avro_value(event: Envelope, record: Record, content_type: bytes | None) -> bytes:
-        # Read the header exactly as decode_value did (an empty value means Avro; str.strip
-        # trims more than bytes.strip), so every record it decoded as Avro passes through.
-        media = content_type.decode("ascii", "replace") if content_type else CONTENT_TYPE_AVRO
-        is_avro = media.split(";", 1)[0].strip().lower() == CONTENT_TYPE_AVRO
+        # Read the header exactly as decode_value did, so every record it decoded as Avro
+        # passes through byte for byte (decode_value already refused a non-ASCII value).
+        is_avro = media_type(content_type) == CONTENT_TYPE_AVRO
         return record.value if is_avro and record.value is not None else encode(event)
+
+
+def _json_hint(reason: str, record: Record) -> str:
+    """For JSON read as Avro (no content-type header, or one under a name we do not read):
+    which headers were there and what was expected."""
+    value = (record.value or b"").lstrip()
+    if reason != reasons.UNDECODABLE or not value.startswith(b"{"):
+        return ""
+    if content_type_header(record.headers) is not None:
+        return ""  # a content-type was read; its own message says what was wrong
+    names = sorted({name for name, _ in record.headers})
+    seen = f"headers: {', '.join(repr(n) for n in names)}" if names else "no headers"
+    return (
+        f"; the value looks like JSON but no content-type header was read ({seen}): send "
+        f"'content-type: {CONTENT_TYPE_JSON}' (or Content-Type, contentType)"
+    )
