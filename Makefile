@@ -1,5 +1,5 @@
 # agentflow: `make demo` and `make test` do all the set-up on a fresh machine
-# (Python 3.11+, Java 17+ and Maven on PATH).
+# (Python 3.11+, Java 17+ and Maven on PATH; make test also builds Go and Node examples).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
