@@ -9,13 +9,18 @@ import json
 import os
 import shutil
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Producer
 
+from agentflow.sdk import encode_value
+from processors.events import KeyRing
 from tests.integration.enginekit.deployment import EngineDeployment
+from tests.integration.enginekit.plans import ticket_created
 from tests.integration.enginekit.readers import final_states, read_topic
 from tests.integration.workers import SIGNING_KEYS_FILE
 
@@ -89,3 +94,34 @@ def test_producer_example_reaches_exact_states_and_decodes_the_audit(
     }
     quarantined = read_topic(deployment.bootstrap, deployment.quarantine, deployment.partitions)
     assert [m for m in quarantined if (m.key or b"").startswith(f"wf-{run_id}".encode())] == []
+
+
+def test_json_is_admitted_under_the_content_type_headers_frameworks_send(
+    deployment: EngineDeployment,
+) -> None:
+    """HTTP's Content-Type, Spring Cloud Stream's contentType, and a charset parameter."""
+    [(key_id, secret)] = json.loads(SIGNING_KEYS_FILE.read_text())["helpdesk"].items()
+    keyring = KeyRing.from_mapping({"helpdesk": {key_id: secret}})
+    run_id = uuid.uuid4().hex[:6]
+    headers = {
+        "http": ("Content-Type", b"application/json"),
+        "spring": ("contentType", b"application/json"),
+        "charset": ("content-type", b"application/json; charset=UTF-8"),
+    }
+    producer = Producer({"bootstrap.servers": deployment.bootstrap, "partitioner": "murmur2"})
+    for name, header in headers.items():
+        event = ticket_created(f"wf-ct-{run_id}-{name}", "acme", refund=False)
+        value = encode_value(event, "json")
+        producer.produce(
+            deployment.ingress,
+            value,
+            event.key,
+            headers=[header, *keyring.headers(key_id, event.key, value)],
+        )
+    assert producer.flush(30) == 0
+    deadline = time.monotonic() + 60
+    admitted: set[str] = set()
+    while time.monotonic() < deadline and len(admitted) < len(headers):
+        admitted = {wf for wf in final_states(deployment) if wf.startswith(f"wf-ct-{run_id}-")}
+        time.sleep(0.5)
+    assert admitted == {f"wf-ct-{run_id}-{name}" for name in headers}
