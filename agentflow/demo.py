@@ -21,19 +21,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agentflow.composition import build_deployment, topology_deployment
+from agentflow.composition import build_deployment, load_registry, topology_deployment
 from agentflow.errors import UserError
 from agentflow.gate_config import load_gate_policy, load_keyring
 from agentflow.sdk import EventProducer
 from agentflow.sdk.quarantine import read_entries
 from agentflow.sdk.reader import read_topic
 from agentflow.settings import Settings, environment, load_settings
-from agentflow.testing import CUSTOMER, MONITOR, REVIEWER, STEP_SOURCE, ScriptedStepWorker
+from agentflow.testing import CUSTOMER, MONITOR, REVIEWER, ScriptedStepWorker
 from agentflow.workflow_query import WorkflowReader
 from processors.deployment import Deployment
 from processors.engine import WorkflowState
 from processors.events import Actor, Envelope, KeyRing, decode_record, model_for
 from processors.roles import AUDIT_ROLE, INGRESS_ROLE, QUARANTINE_ROLE, STEPS_ROLE
+from processors.steps import STEP_SOURCE
 from topics import catalog, ensure_topics
 
 DEV_KEYS = Path("config/signing-keys.dev.json")
@@ -400,6 +401,7 @@ def _start_step_worker(settings: Settings, deployment: Deployment, keyring: KeyR
         deployment.topic(INGRESS_ROLE),
         keyring,
         key_ids[0],
+        load_registry(settings),
         group_id=f"{deployment.app_id}-scripted-steps",
     )
     return _StepThread(worker)

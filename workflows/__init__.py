@@ -12,14 +12,20 @@ from workflows.definition import (
     WorkflowDefinition,
 )
 from workflows.registry import DefinitionRegistry
+from workflows.steps import TRANSIENT_ERRORS, Impact, StepHandler, StepSpec, ToolSpec
 from workflows.triggers import START, DefinitionError, Trigger, parse_trigger
 
 __all__ = [
     "START",
+    "TRANSIENT_ERRORS",
     "ApprovalStep",
     "Deadline",
     "DefinitionError",
     "DefinitionRegistry",
+    "Impact",
+    "StepHandler",
+    "StepSpec",
+    "ToolSpec",
     "Transition",
     "Trigger",
     "WorkflowDefinition",

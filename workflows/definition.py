@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
+from workflows.steps import StepSpec, ToolSpec
 from workflows.triggers import START, Trigger, parse_trigger
 
 DEFAULT_FAILED_STATE: Final = "failed"
@@ -89,6 +90,10 @@ class WorkflowDefinition:
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     pending_timeout_ms: int = DEFAULT_PENDING_TIMEOUT_MS
     outcome_field: str = "outcome"
+    #: The steps' declarations (see :mod:`workflows.steps`): none, or one for every step a
+    #: transition issues. Without them, commands are for step workers of your own.
+    steps: tuple[StepSpec, ...] = ()
+    tools: tuple[ToolSpec, ...] = ()
     # Indexes built once by validation; not part of equality.
     _by_state: Mapping[str, tuple[tuple[Trigger, Transition], ...]] = field(
         init=False, repr=False, compare=False, default_factory=dict
@@ -135,6 +140,14 @@ class WorkflowDefinition:
 
     def deadline(self, name: str) -> Deadline | None:
         return next((d for d in self.deadlines if d.name == name), None)
+
+    def step(self, name: str) -> StepSpec | None:
+        """The declaration of step ``name``, or None."""
+        return next((s for s in self.steps if s.name == name), None)
+
+    def tool(self, name: str) -> ToolSpec | None:
+        """The declaration of tool ``name``, or None."""
+        return next((t for t in self.tools if t.name == name), None)
 
 
 __all__ = [

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from avro_schemas import event_types
+from workflows.steps import check_steps
 from workflows.triggers import (
     APPROVAL_DENIED,
     APPROVAL_GRANTED,
@@ -148,6 +149,12 @@ def _closure(edges: Mapping[str, set[str]], origin: str) -> frozenset[str]:
 def validate(d: WorkflowDefinition) -> None:
     """Raise :class:`DefinitionError` for the first problem of ``d``."""
     _check_basics(d)
+    if d.steps:
+        issued = {t.step for t in d.transitions if t.step is not None}
+        tools = {t.name: t for t in d.tools}
+        if len(tools) != len(d.tools):
+            raise _fail(d, "a tool is declared twice")
+        check_steps(d.ident, issued, d.steps, tools)
     by_state: dict[str, list[Trigger]] = {}
     outgoing: set[tuple[str, str]] = set()
     for t in d.transitions:

@@ -6,7 +6,7 @@ Like httpx's ``MockTransport`` it lets you test without the real thing in the wa
 - :func:`sample_events` is one realistic example of every event type;
 - :class:`MemoryState` and :func:`make_context` call a processor directly;
 - :class:`WorkflowHarness` drives a workflow through :class:`~streams.driver.TestDriver`;
-- :class:`ScriptedStepWorker` answers step commands on a real broker, deterministically;
+- :class:`ScriptedStepWorker` runs the Python steps workflows declare, on a real broker;
 - the sample actors (:data:`CUSTOMER`, :data:`REVIEWER`, ...) are the ones all of these use.
 """
 
@@ -15,14 +15,13 @@ from agentflow.testing.events import EventFactory
 from agentflow.testing.harness import WorkflowHarness
 from agentflow.testing.samples import T0, sample_events
 from agentflow.testing.state import MemoryState, make_context
-from agentflow.testing.stepworker import STEP_SOURCE, ScriptedStepWorker, scripted_result
+from agentflow.testing.stepworker import ScriptedStepWorker
 
 __all__ = [
     "CUSTOMER",
     "MONITOR",
     "REVIEWER",
     "RUNTIME",
-    "STEP_SOURCE",
     "STEP_WORKER",
     "T0",
     "EventFactory",
@@ -31,5 +30,4 @@ __all__ = [
     "WorkflowHarness",
     "make_context",
     "sample_events",
-    "scripted_result",
 ]

@@ -1,15 +1,17 @@
-"""A scripted step worker: answers step commands with ``step.completed`` / ``step.failed``.
+"""A step worker for tests and the demo: runs the steps the workflows declare as plain Python.
 
-It stands in for the agent step workers (model and tool calls) in tests and the demo. It reads
-the steps topic, decides each step's result with a small deterministic script, and sends the
-result event to ingress, signed with the ``agentflow-steps`` source's key, so it passes the
-gate like any other event. Result event ids derive from the command id, so a redelivered
-command yields the same event, which the orchestrator then drops as a duplicate.
+It reads the steps topic, looks each command's step up in the workflow's declarations
+(:class:`~workflows.StepSpec`), runs its ``handler`` on the scoped view, validates the output
+and sends the answer to ingress, signed with the ``agentflow-steps`` source's key, so it passes
+the gate like any other event. It uses the same pure functions as any runner
+(:mod:`processors.steps`): the answer's id derives from the command id, so a redelivered
+command yields the same event, which the orchestrator drops as a duplicate. ``failures``
+injects scripted step failures. It answers one command at a time, at least once; the agent
+runtime's runner is the exactly-once, concurrent one.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -18,46 +20,36 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 
 from agentflow.testing.actors import STEP_WORKER
+from processors.engine.records import StepCommand, decode_step_command
 from processors.events import (
     CONTENT_TYPE_AVRO,
     HEADER_CONTENT_TYPE,
     KeyRing,
-    StepCompletedPayloadV1,
     StepCompletedV1,
-    StepFailedPayloadV1,
     StepFailedV1,
-    decode_record,
     encode,
 )
+from processors.steps import (
+    InvalidOutputError,
+    completed_event,
+    failed_event,
+    scoped_view,
+    validated_output,
+)
 from streams.produce import produce
-
-STEP_SOURCE = "agentflow-steps"
-
-
-def scripted_result(step: str, inputs: Mapping[str, str], command_id: str) -> dict[str, Any]:
-    """What the scripted agent 'decides' for ``step``: deterministic, from the inputs alone."""
-    text = " ".join(inputs.values()).lower()
-    if step == "classify":
-        outcome = "refund" if "refund" in text or "charged twice" in text else "low_risk"
-        return {"outcome": outcome, "confidence": "0.9"}
-    if step == "propose_refund":
-        return {"outcome": "proposed", "amount": "42.00", "currency": "EUR"}
-    if step == "execute_refund":
-        return {"outcome": "refunded", "refund_id": f"rf-{command_id[:12]}"}
-    if step == "revise":
-        return {"outcome": "resubmit", "amount": "30.00", "currency": "EUR"}
-    return {"outcome": "done", "summary": f"{step} finished by the scripted worker"}
+from workflows import DefinitionRegistry
 
 
 @dataclass
 class ScriptedStepWorker:
-    """Consumes step commands and produces their results to ingress."""
+    """Consumes step commands, runs their declared Python steps, answers on ingress."""
 
     client_config: dict[str, Any]
     steps_topic: str
     ingress_topic: str
     keyring: KeyRing
     key_id: str
+    registry: DefinitionRegistry
     group_id: str = "agentflow-scripted-steps"
     # step name -> "transient" (fails on the first attempt only) or "permanent" (always).
     failures: Mapping[str, str] = field(default_factory=dict)
@@ -91,8 +83,7 @@ class ScriptedStepWorker:
             value = msg.value()
             if msg.error() is not None or value is None:
                 continue
-            _, command = decode_record(value)
-            self._answer(command)
+            self._answer(decode_step_command(value))
             count += 1
         if count:
             self._producer.flush(30)
@@ -113,46 +104,37 @@ class ScriptedStepWorker:
         self._producer.flush(30)
         self._consumer.close()
 
-    def _answer(self, command: Mapping[str, Any]) -> None:
-        step, attempt, command_id = command["step"], command["attempt"], command["command_id"]
-        common = {
-            "event_id": f"step-{command_id}",
-            "occurred_at": int(self.clock() * 1000),
-            "source": STEP_SOURCE,
-            "tenant": command["tenant"],
-            "actor": STEP_WORKER,
-            "workflow_id": command["workflow_id"],
-            "causation_id": command["causation_id"],
-        }
-        failure = self.failures.get(step)
+    def _answer(self, command: StepCommand) -> None:
+        now_ms = int(self.clock() * 1000)
+        failure = self.failures.get(command.step)
         event: StepCompletedV1 | StepFailedV1
-        if failure == "permanent" or (failure == "transient" and attempt == 1):
-            event = StepFailedV1(
-                **common,
-                payload=StepFailedPayloadV1(
-                    step=step,
-                    command_id=command_id,
-                    attempt=attempt,
-                    error_class="permanent" if failure == "permanent" else "transient",
-                    error_message=f"scripted {failure} failure",
-                    error_type="ScriptedFailure",
-                ),
-            )
+        if failure == "permanent" or (failure == "transient" and command.attempt == 1):
+            event = failed_event(
+                command, failure, f"scripted {failure} failure", "ScriptedFailure", now_ms,
+                STEP_WORKER,
+            )  # fmt: skip
         else:
-            result = scripted_result(step, command.get("input", {}), command_id)
-            event = StepCompletedV1(
-                **common,
-                payload=StepCompletedPayloadV1(
-                    step=step,
-                    command_id=command_id,
-                    attempt=attempt,
-                    result_json=json.dumps(result, sort_keys=True),
-                    duration_ms=None,
-                ),
-            )
+            event = self._run(command, now_ms)
         value = encode(event)
         headers: list[tuple[str, str | bytes | None]] = [
             (HEADER_CONTENT_TYPE, CONTENT_TYPE_AVRO.encode()),
             *self.keyring.headers(self.key_id, event.key, value),
         ]
         produce(self._producer, self.ingress_topic, value, event.key, headers=headers)
+
+    def _run(self, command: StepCommand, now_ms: int) -> StepCompletedV1 | StepFailedV1:
+        """Run the declared Python step; a step nobody declared, or declared with a model,
+        fails for good (this worker runs no models)."""
+        definition = self.registry.get(command.definition_name, command.definition_version)
+        spec = definition.step(command.step) if definition is not None else None
+        if spec is None or spec.handler is None:
+            detail = f"{command.definition_name}@{command.definition_version} declares no " \
+                f"Python step {command.step!r}"  # fmt: skip
+            return failed_event(command, "permanent", detail, "no_handler", now_ms, STEP_WORKER)
+        try:
+            output = validated_output(spec, spec.handler(scoped_view(spec, command.input)))
+        except InvalidOutputError as exc:
+            return failed_event(
+                command, exc.error_class, str(exc), exc.error_type, now_ms, STEP_WORKER
+            )
+        return completed_event(command, output, now_ms, STEP_WORKER)

@@ -19,7 +19,16 @@ from __future__ import annotations
 
 from typing import Final
 
-from workflows import START, Transition, WorkflowDefinition
+from examples.workflows import scripted
+from workflows import START, StepSpec, Transition, WorkflowDefinition
+
+_ALERT: Final = ("context.alert_id", "context.service", "context.name", "context.summary")
+
+#: The steps, run as plain Python by the scripted stand-in for a model (see ``scripted``).
+STEPS: Final = tuple(
+    StepSpec(name, (*_ALERT, "event.*"), scripted.Done, handler=scripted.done(name))
+    for name in ("gather_context", "correlate_deployment", "draft_postmortem")
+)
 
 INCIDENT_INVESTIGATION_V1: Final = WorkflowDefinition(
     name="incident_investigation",
@@ -35,4 +44,5 @@ INCIDENT_INVESTIGATION_V1: Final = WorkflowDefinition(
         Transition("alert.resolved", "waiting", "drafting_postmortem", step="draft_postmortem"),
         Transition("step.completed:draft_postmortem", "drafting_postmortem", "done"),
     ),
+    steps=STEPS,
 )

@@ -33,7 +33,8 @@ from __future__ import annotations
 
 from typing import Final
 
-from workflows import START, ApprovalStep, Deadline, Transition, WorkflowDefinition
+from examples.workflows import scripted
+from workflows import START, ApprovalStep, Deadline, StepSpec, Transition, WorkflowDefinition
 
 HOUR_MS: Final = 3_600_000
 APPROVAL_DEADLINE_MS: Final = 48 * HOUR_MS
@@ -48,6 +49,23 @@ CLOSABLE: Final = (
     "awaiting_approval",
     "revising",
 )
+
+_TICKET: Final = ("context.subject", "context.body", "context.ticket_id")
+
+#: The steps, run as plain Python by the scripted stand-in for a model (see ``scripted``).
+STEPS: Final = (
+    StepSpec("classify", (*_TICKET, "event.body"), scripted.Classification,
+             instructions="Classify this ticket: {{context.subject}}\n{{context.body}}",
+             handler=scripted.classify),
+    StepSpec("draft_reply", _TICKET, scripted.Done, handler=scripted.done("draft_reply")),
+    StepSpec("request_info", _TICKET, scripted.Done, handler=scripted.done("request_info")),
+    StepSpec("propose_refund", (*_TICKET, "result.classify"), scripted.RefundProposal,
+             handler=scripted.propose_refund),
+    StepSpec("execute_refund", ("context.ticket_id", "result.propose_refund", "event.*"),
+             scripted.RefundDone, handler=scripted.execute_refund),
+    StepSpec("revise", (*_TICKET, "result.propose_refund", "event.*"), scripted.RefundProposal,
+             handler=scripted.revise),
+)  # fmt: skip
 
 SUPPORT_TRIAGE_V1: Final = WorkflowDefinition(
     name="support_triage",
@@ -102,4 +120,5 @@ SUPPORT_TRIAGE_V1: Final = WorkflowDefinition(
         ),
     ),
     deadlines=(Deadline("approval_deadline", "awaiting_approval", APPROVAL_DEADLINE_MS),),
+    steps=STEPS,
 )

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
+from agentflow.composition import load_factory
 from agentflow.gate_config import load_keyring
 from agentflow.testing import ScriptedStepWorker
 from processors.engine import AuditRecord
@@ -34,6 +35,10 @@ class StepThread:
             ingress_topic=dep.ingress,
             keyring=load_keyring(dep.settings().signing),
             key_id=STEP_KEY_ID,
+            # The worker's own definitions (AGENTFLOW_WORKFLOWS), with their step declarations.
+            registry=load_factory(
+                dep.env.get("AGENTFLOW_WORKFLOWS", "examples.workflows:example_registry")
+            ),
             group_id=f"{dep.prefix}{dep.app_id}.steps",
         )
         self.error: BaseException | None = None
