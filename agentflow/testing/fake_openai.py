@@ -1,0 +1,148 @@
+"""A real local HTTP server that speaks OpenAI's chat-completions protocol, scripted.
+
+Tests point a model step at it (``base_url``) instead of a hosted model. Each request takes the
+next scripted :class:`Reply`: a structured output (a call of the request's output tool with the
+given arguments), plain text, or an HTTP error such as 429 with ``Retry-After``. Every request
+body is kept in :attr:`FakeOpenAI.requests`, so a test can inspect exactly what reached the
+model.
+
+    with FakeOpenAI([Reply.output({"outcome": "refund"})]) as server:
+        ...  # OpenAIProvider(base_url=server.base_url, api_key="test")
+        assert "customer_email" not in server.prompts()[0]
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One scripted answer."""
+
+    status: int = 200
+    arguments: dict[str, Any] | None = None  # the output tool's arguments
+    text: str | None = None
+    retry_after_s: float | None = None
+    delay_s: float = 0.0
+    input_tokens: int = 50
+    output_tokens: int = 10
+
+    @staticmethod
+    def output(arguments: dict[str, Any], **kw: Any) -> Reply:
+        return Reply(arguments=arguments, **kw)
+
+    @staticmethod
+    def error(status: int, retry_after_s: float | None = None) -> Reply:
+        return Reply(status=status, retry_after_s=retry_after_s)
+
+
+@dataclass
+class FakeOpenAI:
+    """The server; a context manager that starts and stops it on a free local port."""
+
+    replies: Iterable[Reply] = ()
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._queue: deque[Reply] = deque(self.replies)
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}/v1"
+
+    def add(self, *replies: Reply) -> None:
+        with self._lock:
+            self._queue.extend(replies)
+
+    def prompts(self) -> list[str]:
+        """Each request's messages as one text, for checking what the model was shown."""
+        return [json.dumps(r.get("messages", []), sort_keys=True) for r in self.requests]
+
+    def __enter__(self) -> FakeOpenAI:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _next(self, body: dict[str, Any]) -> Reply:
+        with self._lock:
+            self.requests.append(body)
+            if not self._queue:
+                return Reply(status=500, text="the fake server has no reply scripted")
+            return self._queue.popleft()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                return None  # quiet
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                reply = server._next(body)
+                if reply.delay_s:
+                    threading.Event().wait(reply.delay_s)
+                if reply.status != 200:
+                    error = {"message": reply.text or "scripted", "code": str(reply.status)}
+                    payload = {"error": {**error, "type": "scripted"}}
+                    self._send(reply.status, payload, reply.retry_after_s)
+                    return
+                self._send(200, _completion(body, reply), None)
+
+            def _send(self, status: int, payload: dict[str, Any], retry: float | None) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                if retry is not None:
+                    self.send_header("retry-after", str(retry))
+                self.end_headers()
+                self.wfile.write(data)
+
+        return Handler
+
+
+def _completion(request: dict[str, Any], reply: Reply) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": reply.text}
+    finish = "stop"
+    if reply.arguments is not None:
+        tools = [t["function"]["name"] for t in request.get("tools", [])]
+        name = next((t for t in tools if t.startswith("final_result")), tools[0] if tools else "")
+        message["tool_calls"] = [{
+            "id": f"call_{len(request.get('messages', []))}", "type": "function",
+            "function": {"name": name, "arguments": json.dumps(reply.arguments)},
+        }]  # fmt: skip
+        finish = "tool_calls"
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": 0,
+        "model": request.get("model", "fake"),
+        "choices": [{"index": 0, "finish_reason": finish, "message": message}],
+        "usage": {
+            "prompt_tokens": reply.input_tokens,
+            "completion_tokens": reply.output_tokens,
+            "total_tokens": reply.input_tokens + reply.output_tokens,
+        },
+    }

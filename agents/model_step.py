@@ -1,0 +1,115 @@
+"""Running one model step: its instructions and scoped view in, a validated output out.
+
+The model sees the rendered instructions and the scoped view (as JSON), nothing else. Its
+output must validate against the step's output type; pydantic-ai asks again (up to
+``output_retries``) when it does not, and a step whose output still fails is a permanent
+``invalid_output``. Errors are classified for the engine: rate limits (429), timeouts, 5xx
+and connection errors are transient; other 4xx are permanent.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+from pydantic_ai import Agent
+from pydantic_ai.exceptions import (
+    ModelAPIError,
+    ModelHTTPError,
+    UnexpectedModelBehavior,
+    UsageLimitExceeded,
+)
+from pydantic_ai.models import Model
+from pydantic_ai.usage import UsageLimits
+
+from processors.steps import render_instructions, validated_output
+from workflows import StepSpec
+
+
+@dataclass(frozen=True)
+class StepUsage:
+    """What a step cost: tokens, model requests, the model and how long it took."""
+
+    model: str
+    input_tokens: int
+    output_tokens: int
+    requests: int
+    duration_ms: int
+
+
+@dataclass(frozen=True)
+class StepRun:
+    output: BaseModel
+    usage: StepUsage
+
+
+class StepError(Exception):
+    """A step that failed: ``error_class`` is ``transient`` or ``permanent``, ``error_type``
+    a stable code (``rate_limited``, ``timeout``, ``server_error``, ``connection``,
+    ``invalid_output``, ``client_error``, ``token_limit``), ``retry_after_s`` the server's
+    hint for a rate limit."""
+
+    def __init__(
+        self, error_class: str, error_type: str, message: str, retry_after_s: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.error_class = error_class
+        self.error_type = error_type
+        self.retry_after_s = retry_after_s
+
+
+def _classified(exc: Exception) -> StepError:
+    if isinstance(exc, ModelHTTPError):
+        status = exc.status_code
+        if status == 429:
+            return StepError("transient", "rate_limited", str(exc))
+        if status >= 500 or status == 408:
+            return StepError("transient", "server_error", str(exc))
+        return StepError("permanent", "client_error", str(exc))
+    if isinstance(exc, UsageLimitExceeded):
+        return StepError("permanent", "token_limit", str(exc))
+    if isinstance(exc, UnexpectedModelBehavior):
+        return StepError("permanent", "invalid_output", str(exc))
+    if isinstance(exc, TimeoutError):
+        return StepError("transient", "timeout", str(exc))
+    if isinstance(exc, ModelAPIError):  # connection errors and the like
+        return StepError("transient", "connection", str(exc))
+    raise exc
+
+
+async def run_model_step(
+    spec: StepSpec,
+    view: Mapping[str, str],
+    model: Model,
+    *,
+    output_retries: int = 1,
+) -> StepRun:
+    """Run ``spec`` on ``view`` with ``model``; :class:`StepError` if it fails."""
+    agent: Agent[None, BaseModel] = Agent(
+        model,
+        output_type=spec.output_type,
+        instructions=render_instructions(spec, view) or None,
+        retries=output_retries,
+    )
+    limits = UsageLimits(request_limit=output_retries + 2, output_tokens_limit=spec.max_tokens)
+    started = time.monotonic()
+    try:
+        result = await agent.run(
+            json.dumps(dict(view), sort_keys=True), usage_limits=limits, timeout=spec.timeout_s
+        )
+    except Exception as exc:  # classified, or raised again if it is not a model failure
+        raise _classified(exc) from exc
+    usage = result.usage
+    return StepRun(
+        output=validated_output(spec, result.output),
+        usage=StepUsage(
+            model=model.model_name,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            requests=usage.requests,
+            duration_ms=int((time.monotonic() - started) * 1000),
+        ),
+    )

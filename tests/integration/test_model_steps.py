@@ -1,0 +1,119 @@
+"""Model steps against a real local HTTP server speaking OpenAI's chat-completions protocol:
+typed output, re-asks, guardrails, scoping, usage and the classification of failures."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+
+import pytest
+from pydantic import BaseModel, field_validator
+
+from agentflow.testing.fake_openai import FakeOpenAI, Reply
+from agents import ModelEndpoint, StepError, StepRun, build_model, run_model_step
+from processors.steps import scoped_view
+from workflows import StepSpec
+
+
+class Proposal(BaseModel):
+    outcome: str
+    amount: float
+
+    @field_validator("amount")
+    @classmethod
+    def _at_most_500(cls, amount: float) -> float:
+        if amount > 500:
+            raise ValueError("a refund is at most 500")
+        return amount
+
+
+SPEC = StepSpec(
+    "propose_refund",
+    ("context.subject", "context.body"),
+    Proposal,
+    instructions="Propose a refund for: {{context.subject}}",
+    model="openai:fake-gpt",
+)
+COMMAND_INPUT: Mapping[str, str] = {
+    "context.subject": "Charged twice",
+    "context.body": "Order 5521 was charged twice.",
+    "context.customer_email": "ana@example.com",  # outside the view
+    "context.card_last4": "4242",  # outside the view
+}
+
+
+def run(server: FakeOpenAI) -> StepRun:
+    model = build_model(SPEC.model or "", ModelEndpoint(server.base_url, "test-key", 5))
+    return asyncio.run(run_model_step(SPEC, scoped_view(SPEC, COMMAND_INPUT), model))
+
+
+def test_a_model_step_returns_its_validated_output_and_usage() -> None:
+    with FakeOpenAI([Reply.output({"outcome": "proposed", "amount": 42.0}, input_tokens=80)]) as s:
+        result = run(s)
+    assert result.output == Proposal(outcome="proposed", amount=42.0)
+    usage = result.usage
+    assert (usage.model, usage.input_tokens, usage.output_tokens, usage.requests) == (
+        "fake-gpt", 80, 10, 1,
+    )  # fmt: skip
+
+
+def test_the_model_sees_its_instructions_and_view_and_nothing_else() -> None:
+    with FakeOpenAI([Reply.output({"outcome": "proposed", "amount": 1.0})]) as server:
+        run(server)
+    [prompt] = server.prompts()
+    assert "Propose a refund for: Charged twice" in prompt
+    assert "Order 5521 was charged twice." in prompt
+    assert "ana@example.com" not in prompt and "4242" not in prompt
+    assert server.requests[0]["model"] == "fake-gpt"
+
+
+def test_an_output_outside_its_guardrails_is_asked_again_then_accepted() -> None:
+    replies = [
+        Reply.output({"outcome": "proposed", "amount": 900.0}),
+        Reply.output({"outcome": "proposed", "amount": 40.0}),
+    ]
+    with FakeOpenAI(replies) as server:
+        result = run(server)
+    assert result.output == Proposal(outcome="proposed", amount=40.0)
+    assert len(server.requests) == 2
+    assert "at most 500" in server.prompts()[1]  # the model was told what was wrong
+
+
+def test_an_output_that_never_validates_fails_for_good_as_invalid_output() -> None:
+    bad = Reply.output({"outcome": "proposed", "amount": 900.0})
+    with FakeOpenAI([bad, bad, bad]) as server, pytest.raises(StepError) as failed:
+        run(server)
+    assert (failed.value.error_class, failed.value.error_type) == ("permanent", "invalid_output")
+
+
+@pytest.mark.parametrize(
+    ("reply", "error_class", "error_type"),
+    [
+        (Reply.error(429, retry_after_s=1), "transient", "rate_limited"),
+        (Reply.error(500), "transient", "server_error"),
+        (Reply.error(503), "transient", "server_error"),
+        (Reply.error(400), "permanent", "client_error"),
+        (Reply.error(401), "permanent", "client_error"),
+    ],
+)
+def test_model_failures_are_classified_for_the_engine(
+    reply: Reply, error_class: str, error_type: str
+) -> None:
+    with FakeOpenAI([reply]) as server, pytest.raises(StepError) as failed:
+        run(server)
+    assert (failed.value.error_class, failed.value.error_type) == (error_class, error_type)
+    assert len(server.requests) == 1  # the SDK's own retries are off: the runner retries
+
+
+def test_an_unreachable_endpoint_is_a_transient_connection_error() -> None:
+    model = build_model("openai:x", ModelEndpoint("http://127.0.0.1:1/v1", "k", 2))
+    with pytest.raises(StepError) as failed:
+        asyncio.run(run_model_step(SPEC, {}, model))
+    assert (failed.value.error_class, failed.value.error_type) == ("transient", "connection")
+
+
+def test_a_model_name_without_a_known_provider_is_refused() -> None:
+    with pytest.raises(ValueError, match="provider:model"):
+        build_model("gpt-4o", ModelEndpoint())
+    with pytest.raises(ValueError, match="unknown provider 'nope'"):
+        build_model("nope:x", ModelEndpoint())
