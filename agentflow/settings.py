@@ -13,6 +13,7 @@ deployment           :class:`DeploymentSettings` (app id, topic prefix, partitio
 gate                 :class:`GateSettings` (the policy file)
 signing keys         :class:`SigningSettings` (sources' secrets; the SDK needs only these)
 app                  :class:`AppSettings` (the workflow registry)
+models               :class:`ModelSettings` (the endpoint of model steps)
 local broker         :class:`BrokerSettings` (state and cache directories, port)
 ===================  ======================================================================
 """
@@ -81,6 +82,16 @@ class AppSettings(BaseSettings):
     workflows: str = "examples.workflows:example_registry"
 
 
+class ModelSettings(BaseSettings):
+    """Where model steps' ``openai:`` models are served: any OpenAI-compatible endpoint."""
+
+    model_config = settings_config()
+
+    model_base_url: str | None = None
+    model_api_key: SecretStr | None = None
+    model_timeout_s: float = Field(default=60.0, gt=0)
+
+
 class BrokerSettings(BaseSettings):
     """Where ``agentflow broker`` keeps the local broker."""
 
@@ -113,6 +124,7 @@ class Settings:
     gate: GateSettings
     signing: SigningSettings
     app: AppSettings
+    models: ModelSettings
     broker: BrokerSettings
 
     @classmethod
@@ -143,6 +155,7 @@ def load_settings() -> Settings:
         gate=load(GateSettings),
         signing=load(SigningSettings),
         app=load(AppSettings),
+        models=load(ModelSettings),
         broker=load(BrokerSettings),
     )
 

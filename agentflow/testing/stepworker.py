@@ -12,14 +12,17 @@ runtime's runner is the exactly-once, concurrent one.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from pydantic import BaseModel
 
 from agentflow.testing.actors import STEP_WORKER
+from agents import ModelEndpoint, StepError, build_model, run_model_step
 from processors.engine.records import StepCommand, decode_step_command
 from processors.events import (
     CONTENT_TYPE_AVRO,
@@ -37,7 +40,7 @@ from processors.steps import (
     validated_output,
 )
 from streams.produce import produce
-from workflows import DefinitionRegistry
+from workflows import DefinitionRegistry, StepSpec
 
 
 @dataclass
@@ -50,6 +53,8 @@ class ScriptedStepWorker:
     keyring: KeyRing
     key_id: str
     registry: DefinitionRegistry
+    #: Where ``openai:`` model steps are served; None: model steps fail (``no_model``).
+    model_endpoint: ModelEndpoint | None = None
     group_id: str = "agentflow-scripted-steps"
     # step name -> "transient" (fails on the first attempt only) or "permanent" (always).
     failures: Mapping[str, str] = field(default_factory=dict)
@@ -123,18 +128,32 @@ class ScriptedStepWorker:
         produce(self._producer, self.ingress_topic, value, event.key, headers=headers)
 
     def _run(self, command: StepCommand, now_ms: int) -> StepCompletedV1 | StepFailedV1:
-        """Run the declared Python step; a step nobody declared, or declared with a model,
-        fails for good (this worker runs no models)."""
+        """Run the declared step, a Python handler or a model, on its scoped view; a step
+        nobody declared fails for good."""
         definition = self.registry.get(command.definition_name, command.definition_version)
         spec = definition.step(command.step) if definition is not None else None
-        if spec is None or spec.handler is None:
+        if spec is None:
             detail = f"{command.definition_name}@{command.definition_version} declares no " \
-                f"Python step {command.step!r}"  # fmt: skip
-            return failed_event(command, "permanent", detail, "no_handler", now_ms, STEP_WORKER)
+                f"step {command.step!r}"  # fmt: skip
+            return failed_event(command, "permanent", detail, "undeclared", now_ms, STEP_WORKER)
+        view = scoped_view(spec, command.input)
         try:
-            output = validated_output(spec, spec.handler(scoped_view(spec, command.input)))
+            if spec.handler is not None:
+                output = validated_output(spec, spec.handler(view))
+            else:
+                output = self._run_model(spec, view)
         except InvalidOutputError as exc:
             return failed_event(
                 command, exc.error_class, str(exc), exc.error_type, now_ms, STEP_WORKER
             )
+        except StepError as exc:
+            return failed_event(
+                command, exc.error_class, str(exc), exc.error_type, now_ms, STEP_WORKER
+            )
         return completed_event(command, output, now_ms, STEP_WORKER)
+
+    def _run_model(self, spec: StepSpec, view: Mapping[str, str]) -> BaseModel:
+        if self.model_endpoint is None or spec.model is None:
+            raise StepError("permanent", "no_model", f"no model endpoint for {spec.name!r}")
+        model = build_model(spec.model, self.model_endpoint)
+        return asyncio.run(run_model_step(spec, view, model)).output
