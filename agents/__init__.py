@@ -6,8 +6,8 @@ permanent) the engine's retry policy needs. The runner that consumes step comman
 once builds on it.
 """
 
-from agents.model_step import StepError, StepRun, StepUsage, run_model_step
-from agents.models import ModelEndpoint, build_model
+from agents.model_step import StepError, StepRun, StepUsage, run_model_step, run_with_retries
+from agents.models import ModelEndpoint, build_model, build_step_model
 
 __all__ = [
     "ModelEndpoint",
@@ -15,5 +15,7 @@ __all__ = [
     "StepRun",
     "StepUsage",
     "build_model",
+    "build_step_model",
     "run_model_step",
+    "run_with_retries",
 ]

@@ -9,14 +9,17 @@ and connection errors are transient; other 4xx are permanent.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import random
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from pydantic import BaseModel
 from pydantic_ai import Agent
 from pydantic_ai.exceptions import (
+    FallbackExceptionGroup,
     ModelAPIError,
     ModelHTTPError,
     UnexpectedModelBehavior,
@@ -61,11 +64,25 @@ class StepError(Exception):
         self.retry_after_s = retry_after_s
 
 
+def _retry_after(exc: ModelAPIError) -> float | None:
+    """The server's ``Retry-After`` in seconds (pydantic-ai parses whole seconds and dates;
+    a decimal number of seconds is read here too)."""
+    if exc.retry_after is not None:
+        return exc.retry_after
+    value = (getattr(exc, "headers", None) or {}).get("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
 def _classified(exc: Exception) -> StepError:
+    if isinstance(exc, FallbackExceptionGroup):  # every model failed: the first one says why
+        return _classified(exc.exceptions[0])
     if isinstance(exc, ModelHTTPError):
         status = exc.status_code
         if status == 429:
-            return StepError("transient", "rate_limited", str(exc))
+            return StepError("transient", "rate_limited", str(exc), _retry_after(exc))
         if status >= 500 or status == 408:
             return StepError("transient", "server_error", str(exc))
         return StepError("permanent", "client_error", str(exc))
@@ -75,8 +92,9 @@ def _classified(exc: Exception) -> StepError:
         return StepError("permanent", "invalid_output", str(exc))
     if isinstance(exc, TimeoutError):
         return StepError("transient", "timeout", str(exc))
-    if isinstance(exc, ModelAPIError):  # connection errors and the like
-        return StepError("transient", "connection", str(exc))
+    if isinstance(exc, ModelAPIError):  # rate limits without a status, connection errors
+        kind = "rate_limited" if "RateLimit" in type(exc).__name__ else "connection"
+        return StepError("transient", kind, str(exc), _retry_after(exc))
     raise exc
 
 
@@ -113,3 +131,31 @@ async def run_model_step(
             duration_ms=int((time.monotonic() - started) * 1000),
         ),
     )
+
+
+async def run_with_retries(
+    spec: StepSpec,
+    view: Mapping[str, str],
+    model: Model,
+    *,
+    attempts: int = 3,
+    base_delay_s: float = 0.5,
+    max_delay_s: float = 30.0,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    jitter: Callable[[], float] = random.random,
+) -> StepRun:
+    """:func:`run_model_step`, retrying the transient errors the step lists in ``retry_on``
+    up to ``attempts`` times: after the server's ``Retry-After`` when it gave one, else after
+    an exponential backoff with jitter. What is still failing then goes to the engine, whose
+    bounded re-issue takes over."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await run_model_step(spec, view, model)
+        except StepError as exc:
+            retryable = exc.error_class == "transient" and exc.error_type in spec.retry_on
+            if not retryable or attempt == attempts:
+                raise
+            backoff = base_delay_s * 2 ** (attempt - 1) * (0.5 + jitter() / 2)
+            delay = exc.retry_after_s if exc.retry_after_s is not None else backoff
+            await sleep(min(delay, max_delay_s))
+    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises

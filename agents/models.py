@@ -6,7 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from openai import AsyncOpenAI
+from pydantic_ai.exceptions import ModelAPIError, ModelHTTPError
 from pydantic_ai.models import Model
+from pydantic_ai.models.fallback import FallbackModel
 from pydantic_ai.models.openai import OpenAIChatModel
 from pydantic_ai.providers.openai import OpenAIProvider
 
@@ -34,3 +36,19 @@ def build_model(name: str, endpoint: ModelEndpoint) -> Model:
         )
         return OpenAIChatModel(model, provider=OpenAIProvider(openai_client=client))
     raise ValueError(f"model {name!r}: unknown provider {provider!r} (known: openai)")
+
+
+def fallback_worthy(exc: Exception) -> bool:
+    """Switch to the fallback model on a rate limit, a 5xx or a connection failure; a 4xx
+    other than 429 would fail the same way on any model."""
+    if isinstance(exc, ModelHTTPError):
+        return exc.status_code == 429 or exc.status_code >= 500
+    return isinstance(exc, ModelAPIError)
+
+
+def build_step_model(model: str, fallback: str | None, endpoint: ModelEndpoint) -> Model:
+    """A step's model, wrapped in a :class:`FallbackModel` when it declares a fallback."""
+    primary = build_model(model, endpoint)
+    if fallback is None:
+        return primary
+    return FallbackModel(primary, build_model(fallback, endpoint), fallback_on=fallback_worthy)

@@ -22,7 +22,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from pydantic import BaseModel
 
 from agentflow.testing.actors import STEP_WORKER
-from agents import ModelEndpoint, StepError, build_model, run_model_step
+from agents import ModelEndpoint, StepError, build_step_model, run_with_retries
 from processors.engine.records import StepCommand, decode_step_command
 from processors.events import (
     CONTENT_TYPE_AVRO,
@@ -155,5 +155,5 @@ class ScriptedStepWorker:
     def _run_model(self, spec: StepSpec, view: Mapping[str, str]) -> BaseModel:
         if self.model_endpoint is None or spec.model is None:
             raise StepError("permanent", "no_model", f"no model endpoint for {spec.name!r}")
-        model = build_model(spec.model, self.model_endpoint)
-        return asyncio.run(run_model_step(spec, view, model)).output
+        model = build_step_model(spec.model, spec.fallback_model, self.model_endpoint)
+        return asyncio.run(run_with_retries(spec, view, model)).output

@@ -10,7 +10,15 @@ import pytest
 from pydantic import BaseModel, field_validator
 
 from agentflow.testing.fake_openai import FakeOpenAI, Reply
-from agents import ModelEndpoint, StepError, StepRun, build_model, run_model_step
+from agents import (
+    ModelEndpoint,
+    StepError,
+    StepRun,
+    build_model,
+    build_step_model,
+    run_model_step,
+    run_with_retries,
+)
 from processors.steps import scoped_view
 from workflows import StepSpec
 
@@ -117,3 +125,74 @@ def test_a_model_name_without_a_known_provider_is_refused() -> None:
         build_model("gpt-4o", ModelEndpoint())
     with pytest.raises(ValueError, match="unknown provider 'nope'"):
         build_model("nope:x", ModelEndpoint())
+
+
+class Sleeps:
+    """Records the runner's waits instead of waiting."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+
+
+def retried(server: FakeOpenAI, sleeps: Sleeps, spec: StepSpec = SPEC) -> StepRun:
+    model = build_step_model(spec.model or "", spec.fallback_model, ModelEndpoint(server.base_url))
+    view = scoped_view(spec, COMMAND_INPUT)
+    return asyncio.run(run_with_retries(spec, view, model, sleep=sleeps, jitter=lambda: 0.0))
+
+
+GOOD = Reply.output({"outcome": "proposed", "amount": 10.0})
+
+
+def test_a_rate_limit_is_retried_after_the_servers_retry_after() -> None:
+    sleeps = Sleeps()
+    with FakeOpenAI([Reply.error(429, retry_after_s=0.2), GOOD]) as server:
+        result = retried(server, sleeps)
+    assert result.output == Proposal(outcome="proposed", amount=10.0)
+    assert sleeps.delays == [0.2] and len(server.requests) == 2
+
+
+def test_server_errors_back_off_exponentially_then_go_to_the_engine() -> None:
+    sleeps = Sleeps()
+    with FakeOpenAI([Reply.error(500), Reply.error(502), GOOD]) as server:
+        retried(server, sleeps)
+    assert sleeps.delays == [0.25, 0.5]  # 0.5 s x 2^(n-1), halved by the (zero) jitter
+    sleeps = Sleeps()
+    with FakeOpenAI([Reply.error(503)] * 3) as server, pytest.raises(StepError) as failed:
+        retried(server, sleeps)
+    assert failed.value.error_class == "transient" and len(server.requests) == 3
+
+
+def test_a_permanent_error_is_not_retried() -> None:
+    sleeps = Sleeps()
+    with FakeOpenAI([Reply.error(400), GOOD]) as server, pytest.raises(StepError) as failed:
+        retried(server, sleeps)
+    assert failed.value.error_class == "permanent"
+    assert sleeps.delays == [] and len(server.requests) == 1
+
+
+FALLBACK = StepSpec(
+    "propose_refund",
+    ("context.subject",),
+    Proposal,
+    model="openai:primary",
+    fallback_model="openai:backup",
+)
+
+
+def test_a_rate_limited_model_falls_back_to_the_fallback_model() -> None:
+    sleeps = Sleeps()
+    with FakeOpenAI([Reply.error(429), GOOD]) as server:
+        result = retried(server, sleeps, FALLBACK)
+    assert [r["model"] for r in server.requests] == ["primary", "backup"]
+    assert result.output == Proposal(outcome="proposed", amount=10.0)
+    assert sleeps.delays == []  # the fallback answered: nothing to retry
+
+
+def test_a_client_error_does_not_fall_back() -> None:
+    with FakeOpenAI([Reply.error(400), GOOD]) as server, pytest.raises(StepError) as failed:
+        retried(server, Sleeps(), FALLBACK)
+    assert failed.value.error_type == "client_error"
+    assert [r["model"] for r in server.requests] == ["primary"]
