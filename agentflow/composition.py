@@ -15,7 +15,7 @@ from typing import Any
 
 from agentflow.errors import UserError
 from agentflow.gate_config import load_gate
-from agentflow.settings import Settings
+from agentflow.settings import Settings, load_settings
 from processors.contract import Processor
 from processors.deployment import Deployment
 from processors.engine import OrchestratorProcessor
@@ -88,8 +88,6 @@ def worker_processors(settings: Settings) -> list[Processor]:
 
 def gate_only() -> GateProcessor:
     """The validation gate alone (``--processor agentflow.composition:gate_only``)."""
-    from agentflow.settings import load_settings
-
     return GateProcessor(load_gate(load_settings()))
 
 

@@ -96,7 +96,3 @@ class Deployment:
             if t not in self.changelogs
         }
         return replace(self, changelogs={**self.changelogs, **derived}) if derived else self
-
-    def role_of(self, topic: str) -> str | None:
-        """The role ``topic`` plays, or None."""
-        return next((role for role, name in self.topics.items() if name == topic), None)

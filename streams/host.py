@@ -31,7 +31,7 @@ from streams.errors import HostError, StartupError
 from streams.observer import HostObserver, NullObserver
 from streams.produce import produce
 from streams.recovery import Restorer
-from streams.runtime import PartitionTask, TaskCounters
+from streams.runtime import PartitionTask
 from streams.settings import HostSettings, KafkaSettings
 from streams.tables import PartitionState, TableStore
 
@@ -71,7 +71,6 @@ class StreamHost:
             raise StartupError(f"{exc}; map it with --role ROLE=TOPIC") from None
         self._topic_roles = {self.roles[r]: r for r in self._input_roles}
         self._tasks: dict[int, PartitionTask] = {}
-        self._counters = TaskCounters()
         self._assigned: dict[int, set[str]] = {}
         self._offsets: dict[tuple[str, int], int] = {}
         self._txn_open = False
@@ -326,7 +325,6 @@ class StreamHost:
             self.processors,
             state,
             self.deployment,
-            counters=self._counters,
             on_poison=self.observer.on_poison,
         )
 

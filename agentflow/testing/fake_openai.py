@@ -62,10 +62,6 @@ class FakeOpenAI:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}/v1"
 
-    def add(self, *replies: Reply) -> None:
-        with self._lock:
-            self._queue.extend(replies)
-
     def prompts(self) -> list[str]:
         """Each request's messages as one text, for checking what the model was shown."""
         return [json.dumps(r.get("messages", []), sort_keys=True) for r in self.requests]

@@ -142,11 +142,7 @@ class ScriptedStepWorker:
                 output = validated_output(spec, spec.handler(view))
             else:
                 output = self._run_model(spec, view)
-        except InvalidOutputError as exc:
-            return failed_event(
-                command, exc.error_class, str(exc), exc.error_type, now_ms, STEP_WORKER
-            )
-        except StepError as exc:
+        except (InvalidOutputError, StepError) as exc:  # both carry the class the engine needs
             return failed_event(
                 command, exc.error_class, str(exc), exc.error_type, now_ms, STEP_WORKER
             )
