@@ -73,24 +73,33 @@ def take(work: Work, d: WorkflowDefinition, t: Transition) -> None:
 
 
 def issue(
-    work: Work, d: WorkflowDefinition, step: str, attempt: int, event_part: dict[str, str]
+    work: Work,
+    d: WorkflowDefinition,
+    step: str,
+    attempt: int,
+    event_part: dict[str, str],
+    origin: str | None = None,
 ) -> None:
-    """Issue attempt ``attempt`` of ``step``; its id derives from the causing event.
+    """Issue attempt ``attempt`` of ``step``; its id derives from the event that caused the
+    step, ``origin`` (the current event for a first attempt).
 
+    A retry keeps its first attempt's ``causation_id``, so every attempt shares one logical
+    step id (:func:`~processors.engine.ids.step_id`), which keys the step's side effects.
     ``event_part`` is the causing event's part of the input (:func:`event_input`); the open
     call keeps just that, and the workflow's context and results are added to the command.
     """
     st = work.state
     assert st.tenant is not None and st.definition_version is not None
+    cause = origin if origin is not None else work.event.event_id
     cmd = StepCommand(
-        command_id=ids.command_id(work.event.event_id, step, attempt),
+        command_id=ids.command_id(cause, step, attempt),
         workflow_id=st.workflow_id,
         tenant=st.tenant,
         definition_name=d.name,
         definition_version=d.version,
         step=step,
         attempt=attempt,
-        causation_id=work.event.event_id,
+        causation_id=cause,
         issued_at=work.now_ms,
         input=step_input(event_part, st.context, st.step_results),
     )

@@ -270,7 +270,7 @@ def _step_failed(
     data, call.input = call.input, {}
     if failure.error_class == "transient" and call.attempt < d.max_attempts:
         call.status = "retried"
-        apply.issue(work, d, call.step, call.attempt + 1, data)
+        apply.issue(work, d, call.step, call.attempt + 1, data, origin=call.causation_id)
         st.retries[call.step] = st.retries.get(call.step, 0) + 1
         return work.finish("retried")
     call.status = "failed"

@@ -19,8 +19,14 @@ def derive_id(cause: str, purpose: str) -> str:
 
 
 def command_id(event_id: str, step: str, attempt: int) -> str:
-    """The step command (and idempotency key) issued because of ``event_id``."""
+    """Attempt ``attempt`` of the step command issued because of ``event_id``."""
     return derive_id(event_id, f"step:{step}:{attempt}")
+
+
+def step_id(event_id: str, step: str) -> str:
+    """The step's logical id: the same for every attempt of the step that ``event_id`` caused
+    (a command's ``causation_id``), so side effects keyed on it happen once across retries."""
+    return derive_id(event_id, f"step:{step}")
 
 
 def approval_id(event_id: str, step: str) -> str:

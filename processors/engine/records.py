@@ -12,6 +12,7 @@ from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from processors.engine import ids
 from processors.events import (
     CONTENT_TYPE_AVRO,
     HEADER_CONTENT_TYPE,
@@ -66,6 +67,11 @@ class StepCommand(_Record):
     def encode(self) -> bytes:
         return encode_model(STEP_COMMAND, self)
 
+    @property
+    def step_id(self) -> str:
+        """The step's logical id, the same on every attempt (side effects are keyed on it)."""
+        return ids.step_id(self.causation_id, self.step)
+
     def headers(self) -> tuple[tuple[str, bytes], ...]:
         """The routing fields as Kafka headers, so a step worker in any language can answer a
         command without decoding its Avro body (which it needs only for ``input``)."""
@@ -77,6 +83,7 @@ class StepCommand(_Record):
             ("af-workflow-id", self.workflow_id.encode()),
             ("af-tenant", self.tenant.encode()),
             ("af-causation-id", self.causation_id.encode()),
+            ("af-step-id", self.step_id.encode()),
         )
 
 

@@ -280,9 +280,10 @@ def test_transient_failures_are_retried_until_the_step_succeeds(h: WorkflowHarne
     h.send(failed)
     second = h.command()
     assert (second.command_id, second.attempt) == (
-        ids.command_id(failed.event_id, "classify", 2),
+        ids.command_id(created.event_id, "classify", 2),
         2,
     )
+    assert second.step_id == first.step_id  # one logical step: side effects key on it
     assert h.state().retries == {"classify": 1}
     assert second.input == first.input  # the retry sees what the first attempt saw
     assert second.input["context.subject"] == created.payload.subject

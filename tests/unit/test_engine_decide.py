@@ -278,11 +278,16 @@ def test_should_retry_a_transient_failure_then_fail_the_workflow() -> None:
     retried = flow.one(failure)
     assert retried.kind == "retried" and flow.status == "classifying"
     [second] = retried.commands
-    assert second.command_id == ids.command_id(failure.event_id, "classify", 2)
+    # a retry keeps the step's cause: a new command id, the same logical step id
+    assert second.command_id == ids.command_id(first.causation_id, "classify", 2)
+    assert second.causation_id == first.causation_id != failure.event_id
+    assert second.step_id == first.step_id == ids.step_id(first.causation_id, "classify")
     assert (second.attempt, second.input) == (2, first.input)
     assert flow.state is not None and flow.state.retries == {"classify": 1}
     third = flow.one(flow.f.step_failed(second, "transient")).commands[0]
     assert third.attempt == 3 and flow.state.retries == {"classify": 2}
+    assert len({first.command_id, second.command_id, third.command_id}) == 3
+    assert third.step_id == first.step_id
     # a late answer to a replaced attempt is recorded and changes nothing
     stale = flow.one(flow.f.step_completed(first, {"outcome": "low_risk"}))
     assert (stale.kind, stale.rejection, stale.commands) == ("ignored", None, ())

@@ -10,6 +10,7 @@ import pytest
 
 from agentflow.testing import EventFactory, MemoryState, WorkflowHarness, make_context
 from processors.contract import Record, Result
+from processors.engine import ids
 from processors.engine import (
     TIMERS,
     AuditRecord,
@@ -303,4 +304,5 @@ def test_step_commands_carry_their_routing_fields_as_headers(tmp_path: Path) -> 
         "af-workflow-id": b"wf-h",
         "af-tenant": b"acme",
         "af-causation-id": created.event_id.encode(),
+        "af-step-id": ids.step_id(created.event_id, "classify").encode(),
     }
