@@ -13,11 +13,12 @@ import asyncio
 import json
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import BaseModel
-from pydantic_ai import Agent
+from pydantic_ai import Agent, Tool, capture_run_messages
 from pydantic_ai.exceptions import (
     FallbackExceptionGroup,
     ModelAPIError,
@@ -25,11 +26,12 @@ from pydantic_ai.exceptions import (
     UnexpectedModelBehavior,
     UsageLimitExceeded,
 )
+from pydantic_ai.messages import ModelMessage, ModelRequest, RetryPromptPart
 from pydantic_ai.models import Model
 from pydantic_ai.usage import UsageLimits
 
 from processors.steps import render_instructions, validated_output
-from workflows import StepSpec
+from workflows import StepSpec, Tools
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,8 @@ class StepUsage:
 class StepRun:
     output: BaseModel
     usage: StepUsage
+    #: Tools the model asked for outside the step's allowlist (it was told they do not exist).
+    refused_tools: tuple[str, ...] = field(default=())
 
 
 class StepError(Exception):
@@ -98,28 +102,72 @@ def _classified(exc: Exception) -> StepError:
     raise exc
 
 
+def model_tools(spec: StepSpec, tools: Tools | None, schemas: Mapping[str, Any]) -> list[Tool]:
+    """The step's allowed tools as pydantic-ai tools; each call goes through ``tools`` (the
+    runner's toolbox: allowlist, approvals, ledger). ``schemas``: tool name -> input type."""
+    if tools is None:
+        return []
+
+    def bound(name: str) -> Callable[..., Awaitable[dict[str, Any]]]:
+        async def call(**arguments: Any) -> dict[str, Any]:
+            output = await tools.call(name, arguments)
+            return output.model_dump(mode="json")
+
+        return call
+
+    return [
+        Tool.from_schema(bound(name), name, None, schemas[name].model_json_schema())
+        for name in spec.tools
+        if name in schemas
+    ]
+
+
+def _refused(messages: Sequence[ModelMessage], allowed: Sequence[str]) -> tuple[str, ...]:
+    """Tools the model called that it was not given (pydantic-ai told it they are unknown)."""
+    return tuple(
+        part.tool_name
+        for message in messages
+        if isinstance(message, ModelRequest)
+        for part in message.parts
+        if isinstance(part, RetryPromptPart)
+        and part.tool_name is not None
+        and part.tool_name not in allowed
+    )
+
+
 async def run_model_step(
     spec: StepSpec,
     view: Mapping[str, str],
     model: Model,
     *,
     output_retries: int = 1,
+    tools: Sequence[Tool] = (),
 ) -> StepRun:
-    """Run ``spec`` on ``view`` with ``model``; :class:`StepError` if it fails."""
+    """Run ``spec`` on ``view`` with ``model`` and ``tools``; :class:`StepError` if it fails.
+    A model that keeps calling a tool outside the allowlist fails as ``tool_not_allowed``."""
     agent: Agent[None, BaseModel] = Agent(
         model,
         output_type=spec.output_type,
         instructions=render_instructions(spec, view) or None,
         retries=output_retries,
+        tools=list(tools),
     )
-    limits = UsageLimits(request_limit=output_retries + 2, output_tokens_limit=spec.max_tokens)
+    limits = UsageLimits(
+        request_limit=output_retries + 2 + 2 * len(tools), output_tokens_limit=spec.max_tokens
+    )
     started = time.monotonic()
-    try:
-        result = await agent.run(
-            json.dumps(dict(view), sort_keys=True), usage_limits=limits, timeout=spec.timeout_s
-        )
-    except Exception as exc:  # classified, or raised again if it is not a model failure
-        raise _classified(exc) from exc
+    with capture_run_messages() as messages:
+        try:
+            result = await agent.run(
+                json.dumps(dict(view), sort_keys=True), usage_limits=limits, timeout=spec.timeout_s
+            )
+        except Exception as exc:  # classified, or raised again if it is not a model failure
+            refused = _refused(messages, spec.tools)
+            if refused and isinstance(exc, UnexpectedModelBehavior):
+                raise StepError("permanent", "tool_not_allowed",
+                                f"the model kept calling {sorted(set(refused))}, outside the "
+                                f"allowlist {list(spec.tools)}") from exc  # fmt: skip
+            raise _classified(exc) from exc
     usage = result.usage
     return StepRun(
         output=validated_output(spec, result.output),
@@ -130,6 +178,7 @@ async def run_model_step(
             requests=usage.requests,
             duration_ms=int((time.monotonic() - started) * 1000),
         ),
+        refused_tools=_refused(messages, spec.tools),
     )
 
 
@@ -143,6 +192,7 @@ async def run_with_retries(
     max_delay_s: float = 30.0,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     jitter: Callable[[], float] = random.random,
+    tools: Sequence[Tool] = (),
 ) -> StepRun:
     """:func:`run_model_step`, retrying the transient errors the step lists in ``retry_on``
     up to ``attempts`` times: after the server's ``Retry-After`` when it gave one, else after
@@ -150,7 +200,7 @@ async def run_with_retries(
     bounded re-issue takes over."""
     for attempt in range(1, attempts + 1):
         try:
-            return await run_model_step(spec, view, model)
+            return await run_model_step(spec, view, model, tools=tools)
         except StepError as exc:
             retryable = exc.error_class == "transient" and exc.error_type in spec.retry_on
             if not retryable or attempt == attempts:

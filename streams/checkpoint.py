@@ -32,7 +32,7 @@ from confluent_kafka import TopicPartition
 
 from streams.committer import Committer
 from streams.produce import produce
-from streams.runtime import PartitionTask
+from streams.tables import PartitionState
 
 
 @dataclass
@@ -64,7 +64,7 @@ class Checkpoint:
 
     def commit(
         self,
-        tasks: Mapping[int, PartitionTask],
+        states: Mapping[int, PartitionState],
         offsets: Mapping[tuple[str, int], int],
         timeout_s: float = 30.0,
     ) -> CommitResult:
@@ -72,10 +72,10 @@ class Checkpoint:
         producer = self.committer.producer
         # Step 2: changelogs, one record per written key, latest value only.
         capture = _OffsetCapture()
-        encoded = {p: task.state.encoded_changes() for p, task in tasks.items()}
+        encoded = {p: state.encoded_changes() for p, state in states.items()}
         changelog_records = 0
         for partition, tables in encoded.items():
-            stores = tasks[partition].state.stores
+            stores = states[partition].stores
             for table, changes in tables.items():
                 topic = stores[table].changelog_topic
                 last = len(changes) - 1
@@ -94,5 +94,5 @@ class Checkpoint:
         # Step 5: stores, each in one WriteBatch with its changelog offset.
         for partition, tables in encoded.items():
             applied = {t: capture.offsets[(t, p)] for t, p in capture.offsets if p == partition}
-            tasks[partition].state.flush(tables, applied)
+            states[partition].flush(tables, applied)
         return CommitResult(time.monotonic() - started, changelog_records, len(positions))

@@ -30,10 +30,9 @@ from streams.committer import AtLeastOnceCommitter, Committer, ExactlyOnceCommit
 from streams.errors import HostError, StartupError
 from streams.observer import HostObserver, NullObserver
 from streams.produce import produce
-from streams.recovery import Restorer
+from streams.recovery import Restorer, open_partition_state
 from streams.runtime import PartitionTask
 from streams.settings import HostSettings, KafkaSettings
-from streams.tables import PartitionState, TableStore
 
 log = logging.getLogger("agentflow.host")
 _NO_KWARGS: dict[str, Any] = {}
@@ -247,7 +246,8 @@ class StreamHost:
     def _commit(self) -> bool:
         """Run the checkpoint; on failure abort and rewind. True if it committed."""
         try:
-            result = self._checkpoint.commit(self._tasks, self._offsets)
+            states = {p: task.state for p, task in self._tasks.items()}
+            result = self._checkpoint.commit(states, self._offsets)
         except KafkaException as exc:
             self._recover_from(exc.args[0])
             return False
@@ -303,23 +303,11 @@ class StreamHost:
         self.observer.on_assign(sorted(self._assigned))
 
     def _open_task(self, partition: int) -> PartitionTask:
-        stores: dict[str, TableStore] = {}
         base = Path(self.settings.data_dir) / self.deployment.app_id
-        for name, spec in self._tables.items():
-            path = base / name / f"p{partition}"
-            store = TableStore(path, name, spec.codec, self.deployment.changelog(name))
-            store, report = self._restorer.restore(store, partition)
-            stores[name] = store
-            self.observer.on_restore(report)
-            log.info(
-                "restored %s[%d]: %d records in %.2fs (%s)",
-                name,
-                partition,
-                report.records,
-                report.seconds,
-                report.reason,
-            )
-        state = PartitionState(partition, stores)
+        state = open_partition_state(
+            self._restorer, base, self._tables, self.deployment, partition,
+            self.observer.on_restore,
+        )  # fmt: skip
         return PartitionTask(
             partition,
             self.processors,

@@ -15,14 +15,20 @@ commits (see ``streams.checkpoint``), so a trusted store never holds an aborted 
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
-from streams.tables import TableStore
+from processors.contract import TableSpec
+from processors.deployment import Deployment
+from streams.tables import PartitionState, TableStore
+
+log = logging.getLogger("agentflow.host")
 
 # Records per restore write (and consume call). 5k rather than 20k: the same restore rate
 # (a bit better), and a quarter of the transient memory (2 KB states: 329 vs 721 MiB peak
@@ -114,6 +120,34 @@ class Restorer:
 
     def close(self) -> None:
         self._consumer.close()
+
+
+def open_partition_state(
+    restorer: Restorer,
+    base: Path,
+    tables: Mapping[str, TableSpec],
+    deployment: Deployment,
+    partition: int,
+    on_restore: Callable[[RestoreReport], None],
+) -> PartitionState:
+    """The tables of one input partition, each opened under ``base/<table>/p<partition>`` and
+    restored from its changelog before the partition's first record is processed."""
+    stores: dict[str, TableStore] = {}
+    for name, spec in tables.items():
+        path = base / name / f"p{partition}"
+        store = TableStore(path, name, spec.codec, deployment.changelog(name))
+        store, report = restorer.restore(store, partition)
+        stores[name] = store
+        on_restore(report)
+        log.info(
+            "restored %s[%d]: %d records in %.2fs (%s)",
+            name,
+            partition,
+            report.records,
+            report.seconds,
+            report.reason,
+        )
+    return PartitionState(partition, stores)
 
 
 def _next_records(consumer: Consumer) -> list[Any]:

@@ -12,7 +12,15 @@ from workflows.definition import (
     WorkflowDefinition,
 )
 from workflows.registry import DefinitionRegistry
-from workflows.steps import TRANSIENT_ERRORS, Impact, StepHandler, StepSpec, ToolSpec
+from workflows.steps import (
+    TRANSIENT_ERRORS,
+    Impact,
+    StepHandler,
+    StepOutput,
+    StepSpec,
+    Tools,
+    ToolSpec,
+)
 from workflows.triggers import START, DefinitionError, Trigger, parse_trigger
 
 __all__ = [
@@ -24,8 +32,10 @@ __all__ = [
     "DefinitionRegistry",
     "Impact",
     "StepHandler",
+    "StepOutput",
     "StepSpec",
     "ToolSpec",
+    "Tools",
     "Transition",
     "Trigger",
     "WorkflowDefinition",

@@ -19,9 +19,9 @@ tools to implementations and enforces all of it; these are declarations only.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Final, Literal, Protocol
 
 from pydantic import BaseModel
 
@@ -38,8 +38,22 @@ TRANSIENT_ERRORS: Final = ("rate_limited", "timeout", "server_error", "connectio
 #: ``{{key}}`` in a step's instructions: replaced by the view's value for ``key``.
 PLACEHOLDER: Final = re.compile(r"\{\{\s*([A-Za-z0-9_.\-]+)\s*\}\}")
 
-StepHandler = Callable[[Mapping[str, str]], BaseModel | Mapping[str, object]]
-"""A plain-Python step: its scoped view in, its output (validated by ``output_type``) out."""
+StepOutput = BaseModel | Mapping[str, object]
+
+
+class Tools(Protocol):
+    """The tools a running step may call: only those its declaration allows. The runner
+    checks the allowlist, the tool's tenants and, for a ``high_impact`` tool, the approval,
+    and keys every ``write`` and ``high_impact`` call in its side-effect ledger."""
+
+    async def call(self, name: str, args: BaseModel | Mapping[str, object]) -> BaseModel:
+        """Call tool ``name`` with ``args`` (validated by its input type); its output."""
+        ...
+
+
+StepHandler = Callable[[Mapping[str, str], Tools], StepOutput | Awaitable[StepOutput]]
+"""A plain-Python step: its scoped view and its tools in, its output (validated by
+``output_type``) out. It may be ``async`` (it must be, to call a tool)."""
 
 
 @dataclass(frozen=True)
@@ -51,10 +65,25 @@ class ToolSpec:
     output_type: type[BaseModel]
     impact: Impact = "read"
     description: str = ""
+    #: The tenants it may serve; empty: every tenant.
+    tenants: tuple[str, ...] = ()
+    #: For a ``high_impact`` tool: the step whose result the reviewer approved. Its arguments
+    #: must equal that result, with the reviewer's changes, field for field.
+    approves: str | None = None
 
     def __post_init__(self) -> None:
+        where = f"tool {self.name!r}"
         if not is_name(self.name):
-            raise DefinitionError(f"tool {self.name!r}: the name must match [a-z][a-z0-9_]*")
+            raise DefinitionError(f"{where}: the name must match [a-z][a-z0-9_]*")
+        if (self.impact == "high_impact") != (self.approves is not None):
+            raise DefinitionError(
+                f"{where}: a high_impact tool names the step whose approved result it carries "
+                "out (approves=...), and only a high_impact tool does"
+            )
+
+    def serves(self, tenant: str) -> bool:
+        """True if the tool may run for ``tenant``."""
+        return not self.tenants or tenant in self.tenants
 
 
 @dataclass(frozen=True)
@@ -119,3 +148,7 @@ def check_steps(
         if unknown:
             raise DefinitionError(f"workflow {workflow}: step {step.name!r} allows {unknown}, "
                                   "which are not declared tools")  # fmt: skip
+    for tool in tools.values():
+        if tool.approves is not None and tool.approves not in names:
+            raise DefinitionError(f"workflow {workflow}: tool {tool.name!r} approves "
+                                  f"{tool.approves!r}, which is not a declared step")  # fmt: skip

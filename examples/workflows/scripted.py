@@ -13,6 +13,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from processors.steps import approved_arguments
+from workflows import Tools
+
 MAX_REFUND = Decimal("500.00")
 
 
@@ -42,6 +45,25 @@ class RefundProposal(_Output):
 class RefundDone(_Output):
     outcome: Literal["refunded"]
     refund_id: str
+    amount: str
+    currency: str
+
+
+class RefundRequest(_Output):
+    """The ``issue_refund`` tool's input: what the payments service is asked to pay back."""
+
+    amount: str
+    currency: Literal["EUR", "USD"]
+    reference: str
+
+
+class RefundReceipt(BaseModel):
+    """The ``issue_refund`` tool's output: the payments service's answer."""
+
+    refund_id: str
+    status: str
+    amount: str
+    currency: str
 
 
 class Done(_Output):
@@ -49,29 +71,41 @@ class Done(_Output):
     summary: str
 
 
-def classify(view: Mapping[str, str]) -> Classification:
+def classify(view: Mapping[str, str], tools: Tools) -> Classification:
     text = " ".join(view.values()).lower()
     if "refund" in text or "charged twice" in text:
         return Classification(outcome="refund", confidence="0.9")
     return Classification(outcome="low_risk", confidence="0.9")
 
 
-def propose_refund(view: Mapping[str, str]) -> RefundProposal:
+def propose_refund(view: Mapping[str, str], tools: Tools) -> RefundProposal:
     return RefundProposal(outcome="proposed", amount="42.00", currency="EUR")
 
 
-def revise(view: Mapping[str, str]) -> RefundProposal:
+def revise(view: Mapping[str, str], tools: Tools) -> RefundProposal:
     return RefundProposal(outcome="resubmit", amount="30.00", currency="EUR")
 
 
-def execute_refund(view: Mapping[str, str]) -> RefundDone:
-    return RefundDone(outcome="refunded", refund_id=f"rf-{view.get('context.ticket_id', '')}")
+async def execute_refund(view: Mapping[str, str], tools: Tools) -> RefundDone:
+    """Pay back what the reviewer approved (the proposal with their edits), through the
+    ``high_impact`` tool ``issue_refund``; the runner checks the arguments against the
+    approval and keys the call in its ledger."""
+    approved = approved_arguments(view, "propose_refund")
+    request = RefundRequest(
+        amount=approved["amount"],
+        currency=approved["currency"],  # type: ignore[arg-type]
+        reference=view.get("context.ticket_id", ""),
+    )
+    receipt = await tools.call("issue_refund", request)
+    assert isinstance(receipt, RefundReceipt)
+    return RefundDone(outcome="refunded", refund_id=receipt.refund_id, amount=receipt.amount,
+                      currency=receipt.currency)  # fmt: skip
 
 
-def done(step: str) -> Callable[[Mapping[str, str]], Done]:
+def done(step: str) -> Callable[[Mapping[str, str], Tools], Done]:
     """A step that just reports it finished."""
 
-    def handler(view: Mapping[str, str]) -> Done:
+    def handler(view: Mapping[str, str], tools: Tools) -> Done:
         return Done(outcome="done", summary=f"{step} finished by the scripted model")
 
     return handler

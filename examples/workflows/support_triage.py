@@ -34,7 +34,15 @@ from __future__ import annotations
 from typing import Final
 
 from examples.workflows import scripted
-from workflows import START, ApprovalStep, Deadline, StepSpec, Transition, WorkflowDefinition
+from workflows import (
+    START,
+    ApprovalStep,
+    Deadline,
+    StepSpec,
+    ToolSpec,
+    Transition,
+    WorkflowDefinition,
+)
 
 HOUR_MS: Final = 3_600_000
 APPROVAL_DEADLINE_MS: Final = 48 * HOUR_MS
@@ -62,10 +70,20 @@ STEPS: Final = (
     StepSpec("propose_refund", (*_TICKET, "result.classify"), scripted.RefundProposal,
              handler=scripted.propose_refund),
     StepSpec("execute_refund", ("context.ticket_id", "result.propose_refund", "event.*"),
-             scripted.RefundDone, handler=scripted.execute_refund),
+             scripted.RefundDone, tools=("issue_refund",), handler=scripted.execute_refund),
     StepSpec("revise", (*_TICKET, "result.propose_refund", "event.*"), scripted.RefundProposal,
              handler=scripted.revise),
 )  # fmt: skip
+
+#: The payments service's refund: money moves, so it runs only with what a reviewer approved.
+ISSUE_REFUND: Final = ToolSpec(
+    "issue_refund",
+    scripted.RefundRequest,
+    scripted.RefundReceipt,
+    impact="high_impact",
+    approves="propose_refund",
+    description="Refund the customer through the payments service.",
+)
 
 SUPPORT_TRIAGE_V1: Final = WorkflowDefinition(
     name="support_triage",
@@ -121,4 +139,5 @@ SUPPORT_TRIAGE_V1: Final = WorkflowDefinition(
     ),
     deadlines=(Deadline("approval_deadline", "awaiting_approval", APPROVAL_DEADLINE_MS),),
     steps=STEPS,
+    tools=(ISSUE_REFUND,),
 )

@@ -21,14 +21,22 @@ from processors.steps import (
     scoped_view,
     validated_output,
 )
-from workflows import START, DefinitionError, StepSpec, ToolSpec, Transition, WorkflowDefinition
+from workflows import (
+    START,
+    DefinitionError,
+    StepSpec,
+    Tools,
+    ToolSpec,
+    Transition,
+    WorkflowDefinition,
+)
 
 
 class Out(BaseModel):
     outcome: str
 
 
-def _handler(view: Mapping[str, str]) -> Out:
+def _handler(view: Mapping[str, str], tools: Tools) -> Out:
     return Out(outcome="done")
 
 

@@ -1,0 +1,122 @@
+"""Executing one step command: the declared step, on its scoped view, with its toolbox.
+
+The :class:`StepExecutor` looks the command's step up in the workflow's declarations, runs its
+Python handler or its model (with the step's allowed tools bound to the toolbox), validates
+the output and returns the ``step.completed`` or ``step.failed`` that answers the command,
+with what the step called and cost. Every failure is classified for the engine: a step that
+nobody declared, an output that does not validate, a refused tool call, a permanent model or
+tool error fail for good; transient ones may be re-issued by the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+
+from pydantic import BaseModel
+
+from agents.model_step import StepError, StepUsage, model_tools, run_with_retries
+from agents.models import ModelEndpoint, build_step_model
+from agents.toolbox import LedgerStore, StepToolbox, ToolCallRecord
+from agents.tools import ToolFailure, ToolRegistry
+from processors.engine.records import StepCommand
+from processors.events import Actor, StepCompletedV1, StepFailedV1
+from processors.steps import (
+    InvalidOutputError,
+    completed_event,
+    failed_event,
+    scoped_view,
+    validated_output,
+)
+from workflows import DefinitionRegistry, StepSpec
+
+StepAnswer = StepCompletedV1 | StepFailedV1
+
+
+@dataclass
+class StepOutcome:
+    """A command's answer, the tool calls it made and, for a model step, its usage."""
+
+    answer: StepAnswer
+    calls: list[ToolCallRecord] = field(default_factory=list)
+    usage: StepUsage | None = None
+
+    @property
+    def completed(self) -> bool:
+        return isinstance(self.answer, StepCompletedV1)
+
+
+@dataclass
+class StepExecutor:
+    """Runs declared steps; shared by the runner and the test kit's step worker."""
+
+    registry: DefinitionRegistry
+    tools: ToolRegistry
+    actor: Actor
+    model_endpoint: ModelEndpoint | None = None
+    clock: Callable[[], float] = time.time
+
+    async def execute(
+        self,
+        command: StepCommand,
+        ledger: LedgerStore,
+        durable: Callable[[], Awaitable[None]],
+    ) -> StepOutcome:
+        """Run ``command``'s step; its answer (never raises for a step's own failure)."""
+        definition = self.registry.get(command.definition_name, command.definition_version)
+        spec = definition.step(command.step) if definition is not None else None
+        if definition is None or spec is None:
+            detail = f"{command.definition_name}@{command.definition_version} declares no " \
+                f"step {command.step!r}"  # fmt: skip
+            return StepOutcome(self._failed(command, "permanent", "undeclared", detail))
+        declared = {t.name: t for t in definition.tools}
+        toolbox = StepToolbox(spec, declared, self.tools, command, ledger, durable, self.clock)
+        view = scoped_view(spec, command.input)
+        usage: StepUsage | None = None
+        try:
+            if spec.handler is not None:
+                output = await asyncio.wait_for(self._handle(spec, view, toolbox), spec.timeout_s)
+            else:
+                output, usage = await self._run_model(spec, view, toolbox)
+        except (InvalidOutputError, StepError, ToolFailure) as exc:
+            answer = self._failed(command, exc.error_class, exc.error_type, str(exc))
+            return StepOutcome(answer, toolbox.calls, usage)
+        except TimeoutError:
+            detail = f"{spec.name} took longer than {spec.timeout_s}s"
+            return StepOutcome(self._failed(command, "transient", "timeout", detail), toolbox.calls)
+        now_ms = int(self.clock() * 1000)
+        return StepOutcome(
+            completed_event(command, output, now_ms, self.actor), toolbox.calls, usage
+        )
+
+    async def _handle(
+        self, spec: StepSpec, view: Mapping[str, str], toolbox: StepToolbox
+    ) -> BaseModel:
+        assert spec.handler is not None
+        raw = spec.handler(view, toolbox)
+        if inspect.isawaitable(raw):
+            raw = await raw
+        return validated_output(spec, raw)
+
+    async def _run_model(
+        self, spec: StepSpec, view: Mapping[str, str], toolbox: StepToolbox
+    ) -> tuple[BaseModel, StepUsage]:
+        if self.model_endpoint is None or spec.model is None:
+            raise StepError("permanent", "no_model", f"no model endpoint for {spec.name!r}")
+        model = build_step_model(spec.model, spec.fallback_model, self.model_endpoint)
+        schemas = {name: tool.input_type for name, tool in toolbox.declared.items()}
+        run = await run_with_retries(spec, view, model, tools=model_tools(spec, toolbox, schemas))
+        for name in run.refused_tools:  # the model was told; the refusal is on record
+            toolbox.calls.append(
+                ToolCallRecord(name, "?", "refused", error_type="tool_not_allowed")
+            )
+        return run.output, run.usage
+
+    def _failed(
+        self, command: StepCommand, error_class: str, error_type: str, detail: str
+    ) -> StepFailedV1:
+        now_ms = int(self.clock() * 1000)
+        return failed_event(command, error_class, detail, error_type, now_ms, self.actor)

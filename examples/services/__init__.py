@@ -1,0 +1,1 @@
+"""Small real HTTP back-ends that the example workflows' tools call."""

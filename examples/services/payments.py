@@ -1,0 +1,143 @@
+"""A local payments service: refunds, deduplicated by ``Idempotency-Key``, every call logged.
+
+- ``POST /refunds`` with ``Idempotency-Key`` and JSON ``{"amount", "currency", "reference"}``:
+  the first call with a key makes the refund (``201``, effective); a later call with the same
+  key returns the same refund (``200``, ``Idempotent-Replayed: true``) and moves no money. A
+  key reused with other arguments is ``422``.
+- ``GET /refunds/<key>``: the refund made under a key, or ``404`` (what ``reconcile`` asks).
+- ``GET /calls``: every call received, in order, with whether it was effective.
+
+``fail_after_effect`` makes the next N refunds take effect and then answer ``503``, as a
+payments provider does when its response is lost: the caller cannot tell, and must ask again
+with the same key. Run it alone with ``python -m examples.services.payments --port 8081``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import unquote
+
+
+@dataclass
+class PaymentsService:
+    """The service on a local port; a context manager that starts and stops it."""
+
+    port: int = 0
+    fail_after_effect: int = 0
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    refunds: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), _handler(self))
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def effective_refunds(self) -> list[dict[str, Any]]:
+        """The refunds that moved money, one per key."""
+        with self._lock:
+            return list(self.refunds.values())
+
+    def refund(self, key: str | None, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Handle ``POST /refunds``: (status, response body); 200 is a replay."""
+        with self._lock:
+            call = {"key": key, "body": body, "effective": False}
+            self.calls.append(call)
+            if not key:
+                return 400, {"error": "an Idempotency-Key header is required"}
+            found = self.refunds.get(key)
+            if found is not None:
+                if found["request"] != body:
+                    return 422, {"error": "Idempotency-Key reused with other arguments"}
+                return 200, found["refund"]
+            refund = {"refund_id": f"rf-{len(self.refunds) + 1:05d}", "status": "succeeded",
+                      "amount": body.get("amount"), "currency": body.get("currency")}  # fmt: skip
+            self.refunds[key] = {"request": body, "refund": refund}
+            call["effective"] = True
+            if self.fail_after_effect > 0:
+                self.fail_after_effect -= 1
+                return 503, {"error": "upstream timeout (the refund was made)"}
+            return 201, refund
+
+    def lookup(self, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            found = self.refunds.get(key)
+            return None if found is None else dict(found["refund"])
+
+    def __enter__(self) -> PaymentsService:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _handler(service: PaymentsService) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            return None
+
+        def do_POST(self) -> None:
+            if self.path != "/refunds":
+                self._send(404, {"error": "not found"})
+                return
+            length = int(self.headers.get("content-length") or 0)
+            try:
+                body = json.loads(self.rfile.read(length) or b"{}")
+            except json.JSONDecodeError:
+                self._send(400, {"error": "the body is not JSON"})
+                return
+            status, payload = service.refund(self.headers.get("idempotency-key"), body)
+            self._send(status, payload, replayed=status == 200)
+
+        def do_GET(self) -> None:
+            if self.path == "/calls":
+                with service._lock:
+                    self._send(200, {"calls": list(service.calls)})
+                return
+            if self.path.startswith("/refunds/"):
+                found = service.lookup(unquote(self.path.removeprefix("/refunds/")))
+                self._send(404 if found is None else 200, found or {"error": "no such key"})
+                return
+            self._send(404, {"error": "not found"})
+
+        def _send(self, status: int, payload: dict[str, Any], replayed: bool = False) -> None:
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            if replayed:
+                self.send_header("idempotent-replayed", "true")
+            self.end_headers()
+            self.wfile.write(data)
+
+    return Handler
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=8081, help="port on 127.0.0.1 (8081)")
+    args = parser.parse_args()
+    with PaymentsService(port=args.port) as service:
+        print(f"payments service on {service.url}", flush=True)
+        threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""The example workflows' tool implementations, bound to their declarations.
+
+``AGENTFLOW_TOOLS=examples.tools:example_tools`` (the default) binds them; the base URLs of
+their back-ends come from ``AGENTFLOW_TOOL_URLS`` (``{"payments": "http://127.0.0.1:8081"}``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel
+
+from agents.tools import ToolBinding, ToolContext, ToolFailure, ToolRegistry
+from examples.workflows.scripted import RefundReceipt, RefundRequest
+
+
+class PaymentsClient:
+    """``issue_refund`` on the payments service (``examples.services.payments``)."""
+
+    def __init__(self, base_url: str, timeout_s: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout_s = timeout_s
+
+    async def issue_refund(self, args: BaseModel, ctx: ToolContext) -> RefundReceipt:
+        assert isinstance(args, RefundRequest) and ctx.idempotency_key is not None
+        headers = {"Idempotency-Key": ctx.idempotency_key}
+        async with httpx.AsyncClient(timeout=self.timeout_s) as client:
+            try:
+                response = await client.post(
+                    f"{self.base_url}/refunds", json=args.model_dump(), headers=headers
+                )
+            except httpx.TransportError as exc:
+                raise ToolFailure("transient", "tool_unavailable", f"payments: {exc}") from exc
+        return _receipt(response)
+
+    async def reconcile(self, ctx: ToolContext) -> RefundReceipt | None:
+        """The refund already made under the call's key, or None if there is none."""
+        assert ctx.idempotency_key is not None
+        url = f"{self.base_url}/refunds/{quote(ctx.idempotency_key, safe='')}"
+        async with httpx.AsyncClient(timeout=self.timeout_s) as client:
+            try:
+                response = await client.get(url)
+            except httpx.TransportError as exc:
+                raise ToolFailure("transient", "tool_unavailable", f"payments: {exc}") from exc
+        if response.status_code == 404:
+            return None
+        return _receipt(response)
+
+
+def _receipt(response: httpx.Response) -> RefundReceipt:
+    status = response.status_code
+    if status >= 500 or status == 429:
+        raise ToolFailure("transient", "tool_unavailable", f"payments answered {status}")
+    if status >= 400:
+        raise ToolFailure("permanent", "tool_refused", f"payments answered {status}: "
+                          f"{response.text[:200]}")  # fmt: skip
+    return RefundReceipt.model_validate(response.json())
+
+
+def example_tools(urls: Mapping[str, str]) -> ToolRegistry:
+    """The example tools; ``urls`` names each back-end's base URL (``payments``)."""
+    payments = PaymentsClient(urls.get("payments", "http://127.0.0.1:8081"))
+    return ToolRegistry([ToolBinding("issue_refund", payments.issue_refund, payments.reconcile)])
