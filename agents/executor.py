@@ -25,6 +25,7 @@ from agents.tools import ToolFailure, ToolRegistry
 from processors.engine.records import StepCommand
 from processors.events import Actor, StepCompletedV1, StepFailedV1
 from processors.steps import (
+    ApprovalMismatchError,
     InvalidOutputError,
     completed_event,
     failed_event,
@@ -81,7 +82,7 @@ class StepExecutor:
                 output = await asyncio.wait_for(self._handle(spec, view, toolbox), spec.timeout_s)
             else:
                 output, usage = await self._run_model(spec, view, toolbox)
-        except (InvalidOutputError, StepError, ToolFailure) as exc:
+        except (InvalidOutputError, StepError, ToolFailure, ApprovalMismatchError) as exc:
             answer = self._failed(command, exc.error_class, exc.error_type, str(exc))
             return StepOutcome(answer, toolbox.calls, usage)
         except TimeoutError:

@@ -10,7 +10,6 @@ import pytest
 
 from agentflow.testing import EventFactory, MemoryState, WorkflowHarness, make_context
 from processors.contract import Record, Result
-from processors.engine import ids
 from processors.engine import (
     TIMERS,
     AuditRecord,
