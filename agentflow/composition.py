@@ -16,12 +16,17 @@ from typing import Any
 from agentflow.errors import UserError
 from agentflow.gate_config import load_gate
 from agentflow.settings import Settings, load_settings
+from agents import ModelEndpoint
+from agents.executor import StepExecutor
+from agents.tools import ToolRegistry
 from processors.contract import Processor
 from processors.deployment import Deployment
 from processors.engine import OrchestratorProcessor
+from processors.events import Actor
 from processors.gate import GateProcessor
 from processors.pipeline import WorkflowPipeline
 from processors.roles import QUARANTINE_ROLE
+from processors.steps import LEDGER_TABLE
 from topics import catalog_names
 from workflows import DefinitionRegistry
 
@@ -80,6 +85,42 @@ def load_registry(settings: Settings) -> DefinitionRegistry:
     return registry
 
 
+def load_tools(settings: Settings) -> ToolRegistry:
+    """The tools' implementations ``AGENTFLOW_TOOLS`` (``module:function``) names, given the
+    back-ends' URLs (``AGENTFLOW_TOOL_URLS``); UserError if a declared tool has none."""
+    spec = settings.app.tools
+    module_name, _, attr = spec.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise UserError(f"AGENTFLOW_TOOLS={spec}: cannot load it ({exc})") from None
+    tools = factory(dict(settings.app.tool_urls))
+    if not isinstance(tools, ToolRegistry):
+        raise UserError(
+            f"AGENTFLOW_TOOLS={spec} returned {type(tools).__name__}, not an "
+            "agents.tools.ToolRegistry; the function takes the URLs mapping and returns one"
+        )
+    return tools
+
+
+def step_executor(settings: Settings, actor: Actor) -> StepExecutor:
+    """The executor of the configured workflows' steps, with their tools and models; a
+    UserError names a declared tool that has no implementation."""
+    registry = load_registry(settings)
+    tools = load_tools(settings)
+    declared = [t for d in registry for t in d.tools]
+    missing = tools.missing(declared)
+    if missing:
+        raise UserError(
+            f"the workflows declare tools {missing} that AGENTFLOW_TOOLS={settings.app.tools} "
+            "does not bind; bind each with a ToolBinding"
+        )
+    m = settings.models
+    key = m.model_api_key.get_secret_value() if m.model_api_key is not None else None
+    endpoint = ModelEndpoint(m.model_base_url, key, m.model_timeout_s)
+    return StepExecutor(registry, tools, actor, endpoint)
+
+
 def worker_processors(settings: Settings) -> list[Processor]:
     """The validation gate fused with the orchestrator: one pass, one transaction."""
     orchestrator = OrchestratorProcessor(load_registry(settings))
@@ -99,8 +140,11 @@ def topology_deployment(
     orchestrator's changelogs. For custom processors: the roles they read and write,
     quarantine, and their tables' changelogs. Loads no policy and no keys."""
     processors: list[Processor] = load_processors(specs)
-    if not processors:  # the default worker's tables are the orchestrator's
-        return build_deployment(settings, [OrchestratorProcessor(DefinitionRegistry())], roles)
+    if not processors:  # the default worker's tables are the orchestrator's, and the runner's
+        deployment = build_deployment(
+            settings, [OrchestratorProcessor(DefinitionRegistry())], roles
+        )
+        return deployment.with_tables([LEDGER_TABLE])
     deployment = build_deployment(settings, processors, roles)
     used = {r for p in processors for r in (*p.input_roles, *p.output_roles)}
     used.add(QUARANTINE_ROLE)

@@ -12,8 +12,9 @@ stream host          :class:`streams.settings.HostSettings` (worker id, data dir
 deployment           :class:`DeploymentSettings` (app id, topic prefix, partitions)
 gate                 :class:`GateSettings` (the policy file)
 signing keys         :class:`SigningSettings` (sources' secrets; the SDK needs only these)
-app                  :class:`AppSettings` (the workflow registry)
+app                  :class:`AppSettings` (the workflow registry, the tools)
 models               :class:`ModelSettings` (the endpoint of model steps)
+step runner          :class:`agents.settings.RunnerSettings` (concurrency bounds, stop grace)
 local broker         :class:`BrokerSettings` (state and cache directories, port)
 ===================  ======================================================================
 """
@@ -29,6 +30,7 @@ from typing import Any, TypeVar
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings
 
+from agents.settings import RunnerSettings
 from streams.settings import HostSettings, KafkaSettings, settings_config
 
 SETTINGS_FILE_VARIABLE = "AGENTFLOW_SETTINGS_FILE"
@@ -75,11 +77,16 @@ class SigningSettings(BaseSettings):
 
 
 class AppSettings(BaseSettings):
-    """What the worker runs: ``module:function`` returning a ``DefinitionRegistry``."""
+    """What runs: the workflow definitions (``module:function`` returning a
+    ``DefinitionRegistry``) and the tools' implementations (``module:function`` taking the
+    back-ends' base URLs, returning an ``agents.tools.ToolRegistry``)."""
 
     model_config = settings_config()
 
     workflows: str = "examples.workflows:example_registry"
+    tools: str = "examples.tools:example_tools"
+    #: Base URLs of the tools' back-ends by name, JSON: ``{"payments": "http://..."}``.
+    tool_urls: dict[str, str] = Field(default_factory=dict)
 
 
 class ModelSettings(BaseSettings):
@@ -125,6 +132,7 @@ class Settings:
     signing: SigningSettings
     app: AppSettings
     models: ModelSettings
+    runner: RunnerSettings
     broker: BrokerSettings
 
     @classmethod
@@ -156,6 +164,7 @@ def load_settings() -> Settings:
         signing=load(SigningSettings),
         app=load(AppSettings),
         models=load(ModelSettings),
+        runner=load(RunnerSettings),
         broker=load(BrokerSettings),
     )
 

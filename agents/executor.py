@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from processors.steps import (
 from workflows import DefinitionRegistry, StepSpec
 
 StepAnswer = StepCompletedV1 | StepFailedV1
+log = logging.getLogger("agentflow.steps")
 
 
 @dataclass
@@ -88,6 +90,12 @@ class StepExecutor:
         except TimeoutError:
             detail = f"{spec.name} took longer than {spec.timeout_s}s"
             return StepOutcome(self._failed(command, "transient", "timeout", detail), toolbox.calls)
+        except Exception as exc:  # a bug in the step's own code: answered, never wedged
+            log.exception("step %s of %s raised", command.step, command.workflow_id)
+            detail = f"{spec.name} raised {type(exc).__name__}: {exc}"
+            return StepOutcome(
+                self._failed(command, "permanent", "step_error", detail), toolbox.calls
+            )
         now_ms = int(self.clock() * 1000)
         return StepOutcome(
             completed_event(command, output, now_ms, self.actor), toolbox.calls, usage

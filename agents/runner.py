@@ -25,7 +25,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +133,7 @@ class StepRunner:
         self._txn_started = 0.0
         self._paused = False
         self._stopping = False
+        self._last_report = time.monotonic()
 
     # -- lifecycle ----------------------------------------------------------------------
     def request_stop(self, *_: Any) -> None:
@@ -221,6 +222,8 @@ class StepRunner:
             self._tasks[task] = pending
         self._flow_control()
         self._commit_if_due()
+        if time.monotonic() - self._last_report >= self.host.stats_interval_s:
+            self._report()
         # Let the steps run: a short sleep when idle, a bare yield when records are flowing.
         await asyncio.sleep(0 if msgs else 0.002)
 
@@ -316,6 +319,24 @@ class StepRunner:
 
     def _assignment(self) -> list[TP]:
         return [TP(self.steps_topic, p) for p in self._states]
+
+    def _report(self) -> None:
+        """Lag per partition to the observer (its stats file), the runner's figures to the log."""
+        self._last_report = time.monotonic()
+        lag: dict[str, int] = {}
+        for partition in self._states:
+            tp = TP(self.steps_topic, partition)
+            try:
+                _, high = self._consumer.get_watermark_offsets(tp, cached=True)
+            except KafkaException:
+                continue
+            committed = self._committed.get(partition)
+            if high >= 0 and committed is not None:
+                lag[f"{self.steps_topic}[{partition}]"] = max(high - committed, 0)
+        self.observer.on_lag(lag)
+        log.debug("figures %s; in flight %d, waiting %d, paused %s, txn open %s, %d waiters",
+                  asdict(self.figures), self.queue.in_flight, self.queue.buffered, self._paused,
+                  self._txn_open, len(self._waiters))  # fmt: skip
 
     # -- transactions -------------------------------------------------------------------
     @property

@@ -44,6 +44,12 @@ class Reply:
         return Reply(status=status, retry_after_s=retry_after_s)
 
 
+class _Server(ThreadingHTTPServer):
+    # The default listen backlog of 5 refuses connections when many steps ask at once.
+    request_queue_size = 256
+    daemon_threads = True
+
+
 @dataclass
 class FakeOpenAI:
     """The server; a context manager that starts and stops it on a free local port."""
@@ -54,7 +60,7 @@ class FakeOpenAI:
     def __post_init__(self) -> None:
         self._queue: deque[Reply] = deque(self.replies)
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = _Server(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property

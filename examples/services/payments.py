@@ -24,6 +24,12 @@ from typing import Any
 from urllib.parse import unquote
 
 
+class _Server(ThreadingHTTPServer):
+    # The default listen backlog of 5 refused connections when a runner sent 50 at once.
+    request_queue_size = 256
+    daemon_threads = True
+
+
 @dataclass
 class PaymentsService:
     """The service on a local port; a context manager that starts and stops it."""
@@ -35,7 +41,7 @@ class PaymentsService:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), _handler(self))
+        self._server = _Server(("127.0.0.1", self.port), _handler(self))
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property

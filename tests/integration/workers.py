@@ -83,6 +83,8 @@ class Worker:
     roles: Sequence[str] = ()
     env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
+    #: The ``agentflow`` command it runs: the stream host, or ``("steps", "run")``.
+    command: tuple[str, ...] = ("worker",)
 
     @property
     def stats_file(self) -> Path:
@@ -107,7 +109,7 @@ class Worker:
             "AGENTFLOW_TRANSACTION_TIMEOUT_MS": "10000",
             **self.env,
         }
-        cmd = [*CLI, "worker"]
+        cmd = [*CLI, *self.command]
         if self.processor:
             cmd += ["--processor", self.processor]
         cmd += [arg for role in self.roles for arg in ("--role", role)]

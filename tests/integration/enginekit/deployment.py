@@ -113,5 +113,19 @@ class EngineDeployment:
             env={**SHIPPED_CONFIG, **self.env, **(env or {})},
         ).start()
 
+    def step_runner(
+        self, worker_id: str = "r1", data_dir: Path | None = None, env: dict[str, str] | None = None
+    ) -> Worker:
+        """``agentflow steps run`` on this deployment, started, with the shipped keys."""
+        return Worker(
+            self.bootstrap,
+            self.prefix,
+            self.app_id,
+            data_dir or self.data_root / worker_id,
+            worker_id,
+            env={**SHIPPED_CONFIG, **self.env, **(env or {})},
+            command=("steps", "run"),
+        ).start()
+
     def producer(self) -> EventProducer:
         return EventProducer.from_settings(self.settings())

@@ -16,6 +16,8 @@ from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 from agentflow.composition import load_factory
 from agentflow.gate_config import load_keyring
 from agentflow.testing import ScriptedStepWorker
+from examples.services.payments import PaymentsService
+from examples.tools import example_tools
 from processors.engine import AuditRecord
 from processors.events import ApprovalRequestedV1, Envelope
 from tests.integration.enginekit.deployment import EngineDeployment
@@ -29,6 +31,8 @@ class StepThread:
     """A :class:`ScriptedStepWorker` answering step commands in a background thread."""
 
     def __init__(self, dep: EngineDeployment) -> None:
+        # The refunds' tool calls go to a real local payments service.
+        self.payments = PaymentsService().__enter__()
         self.worker = ScriptedStepWorker(
             client_config=dep.client_config,
             steps_topic=dep.steps,
@@ -40,6 +44,7 @@ class StepThread:
                 dep.env.get("AGENTFLOW_WORKFLOWS", "examples.workflows:example_registry")
             ),
             group_id=f"{dep.prefix}{dep.app_id}.steps",
+            tools=example_tools({"payments": self.payments.url}),
         )
         self.error: BaseException | None = None
         self._stop = threading.Event()
@@ -60,6 +65,7 @@ class StepThread:
         self._stop.set()
         self._thread.join(30)
         self.worker.close()
+        self.payments.__exit__(None, None, None)
 
 
 class EngineRun:
@@ -69,12 +75,15 @@ class EngineRun:
     each ``approval.requested`` as soon as it is committed, as many times as the plan says.
     """
 
-    def __init__(self, dep: EngineDeployment, plans: Sequence[Plan]) -> None:
+    def __init__(
+        self, dep: EngineDeployment, plans: Sequence[Plan], step_thread: bool = True
+    ) -> None:
+        """``step_thread=False``: something else (a runner process) answers the steps."""
         self.dep = dep
         self.plans = {p.workflow_id: p for p in plans}
         self.expected_audits = sum(p.audits for p in plans)
         self.producer = dep.producer()
-        self.steps = StepThread(dep)
+        self.steps = StepThread(dep) if step_thread else None
         self.audits: list[AuditRecord] = []
         self.notices = 0
         self.finished: dict[str, str] = {}  # workflow id -> status, from the notices
@@ -100,7 +109,8 @@ class EngineRun:
 
     def pump(self, timeout: float = 0.2) -> None:
         """Read what was committed since the last call and grant approvals it asks for."""
-        self.steps.check()
+        if self.steps is not None:
+            self.steps.check()
         grants = False
         for m in self._watch.consume(2000, timeout):
             if m.error() is not None:
@@ -143,7 +153,7 @@ class EngineRun:
                 raise AssertionError(
                     f"timed out waiting for {what}: {len(self.audits)}/{self.expected_audits} "
                     f"audits, {self.notices}/{len(self.plans)} notices, "
-                    f"{self.steps.worker.answered} steps answered"
+                    f"{self.steps.worker.answered if self.steps else '?'} steps answered"
                 )
             self.pump()
 
@@ -155,7 +165,8 @@ class EngineRun:
 
     def close(self) -> None:
         try:
-            self.steps.stop()
+            if self.steps is not None:
+                self.steps.stop()
         finally:
             self._watch.close()
             self.producer.close(10)

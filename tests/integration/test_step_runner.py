@@ -1,0 +1,76 @@
+"""``agentflow steps run`` on the broker: exactly-once results and effects through SIGKILLs."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections import Counter
+from pathlib import Path
+
+from examples.services.payments import PaymentsService
+from tests.integration.enginekit.deployment import EngineDeployment
+from tests.integration.enginekit.plans import build_plans
+from tests.integration.enginekit.readers import final_states
+from tests.integration.enginekit.run import EngineRun
+from tests.integration.steps_crash import kill_env
+
+WORKFLOWS = 2000
+#: Where each runner process kills itself: (point, its n-th refund call).
+KILLS = (("after_effect", 60), ("before_effect", 45), ("after_effect", 100),
+         ("before_effect", 20), ("after_effect", 75))  # fmt: skip
+
+
+def test_results_and_refunds_happen_exactly_once_through_five_sigkills(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    dep = EngineDeployment.make(kafka_bootstrap, topic_prefix, tmp_path / "data", tag="stp")
+    plans = build_plans(WORKFLOWS, name="sr")
+    with PaymentsService() as payments, dep.worker("w1"):
+        env = {
+            "AGENTFLOW_TOOL_URLS": json.dumps({"payments": payments.url}),
+            "AGENTFLOW_STEPS_MAX_IN_FLIGHT": "50",
+            "AGENTFLOW_STATS_INTERVAL_S": "2",
+        }
+        run = EngineRun(dep, plans, step_thread=False)
+        try:
+            run.send(plans)
+            for point, at in KILLS:
+                runner = dep.step_runner("r1", env={**env, **kill_env(point, at)})
+                deadline = time.monotonic() + 120
+                while runner.alive() and time.monotonic() < deadline:
+                    run.pump()
+                if runner.alive():
+                    runner.kill()
+                    calls = len(payments.calls)
+                    raise AssertionError(f"no kill at {point} of refund {at} ({calls} calls)\n"
+                                         f"{runner.log()[-2000:]}")  # fmt: skip
+                assert runner.wait_exit(5) == -signal.SIGKILL, runner.log()[-2000:]
+            with dep.step_runner("r1", env=env) as runner:
+                run.wait(timeout=180)
+                run.settle(1.0)
+                runner.signal(signal.SIGTERM)
+                assert runner.wait_exit(30) == 0, runner.log()
+        finally:
+            run.close()
+        states = final_states(dep)
+    dep.delete()
+    refunds = [p for p in plans if p.kind == "refund"]
+    assert run.finished == {p.workflow_id: p.status for p in plans}
+    # One effective refund per approved workflow, and no key effective twice.
+    effective = payments.effective_refunds()
+    by_reference = Counter(r["request"]["reference"] for r in effective)
+    assert by_reference == Counter({f"T-{p.workflow_id}": 1 for p in refunds})
+    keys = Counter(c["key"] for c in payments.calls if c["effective"])
+    assert all(n == 1 for n in keys.values()) and len(keys) == len(refunds)
+    # The engine saw each step result once: none was a duplicate.
+    step_audits = Counter(a.decision for a in run.audits if a.event_id.startswith("step-"))
+    assert step_audits["duplicate"] == 0, step_audits
+    # The final states are those of an uncrashed run.
+    for p in plans:
+        state = states[p.workflow_id]
+        assert state.status == p.status, (p.workflow_id, state.errors)
+        assert (state.status, state.completed_steps) == (p.status, p.completed_steps), p.workflow_id
+    for p in refunds:
+        result = json.loads(states[p.workflow_id].step_results["execute_refund"])
+        assert result["amount"] == "42.00" and result["refund_id"].startswith("rf-")
