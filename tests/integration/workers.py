@@ -85,6 +85,8 @@ class Worker:
     proc: subprocess.Popen[bytes] | None = None
     #: The ``agentflow`` command it runs: the stream host, or ``("steps", "run")``.
     command: tuple[str, ...] = ("worker",)
+    #: Options after the command (``--json``, say).
+    args: tuple[str, ...] = ()
 
     @property
     def stats_file(self) -> Path:
@@ -109,7 +111,7 @@ class Worker:
             "AGENTFLOW_TRANSACTION_TIMEOUT_MS": "10000",
             **self.env,
         }
-        cmd = [*CLI, *self.command]
+        cmd = [*CLI, *self.command, *self.args]
         if self.processor:
             cmd += ["--processor", self.processor]
         cmd += [arg for role in self.roles for arg in ("--role", role)]

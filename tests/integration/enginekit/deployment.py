@@ -114,7 +114,11 @@ class EngineDeployment:
         ).start()
 
     def step_runner(
-        self, worker_id: str = "r1", data_dir: Path | None = None, env: dict[str, str] | None = None
+        self,
+        worker_id: str = "r1",
+        data_dir: Path | None = None,
+        env: dict[str, str] | None = None,
+        args: tuple[str, ...] = (),
     ) -> Worker:
         """``agentflow steps run`` on this deployment, started, with the shipped keys."""
         return Worker(
@@ -125,6 +129,7 @@ class EngineDeployment:
             worker_id,
             env={**SHIPPED_CONFIG, **self.env, **(env or {})},
             command=("steps", "run"),
+            args=args,
         ).start()
 
     def producer(self) -> EventProducer:

@@ -1,0 +1,61 @@
+"""A workflow whose one step just takes time, for the runner's scheduling tests
+(``AGENTFLOW_WORKFLOWS=tests.integration.runner_flows:registry``). The step sleeps for the
+seconds its ticket's subject names (``sleep:0.2``), standing in for a model's latency."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Literal
+
+from pydantic import BaseModel
+
+from processors.engine import ids
+from processors.engine.records import StepCommand
+from workflows import START, DefinitionRegistry, StepSpec, Tools, Transition, WorkflowDefinition
+
+
+class Worked(BaseModel):
+    outcome: Literal["done"]
+    slept_s: str
+
+
+async def work(view: Mapping[str, str], tools: Tools) -> Worked:
+    seconds = view.get("context.subject", "sleep:0").removeprefix("sleep:")
+    await asyncio.sleep(float(seconds))
+    return Worked(outcome="done", slept_s=seconds)
+
+
+TIMED = WorkflowDefinition(
+    name="timed",
+    version=1,
+    states=("working", "done", "failed"),
+    start_events=("ticket.created",),
+    terminal_states=("done", "failed"),
+    transitions=(
+        Transition("ticket.created", START, "working", step="work"),
+        Transition("step.completed:work", "working", "done"),
+    ),
+    steps=(StepSpec("work", ("context.subject",), Worked, handler=work),),
+)
+
+
+def registry() -> DefinitionRegistry:
+    return DefinitionRegistry([TIMED])
+
+
+def command(workflow_id: str, tenant: str, seconds: float) -> StepCommand:
+    """The command a ``timed`` workflow's start would issue, sleeping ``seconds``."""
+    cause = f"created-{workflow_id}"
+    return StepCommand(
+        command_id=ids.command_id(cause, "work", 1),
+        workflow_id=workflow_id,
+        tenant=tenant,
+        definition_name="timed",
+        definition_version=1,
+        step="work",
+        attempt=1,
+        causation_id=cause,
+        issued_at=0,
+        input={"context.subject": f"sleep:{seconds}", "context.secret": "not in the view"},
+    )
