@@ -1,9 +1,10 @@
 """The demo: the whole pipeline on sample events, on the real broker.
 
-It starts a worker (gate + orchestrator) as a subprocess and a scripted step worker in a
-thread, sends a handful of signed events through the SDK — a low-risk ticket, a refund that a
-reviewer approves, an incident, an event that arrives before its workflow starts, a duplicate
-and a forged event — and follows each workflow until it ends.
+It starts a worker (gate + orchestrator) and the step runner (``agentflow steps run``) as
+subprocesses, and the example payments service, sends a handful of signed events through the
+SDK — a low-risk ticket, a refund that a reviewer approves with an edited amount (what the
+payments service receives), an incident, an event that arrives before its workflow starts, a
+duplicate and a forged event — and follows each workflow until it ends.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import json
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -21,19 +21,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agentflow.composition import build_deployment, load_registry, topology_deployment
+from agentflow.composition import build_deployment, topology_deployment
 from agentflow.errors import UserError
 from agentflow.gate_config import load_gate_policy, load_keyring
 from agentflow.sdk import EventProducer
 from agentflow.sdk.quarantine import read_entries
 from agentflow.sdk.reader import read_topic
 from agentflow.settings import Settings, environment, load_settings
-from agentflow.testing import CUSTOMER, MONITOR, REVIEWER, ScriptedStepWorker
+from agentflow.testing import CUSTOMER, MONITOR, REVIEWER
 from agentflow.workflow_query import WorkflowReader
-from processors.deployment import Deployment
+from examples.services.payments import PaymentsService
 from processors.engine import WorkflowState
-from processors.events import Actor, Envelope, KeyRing, decode_record, model_for
-from processors.roles import AUDIT_ROLE, INGRESS_ROLE, QUARANTINE_ROLE, STEPS_ROLE
+from processors.events import Actor, Envelope, decode_record, model_for
+from processors.roles import AUDIT_ROLE, QUARANTINE_ROLE
 from processors.steps import STEP_SOURCE
 from topics import catalog, ensure_topics
 
@@ -51,6 +51,8 @@ class DemoRun:
     quarantined: list[dict[str, Any]] = field(default_factory=list)
     decisions: dict[str, int] = field(default_factory=dict)  # audit decision kind -> count
     worker_stats: dict[str, Any] = field(default_factory=dict)
+    #: Every call the payments service received: idempotency key, body, effective or not.
+    payments: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -106,15 +108,26 @@ def run_demo(echo: Callable[[str], None], timeout_s: float = 90.0) -> DemoRun:
     ensure_topics(settings.kafka.client_config(), catalog(topology_deployment(settings)))
     deployment = build_deployment(settings)
     run = DemoRun(run_id=uuid.uuid4().hex[:6])
+    if not keyring.key_ids(STEP_SOURCE):
+        raise UserError(f"no signing key for source {STEP_SOURCE!r}; add one to the signing keys")
+    payments = PaymentsService().__enter__()
+    echo(f"payments service on {payments.url} (honours Idempotency-Key, logs every call)")
     worker = _start_worker(settings, echo)
-    steps = _start_step_worker(settings, deployment, keyring)
+    tools = {
+        "AGENTFLOW_TOOL_URLS": json.dumps({**settings.app.tool_urls, "payments": payments.url})
+    }
+    steps = _start_worker(settings, echo, "step runner", ("steps", "run"), tools)
     try:
         with EventProducer.from_settings(settings) as producer:
             events, follow_ups = _send_scenario(run, producer, echo)
             _follow(run, settings, producer, events, follow_ups, echo, timeout_s)
     finally:
-        steps.stop()
+        steps.stop(echo)
         worker.stop(echo)
+        payments.__exit__(None, None, None)
+    # Only this run's refunds (a runner catching up on older commands may make others).
+    references = {f"T-{wf}" for wf in run.workflows}
+    run.payments = [c for c in payments.calls if c["body"].get("reference") in references]
     quarantine = deployment.topic(QUARANTINE_ROLE)
     run.quarantined = [
         summary
@@ -311,14 +324,16 @@ def _approve(
             "reviewer_id": REVIEWER.id,
             "decision": "granted",
             "decided_at": int(time.time() * 1000),
-            "comment": "Duplicate charge confirmed.",
+            # The reviewer cuts the proposed 42.00 to 30.00: the payments service gets 30.00.
+            "changes": [{"field": "amount", "old_value": "42.00", "new_value": "30.00"}],
+            "comment": "Duplicate charge confirmed; refund the 30.00 actually charged twice.",
         },
     )
     producer.send(event)
     producer.flush()
     echo(
         f"sent {event.event_type:22} {state.workflow_id:24} by {REVIEWER.id} "
-        f"({', '.join(REVIEWER.roles)})"
+        f"({', '.join(REVIEWER.roles)}), amount edited 42.00 -> 30.00"
     )
 
 
@@ -326,6 +341,7 @@ def _approve(
 class _WorkerProcess:
     proc: subprocess.Popen[bytes]
     stats_file: Path
+    name: str = "worker"
 
     def stats(self) -> dict[str, Any]:
         try:
@@ -341,67 +357,48 @@ class _WorkerProcess:
                 self.proc.wait(20)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-        echo("worker stopped")
+        echo(f"{self.name} stopped")
 
 
-def _start_worker(settings: Settings, echo: Callable[[str], None]) -> _WorkerProcess:
+def _start_worker(
+    settings: Settings,
+    echo: Callable[[str], None],
+    name: str = "worker",
+    command: tuple[str, ...] = ("worker",),
+    extra_env: dict[str, str] | None = None,
+) -> _WorkerProcess:
+    """``agentflow <command>`` as a subprocess, once it owns its partitions."""
     state_dir = Path(".state")
     state_dir.mkdir(exist_ok=True)
-    stats_file = state_dir / "demo-stats.json"
+    stats_file = state_dir / f"demo-{name}-stats.json"
     stats_file.unlink(missing_ok=True)
     env = {
         **environment(),
         "AGENTFLOW_STATS_FILE": str(stats_file),
         "AGENTFLOW_STATS_INTERVAL_S": "1",
-        "AGENTFLOW_WORKER_ID": "demo-worker",
+        "AGENTFLOW_WORKER_ID": f"demo-{name}",
+        **(extra_env or {}),
     }
     if settings.signing.signing_keys_file is not None:
         env["AGENTFLOW_SIGNING_KEYS_FILE"] = str(settings.signing.signing_keys_file)
-    log = open(state_dir / "demo-worker.log", "ab")  # noqa: SIM115 - the child owns it
+    log_path = state_dir / f"demo-{name}.log"
+    log = open(log_path, "ab")  # noqa: SIM115 - the child owns it
     proc = subprocess.Popen(
-        [sys.executable, "-m", "agentflow.cli.main", "worker"],
+        [sys.executable, "-m", "agentflow.cli.main", *command],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
     log.close()
-    worker = _WorkerProcess(proc, stats_file)
+    worker = _WorkerProcess(proc, stats_file, name)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise UserError("the worker exited at start-up; see .state/demo-worker.log")
+            raise UserError(f"the {name} exited at start-up; see {log_path}")
         if worker.stats().get("assigned_partitions"):
-            echo(f"worker up (pid {proc.pid}), partitions {worker.stats()['assigned_partitions']}")
+            partitions = worker.stats()["assigned_partitions"]
+            echo(f"{name} up (pid {proc.pid}), partitions {partitions}")
             return worker
         time.sleep(0.2)
     worker.stop(echo)
-    raise UserError("the worker got no partitions in 60s; see .state/demo-worker.log")
-
-
-class _StepThread:
-    def __init__(self, worker: ScriptedStepWorker) -> None:
-        self._worker = worker
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=worker.run, args=(self._stop.is_set,), daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(10)
-        self._worker.close()
-
-
-def _start_step_worker(settings: Settings, deployment: Deployment, keyring: KeyRing) -> _StepThread:
-    key_ids = keyring.key_ids(STEP_SOURCE)
-    if not key_ids:
-        raise UserError(f"no signing key for source {STEP_SOURCE!r}; add one to the signing keys")
-    worker = ScriptedStepWorker(
-        settings.kafka.client_config(),
-        deployment.topic(STEPS_ROLE),
-        deployment.topic(INGRESS_ROLE),
-        keyring,
-        key_ids[0],
-        load_registry(settings),
-        group_id=f"{deployment.app_id}-scripted-steps",
-    )
-    return _StepThread(worker)
+    raise UserError(f"the {name} got no partitions in 60s; see {log_path}")

@@ -9,6 +9,7 @@ only after their transaction commits.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,6 +112,14 @@ def summary(state: WorkflowState) -> dict[str, Any]:
     }
 
 
+def _document(raw: str) -> Any:
+    """A step's result: the JSON document it returned (as text if it is not JSON)."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
 def details(state: WorkflowState) -> dict[str, Any]:
     """Everything ``workflow show --json`` prints: the summary, state and the timeline."""
     return summary(state) | {
@@ -118,6 +127,7 @@ def details(state: WorkflowState) -> dict[str, Any]:
         "completed_at": state.completed_at,
         "last_event_id": state.last_event_id,
         "completed_steps": state.completed_steps,
+        "step_results": {step: _document(raw) for step, raw in state.step_results.items()},
         "pending_approvals": [a.model_dump() for a in state.pending_approvals],
         "step_calls": [c.model_dump(exclude={"input"}) for c in state.step_calls],
         "retries": state.retries,

@@ -20,8 +20,9 @@ def _clock(ms: int) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 @click.option("--timeout", default=90.0, show_default=True, help="Seconds to wait for the end.")
 def demo_cmd(as_json: bool, timeout: float) -> None:
-    """Run the pipeline on sample events: a worker (gate + orchestrator), a scripted step
-    worker, and signed events for four workflows, a duplicate and a forged event."""
+    """Run the pipeline on sample events: a worker (gate + orchestrator), the step runner, the
+    example payments service, and signed events for four workflows, a duplicate and a forged
+    event."""
     echo = (lambda _m: None) if as_json else (lambda m: console.print(m, highlight=False))
     run = run_demo(echo, timeout_s=timeout)
     if as_json:
@@ -35,6 +36,7 @@ def demo_cmd(as_json: bool, timeout: float) -> None:
                 "quarantined": run.quarantined,
                 "decisions": run.decisions,
                 "worker": run.worker_stats,
+                "payments_calls": run.payments,
                 "seconds": round(run.seconds, 2),
             }
         )
@@ -53,6 +55,11 @@ def demo_cmd(as_json: bool, timeout: float) -> None:
                 h.step or "",
             )
         console.print(table)
+    for call in run.payments:
+        effect = "refunded" if call["effective"] else "replayed, no money moved"
+        console.print(f"payments: {call['body'].get('amount')} {call['body'].get('currency')} "
+                      f"for {call['body'].get('reference')} with Idempotency-Key "
+                      f"{call['key']}: {effect}", highlight=False)  # fmt: skip
     for q in run.quarantined:
         console.print(f"quarantined: {q['event_id']} [bold]{q['reason']}[/] ({q['detail']})")
     stats = run.worker_stats

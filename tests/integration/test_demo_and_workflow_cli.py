@@ -45,6 +45,11 @@ def test_should_run_demo_workflows_to_their_ends_and_show_them(
         "executing_refund",
         "resolved",
     ]
+    # The reviewer's edit is what the payments service received, once, under the ledger's key.
+    [call] = demo["payments_calls"]
+    assert (call["body"]["amount"], call["effective"]) == ("30.00", True)
+    assert call["key"].startswith(f"{refund['workflow_id']}/")
+    assert refund["step_results"]["execute_refund"]["amount"] == "30.00"
     low = by_scenario["low-risk ticket"]
     assert len(low["history"]) == 3  # the duplicate ticket.created changed nothing
     reasons = sorted(q["reason"] for q in demo["quarantined"])
