@@ -36,7 +36,7 @@ def test_an_entry_says_call_replay_or_reconcile() -> None:
         next_action(done, "other_tool", args)
 
 
-def _granted(changes: list[dict[str, str | None]]) -> dict[str, str]:
+def _granted(changes: list[dict[str, str]]) -> dict[str, str]:
     return {
         "event.type": "approval.granted",
         "event.changes": json.dumps(changes),

@@ -26,7 +26,7 @@ CAUSE = "evt-granted-1"
 PROPOSAL = json.dumps({"outcome": "proposed", "amount": "42.00", "currency": "EUR"})
 
 
-def _command(attempt: int = 1, **input_changes: str) -> StepCommand:
+def _command(attempt: int = 1, input_changes: dict[str, str] | None = None) -> StepCommand:
     granted = {
         "event.type": "approval.granted",
         "event.changes": json.dumps(
@@ -45,7 +45,7 @@ def _command(attempt: int = 1, **input_changes: str) -> StepCommand:
         attempt=attempt,
         causation_id=CAUSE,
         issued_at=0,
-        input={**granted, **input_changes},
+        input={**granted, **(input_changes or {})},
     )
 
 
@@ -126,7 +126,7 @@ def test_an_intent_without_an_outcome_is_reconciled_not_repeated(
 def test_a_high_impact_call_runs_only_with_what_was_approved(
     payments: PaymentsService, changes: dict[str, str], error_type: str | None
 ) -> None:
-    outcome = _run(payments, _command(**changes), MemoryLedger())
+    outcome = _run(payments, _command(input_changes=changes), MemoryLedger())
     if error_type is None:  # approved as proposed: 500.00 is what is paid
         assert isinstance(outcome.answer, StepCompletedV1)
         assert [c["body"]["amount"] for c in payments.calls] == ["500.00"]
@@ -166,7 +166,7 @@ def test_the_toolbox_refuses_what_the_step_may_not_do(
         spec,
         {t.name: t for t in definition.tools},
         example_tools({"payments": payments.url}),
-        _command(**command_input),
+        _command(input_changes=command_input),
         MemoryLedger(),
         _no_wait,
     )
