@@ -26,7 +26,7 @@ from pydantic_ai.exceptions import (
     UnexpectedModelBehavior,
     UsageLimitExceeded,
 )
-from pydantic_ai.messages import ModelMessage, ModelRequest, RetryPromptPart
+from pydantic_ai.messages import ModelMessage, ModelResponse, ToolCallPart
 from pydantic_ai.models import Model
 from pydantic_ai.usage import UsageLimits
 
@@ -123,15 +123,16 @@ def model_tools(spec: StepSpec, tools: Tools | None, schemas: Mapping[str, Any])
 
 
 def _refused(messages: Sequence[ModelMessage], allowed: Sequence[str]) -> tuple[str, ...]:
-    """Tools the model called that it was not given (pydantic-ai told it they are unknown)."""
+    """Tools the model called that it was not given (pydantic-ai told it they are unknown);
+    ``final_result*`` are pydantic-ai's own output tools."""
     return tuple(
         part.tool_name
         for message in messages
-        if isinstance(message, ModelRequest)
+        if isinstance(message, ModelResponse)
         for part in message.parts
-        if isinstance(part, RetryPromptPart)
-        and part.tool_name is not None
+        if isinstance(part, ToolCallPart)
         and part.tool_name not in allowed
+        and not part.tool_name.startswith("final_result")
     )
 
 

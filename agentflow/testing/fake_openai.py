@@ -2,7 +2,8 @@
 
 Tests point a model step at it (``base_url``) instead of a hosted model. Each request takes the
 next scripted :class:`Reply`: a structured output (a call of the request's output tool with the
-given arguments), plain text, or an HTTP error such as 429 with ``Retry-After``. Every request
+given arguments), a call of a named tool, plain text, or an HTTP error such as 429 with
+``Retry-After``. Every request
 body is kept in :attr:`FakeOpenAI.requests`, so a test can inspect exactly what reached the
 model.
 
@@ -28,7 +29,9 @@ class Reply:
     """One scripted answer."""
 
     status: int = 200
-    arguments: dict[str, Any] | None = None  # the output tool's arguments
+    arguments: dict[str, Any] | None = None  # the called tool's arguments
+    #: The tool it calls; None: the request's output tool (a structured output).
+    tool: str | None = None
     text: str | None = None
     retry_after_s: float | None = None
     delay_s: float = 0.0
@@ -38,6 +41,11 @@ class Reply:
     @staticmethod
     def output(arguments: dict[str, Any], **kw: Any) -> Reply:
         return Reply(arguments=arguments, **kw)
+
+    @staticmethod
+    def call(tool: str, arguments: dict[str, Any], **kw: Any) -> Reply:
+        """A call of ``tool`` (which need not be one the request offered)."""
+        return Reply(arguments=arguments, tool=tool, **kw)
 
     @staticmethod
     def error(status: int, retry_after_s: float | None = None) -> Reply:
@@ -130,7 +138,8 @@ def _completion(request: dict[str, Any], reply: Reply) -> dict[str, Any]:
     finish = "stop"
     if reply.arguments is not None:
         tools = [t["function"]["name"] for t in request.get("tools", [])]
-        name = next((t for t in tools if t.startswith("final_result")), tools[0] if tools else "")
+        output_tool = next((t for t in tools if t.startswith("final_result")), None)
+        name = reply.tool or output_tool or (tools[0] if tools else "")
         message["tool_calls"] = [{
             "id": f"call_{len(request.get('messages', []))}", "type": "function",
             "function": {"name": name, "arguments": json.dumps(reply.arguments)},
