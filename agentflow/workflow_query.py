@@ -127,6 +127,7 @@ def details(state: WorkflowState) -> dict[str, Any]:
         "completed_at": state.completed_at,
         "last_event_id": state.last_event_id,
         "completed_steps": state.completed_steps,
+        "usage": state.usage.model_dump(),
         "step_results": {step: _document(raw) for step, raw in state.step_results.items()},
         "pending_approvals": [a.model_dump() for a in state.pending_approvals],
         "step_calls": [c.model_dump(exclude={"input"}) for c in state.step_calls],

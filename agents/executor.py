@@ -24,7 +24,7 @@ from agents.models import ModelEndpoint, build_step_model
 from agents.toolbox import LedgerStore, StepToolbox, ToolCallRecord
 from agents.tools import ToolFailure, ToolRegistry
 from processors.engine.records import StepCommand
-from processors.events import Actor, StepCompletedV1, StepFailedV1
+from processors.events import Actor, StepCompletedV2, StepFailedV1, StepUsageV1, ToolCallV1
 from processors.steps import (
     ApprovalMismatchError,
     InvalidOutputError,
@@ -35,8 +35,20 @@ from processors.steps import (
 )
 from workflows import DefinitionRegistry, StepSpec
 
-StepAnswer = StepCompletedV1 | StepFailedV1
+StepAnswer = StepCompletedV2 | StepFailedV1
 log = logging.getLogger("agentflow.steps")
+
+
+def _usage(usage: StepUsage | None) -> StepUsageV1 | None:
+    if usage is None:
+        return None
+    return StepUsageV1(
+        model=usage.model,
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        requests=usage.requests,
+        cost_usd=usage.cost_usd,
+    )
 
 
 @dataclass
@@ -49,7 +61,7 @@ class StepOutcome:
 
     @property
     def completed(self) -> bool:
-        return isinstance(self.answer, StepCompletedV1)
+        return isinstance(self.answer, StepCompletedV2)
 
 
 @dataclass
@@ -79,14 +91,15 @@ class StepExecutor:
         toolbox = StepToolbox(spec, declared, self.tools, command, ledger, durable, self.clock)
         view = scoped_view(spec, command.input)
         usage: StepUsage | None = None
+        started = time.monotonic()
         try:
             if spec.handler is not None:
                 output = await asyncio.wait_for(self._handle(spec, view, toolbox), spec.timeout_s)
             else:
                 output, usage = await self._run_model(spec, view, toolbox)
         except (InvalidOutputError, StepError, ToolFailure, ApprovalMismatchError) as exc:
-            answer = self._failed(command, exc.error_class, exc.error_type, str(exc))
-            return StepOutcome(answer, toolbox.calls, usage)
+            failed = self._failed(command, exc.error_class, exc.error_type, str(exc))
+            return StepOutcome(failed, toolbox.calls, usage)
         except TimeoutError:
             detail = f"{spec.name} took longer than {spec.timeout_s}s"
             return StepOutcome(self._failed(command, "transient", "timeout", detail), toolbox.calls)
@@ -97,9 +110,16 @@ class StepExecutor:
                 self._failed(command, "permanent", "step_error", detail), toolbox.calls
             )
         now_ms = int(self.clock() * 1000)
-        return StepOutcome(
-            completed_event(command, output, now_ms, self.actor), toolbox.calls, usage
+        completed = completed_event(
+            command,
+            output,
+            now_ms,
+            self.actor,
+            usage=_usage(usage),
+            tool_calls=[ToolCallV1.model_validate(c.as_dict()) for c in toolbox.calls],
+            duration_ms=int((time.monotonic() - started) * 1000),
         )
+        return StepOutcome(completed, toolbox.calls, usage)
 
     async def _handle(
         self, spec: StepSpec, view: Mapping[str, str], toolbox: StepToolbox

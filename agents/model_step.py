@@ -15,6 +15,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel
@@ -43,6 +44,8 @@ class StepUsage:
     output_tokens: int
     requests: int
     duration_ms: int
+    #: From pydantic-ai's price data (genai-prices), where it knows the model; else None.
+    cost_usd: str | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,18 @@ def model_tools(spec: StepSpec, tools: Tools | None, schemas: Mapping[str, Any])
     ]
 
 
+def _cost(messages: Sequence[ModelMessage]) -> str | None:
+    """The run's cost in USD as decimal text, or None if any response's price is unknown."""
+    total = Decimal(0)
+    for message in messages:
+        if isinstance(message, ModelResponse):
+            try:
+                total += Decimal(str(message.cost().total_price))
+            except (LookupError, ValueError, AssertionError):  # an unknown model or price
+                return None
+    return str(total)
+
+
 def _refused(messages: Sequence[ModelMessage], allowed: Sequence[str]) -> tuple[str, ...]:
     """Tools the model called that it was not given (pydantic-ai told it they are unknown);
     ``final_result*`` are pydantic-ai's own output tools."""
@@ -178,6 +193,7 @@ async def run_model_step(
             output_tokens=usage.output_tokens,
             requests=usage.requests,
             duration_ms=int((time.monotonic() - started) * 1000),
+            cost_usd=_cost(result.all_messages()),
         ),
         refused_tools=_refused(messages, spec.tools),
     )

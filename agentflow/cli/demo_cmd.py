@@ -55,6 +55,15 @@ def demo_cmd(as_json: bool, timeout: float) -> None:
                 h.step or "",
             )
         console.print(table)
+        for step_call in state.step_calls:
+            if step_call.status != "completed":
+                continue
+            usage = step_call.usage
+            ran = "plain Python" if usage is None else (
+                f"{usage.model}, {usage.input_tokens}+{usage.output_tokens} "
+                f"tokens, {usage.requests} requests")  # fmt: skip
+            tools = ", ".join(f"{t.tool} ({t.impact}, {t.status})" for t in step_call.tool_calls)
+            console.print(f"  {step_call.step}: {ran}; tools: {tools or 'none'}", highlight=False)
     for call in run.payments:
         effect = "refunded" if call["effective"] else "replayed, no money moved"
         console.print(f"payments: {call['body'].get('amount')} {call['body'].get('currency')} "

@@ -32,9 +32,12 @@ from processors.events.catalog import (
     RefundProposedPayloadV1,
     RefundProposedV1,
     StepCompletedPayloadV1,
+    StepCompletedPayloadV2,
     StepCompletedV1,
+    StepCompletedV2,
     StepFailedPayloadV1,
     StepFailedV1,
+    StepUsageV1,
     TicketClosedPayloadV1,
     TicketClosedV1,
     TicketCreatedPayloadV1,
@@ -45,6 +48,7 @@ from processors.events.catalog import (
     TicketUpdatedV1,
     TimerFiredPayloadV1,
     TimerFiredV1,
+    ToolCallV1,
 )
 from processors.events.common import Actor, ApprovalDecision, AvroModel, FieldChange
 from processors.events.envelope import Envelope
@@ -288,6 +292,34 @@ def _runtime_events() -> list[Envelope]:
                 attempt=1,
                 result_json='{"intent":"refund","confidence":0.93}',
                 duration_ms=1_840,
+            ),
+            cause=1,
+        ),
+        _make(
+            StepCompletedV2,
+            18,
+            AGENT,
+            StepCompletedPayloadV2(
+                step="execute_refund",
+                command_id="cmd-wf-acme-1001-execute_refund-1",
+                attempt=1,
+                result_json='{"outcome":"refunded","refund_id":"rf-00001"}',
+                duration_ms=2_310,
+                usage=StepUsageV1(
+                    model="openai:gpt-4o-mini",
+                    input_tokens=812,
+                    output_tokens=64,
+                    requests=2,
+                    cost_usd="0.000160",
+                ),
+                tool_calls=[
+                    ToolCallV1(
+                        tool="issue_refund",
+                        impact="high_impact",
+                        status="called",
+                        idempotency_key="wf-acme-1001/5be1/0",
+                    )
+                ],
             ),
             cause=1,
         ),

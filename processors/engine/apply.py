@@ -8,6 +8,8 @@ its deadlines; entering a terminal state records the outcome and emits a notice.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from processors.engine import ids
 from processors.engine.decision import TimerRef
 from processors.engine.matching import event_input, flatten, result_document, step_input
@@ -16,10 +18,13 @@ from processors.engine.state import (
     MAX_COMPLETED_STEPS,
     MAX_HISTORY,
     MAX_STEP_CALLS,
+    CallTool,
+    CallUsage,
     HistoryEntry,
     PendingApproval,
     StepCall,
     WorkflowTimer,
+    WorkflowUsage,
 )
 from processors.engine.work import Work
 from processors.events import (
@@ -27,6 +32,7 @@ from processors.events import (
     ApprovalRequestedPayloadV1,
     ApprovalRequestedV1,
     StepCompletedPayloadV1,
+    StepCompletedPayloadV2,
 )
 from workflows import Transition, WorkflowDefinition
 from workflows.definition import START
@@ -120,15 +126,30 @@ def issue(
     _trim_calls(work)
 
 
-def complete_call(work: Work, call: StepCall, result_json: str) -> None:
-    """Mark ``call`` completed with its result (the trigger of a step.completed)."""
+def complete_call(work: Work, call: StepCall, result: StepCompletedPayloadV1) -> None:
+    """Mark ``call`` completed with its result (the trigger of a step.completed), and keep
+    what it cost and called (v2): once, since a repeated result is dropped as a duplicate."""
     st = work.state
     call.status = "completed"
     call.input = {}
-    st.step_results[call.step] = result_json
+    if isinstance(result, StepCompletedPayloadV2):
+        call.tool_calls = [CallTool.model_validate(c.model_dump()) for c in result.tool_calls]
+        if result.usage is not None:
+            call.usage = CallUsage.model_validate(result.usage.model_dump())
+            _add_usage(st.usage, call.usage)
+    st.step_results[call.step] = result.result_json
     st.completed_steps.append(call.step)
     del st.completed_steps[:-MAX_COMPLETED_STEPS]
     st.retries.pop(call.step, None)
+
+
+def _add_usage(total: WorkflowUsage, usage: CallUsage) -> None:
+    total.model_steps += 1
+    total.requests += usage.requests
+    total.input_tokens += usage.input_tokens
+    total.output_tokens += usage.output_tokens
+    if usage.cost_usd is not None:  # decimal text: no binary rounding in a running sum
+        total.cost_usd = str(Decimal(total.cost_usd or "0") + Decimal(usage.cost_usd))
 
 
 def _trim_calls(work: Work) -> None:

@@ -35,6 +35,36 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=False)
 
 
+class CallUsage(_Model):
+    """What a completed model step cost (``step.completed`` v2's ``usage``)."""
+
+    model: str
+    input_tokens: Int64
+    output_tokens: Int64
+    requests: Int32
+    cost_usd: str | None = None
+
+
+class CallTool(_Model):
+    """One tool call a completed step made (``step.completed`` v2's ``tool_calls``)."""
+
+    tool: str
+    impact: str
+    status: str
+    idempotency_key: str | None = None
+    error_type: str | None = None
+
+
+class WorkflowUsage(_Model):
+    """Totals over the workflow's completed model steps, each result counted once."""
+
+    model_steps: Int32 = 0
+    requests: Int32 = 0
+    input_tokens: Int64 = 0
+    output_tokens: Int64 = 0
+    cost_usd: str | None = None
+
+
 class StepCall(_Model):
     """A step command the engine issued. ``status``: open, completed, failed, retried (a newer
     attempt replaced it) or cancelled (the workflow left the state that issued it).
@@ -50,6 +80,8 @@ class StepCall(_Model):
     issued_at: EpochMillis
     status: str
     input: dict[str, str] = Field(default_factory=dict)
+    usage: CallUsage | None = None
+    tool_calls: list[CallTool] = Field(default_factory=list)
 
 
 class PendingApproval(_Model):
@@ -143,6 +175,7 @@ class WorkflowState(_Model):
     seen_event_ids: list[str] = Field(default_factory=list)
     final_outcome: str | None = None
     completed_at: EpochMillis | None = None
+    usage: WorkflowUsage = Field(default_factory=WorkflowUsage)
 
     @property
     def started(self) -> bool:

@@ -179,6 +179,33 @@ class StepCompletedPayloadV1(AvroModel):
     duration_ms: Int64 | None = None
 
 
+class StepUsageV1(AvroModel):
+    """What a model step cost: the model, tokens, model requests, and a cost where known."""
+
+    model: str
+    input_tokens: Int64
+    output_tokens: Int64
+    requests: Int32
+    cost_usd: str | None = None
+
+
+class ToolCallV1(AvroModel):
+    """One tool call of a step, as the runner's toolbox recorded it."""
+
+    tool: str
+    impact: str
+    status: str
+    idempotency_key: str | None = None
+    error_type: str | None = None
+
+
+class StepCompletedPayloadV2(StepCompletedPayloadV1):
+    """step.completed v2: adds ``usage`` (None for a plain-Python step) and ``tool_calls``."""
+
+    usage: StepUsageV1 | None = None
+    tool_calls: list[ToolCallV1] = Field(default_factory=list)
+
+
 ErrorClass = Literal["transient", "permanent"]
 
 
@@ -306,6 +333,12 @@ class StepCompletedV1(Envelope):
     event_type: Literal["step.completed"] = "step.completed"
     schema_version: Literal[1] = 1
     payload: StepCompletedPayloadV1
+
+
+class StepCompletedV2(Envelope):
+    event_type: Literal["step.completed"] = "step.completed"
+    schema_version: Literal[2] = 2
+    payload: StepCompletedPayloadV2
 
 
 class StepFailedV1(Envelope):

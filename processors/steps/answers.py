@@ -8,7 +8,7 @@ and causation, and its step, command id and attempt.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 from pydantic import BaseModel, ValidationError
@@ -16,10 +16,12 @@ from pydantic import BaseModel, ValidationError
 from processors.engine.records import StepCommand
 from processors.events import (
     Actor,
-    StepCompletedPayloadV1,
-    StepCompletedV1,
+    StepCompletedPayloadV2,
+    StepCompletedV2,
     StepFailedPayloadV1,
     StepFailedV1,
+    StepUsageV1,
+    ToolCallV1,
     validation_detail,
 )
 from workflows import StepSpec
@@ -65,17 +67,27 @@ def _common(command: StepCommand, now_ms: int, actor: Actor) -> dict[str, object
 
 
 def completed_event(
-    command: StepCommand, output: BaseModel, now_ms: int, actor: Actor
-) -> StepCompletedV1:
-    """The ``step.completed`` answering ``command`` with ``output`` (its JSON, keys sorted)."""
-    payload = StepCompletedPayloadV1(
+    command: StepCommand,
+    output: BaseModel,
+    now_ms: int,
+    actor: Actor,
+    *,
+    usage: StepUsageV1 | None = None,
+    tool_calls: Sequence[ToolCallV1] = (),
+    duration_ms: int | None = None,
+) -> StepCompletedV2:
+    """The ``step.completed`` answering ``command`` with ``output`` (its JSON, keys sorted),
+    what the step cost (``usage``, for a model step) and the tools it called."""
+    payload = StepCompletedPayloadV2(
         step=command.step,
         command_id=command.command_id,
         attempt=command.attempt,
         result_json=json.dumps(output.model_dump(mode="json"), sort_keys=True),
-        duration_ms=None,
+        duration_ms=duration_ms,
+        usage=usage,
+        tool_calls=list(tool_calls),
     )
-    return StepCompletedV1.model_validate({**_common(command, now_ms, actor), "payload": payload})
+    return StepCompletedV2.model_validate({**_common(command, now_ms, actor), "payload": payload})
 
 
 def failed_event(

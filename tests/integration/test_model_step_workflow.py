@@ -50,6 +50,11 @@ def test_a_model_step_answers_the_engine_with_its_typed_output(
         "outcome": "refund",
         "reason": "charged twice",
     }
+    # What the step cost reached the workflow's state, once.
+    assert (state.usage.model_steps, state.usage.input_tokens) == (1, 120)
+    assert state.usage.cost_usd is None  # no known price for the test's model
+    [call] = [c for c in state.step_calls if c.step == "classify"]
+    assert call.usage is not None and call.usage.model == "fake-triage"
     [prompt] = server.prompts()
     assert "Is this ticket a refund request? Charged twice" in prompt
     assert "Please refund one of the charges." in prompt  # context.body is in the view

@@ -17,7 +17,7 @@ from agents.executor import StepExecutor, StepOutcome
 from agents.tools import ToolBinding, ToolContext, ToolRegistry
 from processors.engine import ids
 from processors.engine.records import StepCommand
-from processors.events import StepCompletedV1, StepFailedV1
+from processors.events import StepCompletedV2, StepFailedV1
 from workflows import (
     START,
     DefinitionRegistry,
@@ -91,7 +91,7 @@ def test_a_model_calls_an_allowed_tool_through_the_toolbox() -> None:
     looked_up: list[str] = []
     with FakeOpenAI(replies) as server:
         outcome = _execute(server, looked_up)
-    assert isinstance(outcome.answer, StepCompletedV1)
+    assert isinstance(outcome.answer, StepCompletedV2)
     assert json.loads(outcome.answer.payload.result_json)["total"] == "42.00"
     assert looked_up == ["5521"]
     assert [(c.tool, c.impact, c.status) for c in outcome.calls] == [
@@ -108,7 +108,7 @@ def test_a_tool_outside_the_allowlist_is_refused_told_and_recorded() -> None:
                Reply.output({"outcome": "answered", "total": "unknown"})]  # fmt: skip
     with FakeOpenAI(replies) as server:
         outcome = _execute(server, [])
-    assert isinstance(outcome.answer, StepCompletedV1)  # the model went on without it
+    assert isinstance(outcome.answer, StepCompletedV2)  # the model went on without it
     assert [(c.tool, c.status, c.error_type) for c in outcome.calls] == [
         ("refund_order", "refused", "tool_not_allowed")
     ]

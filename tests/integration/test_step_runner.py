@@ -36,16 +36,13 @@ def test_results_and_refunds_happen_exactly_once_through_five_sigkills(
         try:
             run.send(plans)
             for point, at in KILLS:
-                runner = dep.step_runner("r1", env={**env, **kill_env(point, at)})
-                deadline = time.monotonic() + 120
-                while runner.alive() and time.monotonic() < deadline:
-                    run.pump()
-                if runner.alive():
-                    runner.kill()
+                with dep.step_runner("r1", env={**env, **kill_env(point, at)}) as runner:
+                    deadline = time.monotonic() + 120
+                    while runner.alive() and time.monotonic() < deadline:
+                        run.pump()
                     calls = len(payments.calls)
-                    raise AssertionError(f"no kill at {point} of refund {at} ({calls} calls)\n"
-                                         f"{runner.log()[-2000:]}")  # fmt: skip
-                assert runner.wait_exit(5) == -signal.SIGKILL, runner.log()[-2000:]
+                    assert not runner.alive(), f"no kill at {point} of refund {at} ({calls} calls)"
+                    assert runner.wait_exit(5) == -signal.SIGKILL, runner.log()[-2000:]
             with dep.step_runner("r1", env=env) as runner:
                 run.wait(timeout=180)
                 run.settle(1.0)
@@ -56,6 +53,9 @@ def test_results_and_refunds_happen_exactly_once_through_five_sigkills(
         states = final_states(dep)
     dep.delete()
     refunds = [p for p in plans if p.kind == "refund"]
+    errors = {p.workflow_id: states[p.workflow_id].errors for p in plans
+              if states[p.workflow_id].status != p.status}  # fmt: skip
+    assert not errors, list(errors.items())[:3]
     assert run.finished == {p.workflow_id: p.status for p in plans}
     # One effective refund per approved workflow, and no key effective twice.
     effective = payments.effective_refunds()

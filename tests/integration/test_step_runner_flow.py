@@ -13,7 +13,7 @@ from pathlib import Path
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from processors.engine.records import StepCommand
-from processors.events import StepCompletedV1, decode
+from processors.events import StepCompletedV2, decode
 from tests.integration.enginekit.deployment import EngineDeployment
 from tests.integration.runner_flows import command
 
@@ -45,14 +45,14 @@ class _Answers:
         self.consumer.assign(
             [TopicPartition(dep.ingress, p, OFFSET_BEGINNING) for p in range(dep.partitions)]
         )
-        self.completed: dict[str, StepCompletedV1] = {}
+        self.completed: dict[str, StepCompletedV2] = {}
         self.records = 0
 
     def read(self, timeout: float = 0.2) -> None:
         for m in self.consumer.consume(5000, timeout):
             if m.error() is None and m.value() is not None:
                 event = decode(m.value())
-                assert isinstance(event, StepCompletedV1)
+                assert isinstance(event, StepCompletedV2)
                 self.completed[event.workflow_id] = event
                 self.records += 1
 

@@ -19,7 +19,7 @@ from examples.tools import example_tools
 from examples.workflows import example_registry
 from processors.engine import ids
 from processors.engine.records import StepCommand
-from processors.events import StepCompletedV1, StepFailedV1
+from processors.events import StepCompletedV2, StepFailedV1
 from processors.steps import call_key, idempotency_key
 
 CAUSE = "evt-granted-1"
@@ -70,7 +70,7 @@ def test_a_refund_pays_the_approved_amount_once_across_redeliveries_and_retries(
 ) -> None:
     ledger = MemoryLedger()
     first = _run(payments, _command(), ledger)
-    assert isinstance(first.answer, StepCompletedV1)
+    assert isinstance(first.answer, StepCompletedV2)
     assert json.loads(first.answer.payload.result_json)["amount"] == "30.00"  # the edit
     key = idempotency_key("wf-1", _command().step_id, 0)
     assert [c.as_dict() for c in first.calls] == [
@@ -80,9 +80,10 @@ def test_a_refund_pays_the_approved_amount_once_across_redeliveries_and_retries(
     again = _run(payments, _command(), ledger)  # a redelivery
     retried = _run(payments, _command(attempt=2), ledger)  # a retry: a new command id
     assert [c.status for c in again.calls + retried.calls] == ["replayed", "replayed"]
-    assert (again.answer.event_id, again.answer.payload) == (
+    # The same answer: its id and result (its tool call is now a replay from the ledger).
+    assert (again.answer.event_id, again.answer.payload.result_json) == (
         first.answer.event_id,
-        first.answer.payload,
+        first.answer.payload.result_json,
     )
     assert [(c["key"], c["body"]["amount"]) for c in payments.calls] == [(key, "30.00")]
     assert len(payments.effective_refunds()) == 1
@@ -103,7 +104,7 @@ def test_an_intent_without_an_outcome_is_reconciled_not_repeated(
     entry = ledger.get(call_key(key))
     assert entry is not None and "outcome" not in entry  # an intent, no outcome
     second = _run(payments, _command(attempt=2), ledger)
-    assert isinstance(second.answer, StepCompletedV1)
+    assert isinstance(second.answer, StepCompletedV2)
     assert [c.status for c in second.calls] == ["reconciled"]
     assert len(payments.calls) == 1 and len(payments.effective_refunds()) == 1
     recorded = ledger.get(call_key(key))
@@ -128,7 +129,7 @@ def test_a_high_impact_call_runs_only_with_what_was_approved(
 ) -> None:
     outcome = _run(payments, _command(input_changes=changes), MemoryLedger())
     if error_type is None:  # approved as proposed: 500.00 is what is paid
-        assert isinstance(outcome.answer, StepCompletedV1)
+        assert isinstance(outcome.answer, StepCompletedV2)
         assert [c["body"]["amount"] for c in payments.calls] == ["500.00"]
         return
     assert isinstance(outcome.answer, StepFailedV1)

@@ -1,0 +1,242 @@
+"""The steps suite: step commands whose model answers after a fixed delay, at a concurrency.
+
+2,000 commands (full; quick: 500), each one model step on the bench's OpenAI-protocol server,
+which answers after 200 ms; 100 steps at a time. The ideal is concurrency / latency = 500
+steps/s. Contenders:
+
+- ``agentflow``: ``agentflow steps run`` (exactly once: results, ledger and offsets in one
+  transaction per commit interval);
+- ``faust``: a faust-streaming agent with ``concurrency=100`` running the same step through
+  the same executor (at least once), :mod:`bench.faust_steps_app`.
+
+The rate is measured from the answers' broker timestamps: (answers - 1) / (last - first), so
+process start-up is not counted against either contender.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+
+from agentflow.testing.fake_openai import FakeOpenAI, Reply
+from bench.apps import AppEnv
+from bench.kafka import create_topics
+from bench.procs import ROOT, delete_topics_quietly, start_process, stop_process, tail
+from bench.steps_flows import command
+
+Progress = Callable[[str], None]
+CONTENDERS = ("agentflow", "faust")
+RUNNER_CMD = ("-m", "agentflow.cli.main", "steps", "run", "--log-level", "WARNING")
+
+
+@dataclass(frozen=True)
+class StepsConfig:
+    bootstrap: str
+    commands: int = 2000
+    concurrency: int = 100
+    model_latency_s: float = 0.2
+    partitions: int = 4
+    commit_interval_ms: int = 100
+    batch_size: int = 2000
+    contenders: tuple[str, ...] = CONTENDERS
+    tag: str = "bench-steps-"
+    timeout_s: float = 180.0
+
+    @property
+    def ideal_steps_per_s(self) -> float:
+        return self.concurrency / self.model_latency_s
+
+
+class StepsBench:
+    """Runs each contender on its own topics and the same scripted model server."""
+
+    def __init__(self, cfg: StepsConfig, progress: Progress) -> None:
+        self.cfg = cfg
+        self.progress = progress
+        self.results: dict[str, dict[str, Any]] = {}
+
+    def run(self) -> dict[str, Any]:
+        for name in self.cfg.contenders:
+            self.progress(
+                f"steps: {name}, {self.cfg.commands:,} commands, concurrency "
+                f"{self.cfg.concurrency}, model {self.cfg.model_latency_s * 1000:.0f} ms"
+            )
+            try:
+                self.results[name] = self._run_one(name)
+            finally:
+                delete_topics_quietly(self.cfg.bootstrap, f"{self.cfg.tag}{name}.", self.progress)
+            r = self.results[name]
+            self.progress(
+                f"steps: {name}: {r.get('steps_per_s', 0):,.0f} steps/s "
+                f"({r.get('of_ideal', 0):.2f} of ideal), {r['outcome']}"
+            )
+        return self.document()
+
+    def document(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "commands": self.cfg.commands,
+            "concurrency": self.cfg.concurrency,
+            "model_latency_ms": int(self.cfg.model_latency_s * 1000),
+            "ideal_steps_per_s": self.cfg.ideal_steps_per_s,
+            "contenders": self.results,
+        }
+        ours = self.results.get("agentflow", {}).get("steps_per_s")
+        faust = self.results.get("faust", {}).get("steps_per_s")
+        if ours and faust:
+            doc["agentflow_vs_faust"] = round(ours / faust, 2)
+        return doc
+
+    def _run_one(self, name: str) -> dict[str, Any]:
+        cfg = self.cfg
+        prefix = f"{cfg.tag}{name}."
+        steps, ingress = f"{prefix}steps", f"{prefix}ingress"
+        topics = [steps, ingress, f"{prefix}quarantine"]
+        create_topics(cfg.bootstrap, topics, cfg.partitions)
+        create_topics(
+            cfg.bootstrap,
+            [f"{prefix}bench.step_ledger.changelog"],
+            cfg.partitions,
+            {"cleanup.policy": "compact"},
+        )
+        self._produce(steps)
+        replies = [
+            Reply.output(
+                {"outcome": "answered", "summary": "on its way"}, delay_s=cfg.model_latency_s
+            )
+        ] * cfg.commands
+        workdir = Path(tempfile.mkdtemp(prefix=f"bench-steps-{name}-"))
+        with FakeOpenAI(replies) as server:
+            proc = start_process(*self._command(name, prefix, server.base_url, workdir))
+            try:
+                stamps = self._answers(ingress, proc)
+            finally:
+                stop_process(proc)
+        if len(stamps) < cfg.commands:
+            return {
+                "outcome": f"incomplete: {len(stamps)}/{cfg.commands} answers",
+                "log": tail(workdir / "log.txt"),
+            }
+        span_s = (max(stamps) - min(stamps)) / 1000
+        rate = (len(stamps) - 1) / span_s if span_s > 0 else 0.0
+        return {
+            "outcome": "complete",
+            "answers": len(stamps),
+            "span_s": round(span_s, 2),
+            "steps_per_s": round(rate, 1),
+            "of_ideal": round(rate / cfg.ideal_steps_per_s, 3),
+            "model_requests": len(server.requests),
+        }
+
+    def _command(
+        self, name: str, prefix: str, model_url: str, workdir: Path
+    ) -> tuple[list[str], dict[str, str], Path]:
+        cfg = self.cfg
+        log = workdir / "log.txt"
+        if name == "agentflow":
+            environ = {
+                "AGENTFLOW_BOOTSTRAP_SERVERS": cfg.bootstrap,
+                "AGENTFLOW_APP_ID": "bench",
+                "AGENTFLOW_TOPIC_PREFIX": prefix,
+                "AGENTFLOW_WORKER_ID": "bench",
+                "AGENTFLOW_DATA_DIR": str(workdir / "data"),
+                "AGENTFLOW_COMMIT_INTERVAL_MS": str(cfg.commit_interval_ms),
+                "AGENTFLOW_BATCH_SIZE": str(cfg.batch_size),
+                "AGENTFLOW_WORKFLOWS": "bench.steps_flows:registry",
+                "AGENTFLOW_MODEL_BASE_URL": model_url,
+                "AGENTFLOW_MODEL_API_KEY": "bench",
+                "AGENTFLOW_SIGNING_KEYS_FILE": str(ROOT / "config" / "signing-keys.dev.json"),
+                "AGENTFLOW_STEPS_MAX_IN_FLIGHT": str(cfg.concurrency),
+                "AGENTFLOW_STEPS_MAX_PER_TENANT": str(cfg.concurrency),
+            }
+            return [sys.executable, *RUNNER_CMD], environ, log
+        app = AppEnv(
+            bootstrap=cfg.bootstrap,
+            input_topic=f"{prefix}steps",
+            output_topic=f"{prefix}ingress",
+            group=f"{prefix}faust",
+            state_dir=workdir / "state",
+            partitions=cfg.partitions,
+            commit_interval_ms=cfg.commit_interval_ms,
+            batch_size=cfg.batch_size,
+            guarantee="at_least_once",
+            info_file=workdir / "info.json",
+        )
+        environ = {
+            **app.to_environ(),
+            "BENCH_MODEL_BASE_URL": model_url,
+            "BENCH_CONCURRENCY": str(cfg.concurrency),
+        }
+        cmd = [sys.executable, "-m", "bench.faust_steps_app", "worker", "-l", "warn"]
+        return cmd, environ, log
+
+    def _produce(self, topic: str) -> None:
+        producer = Producer(
+            {
+                "bootstrap.servers": self.cfg.bootstrap,
+                "linger.ms": 20,
+                "partitioner": "murmur2_random",
+            }
+        )
+        for i in range(self.cfg.commands):
+            c = command(i)
+            producer.produce(topic, c.encode(), c.workflow_id.encode(), headers=list(c.headers()))
+            if i % 1000 == 0:
+                producer.poll(0)
+        producer.flush(60)
+
+    def _answers(self, topic: str, proc: Any) -> list[int]:
+        """Broker timestamps (ms) of the answers, one per workflow, until all are in."""
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.cfg.bootstrap,
+                "group.id": "bench-reader",
+                "isolation.level": "read_committed",
+                "enable.auto.commit": False,
+            }
+        )
+        consumer.assign(
+            [TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(self.cfg.partitions)]
+        )
+        stamps: dict[bytes, int] = {}
+        deadline = time.monotonic() + self.cfg.timeout_s
+        try:
+            while len(stamps) < self.cfg.commands and time.monotonic() < deadline:
+                if proc.poll() is not None:
+                    break
+                for m in consumer.consume(1000, 0.2):
+                    if m.error() is None and m.key() is not None:
+                        stamps.setdefault(m.key(), m.timestamp()[1])
+        finally:
+            consumer.close()
+        return list(stamps.values())
+
+
+def result_line(doc: dict[str, Any]) -> str:
+    """One line for the bench's summary."""
+    parts = [
+        f"{n} {r.get('steps_per_s', 0):,.0f}/s ({r.get('of_ideal', 0):.2f} of ideal)"
+        for n, r in doc["contenders"].items()
+    ]
+    return (
+        f"steps (ideal {doc['ideal_steps_per_s']:.0f}/s): "
+        + ", ".join(parts)
+        + (f"; agentflow/faust {doc['agentflow_vs_faust']}x" if "agentflow_vs_faust" in doc else "")
+    )
+
+
+if __name__ == "__main__":  # a quick manual run: python -m bench.steps [commands]
+    bench = StepsBench(
+        StepsConfig(
+            bootstrap="127.0.0.1:9092", commands=int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+        ),
+        print,
+    )
+    print(json.dumps(bench.run(), indent=2))

@@ -1,0 +1,42 @@
+"""What steps cost reaches the workflow's state once: step.completed v2's usage and tool calls."""
+
+from __future__ import annotations
+
+from processors.engine import StepCommand
+from processors.events import (
+    StepCompletedPayloadV2,
+    StepCompletedV2,
+    StepUsageV1,
+    ToolCallV1,
+)
+from tests.unit.test_engine_decide import Flow
+
+
+def _completed(flow: Flow, command: StepCommand, outcome: str, cost: str | None) -> StepCompletedV2:
+    v1 = flow.f.step_completed(command, {"outcome": outcome})
+    payload = StepCompletedPayloadV2(
+        **v1.payload.model_dump(),
+        usage=StepUsageV1(model="openai:gpt-4o-mini", input_tokens=800, output_tokens=60,
+                          requests=2, cost_usd=cost),
+        tool_calls=[ToolCallV1(tool="lookup_order", impact="read", status="called")],
+    )  # fmt: skip
+    return StepCompletedV2(**{**v1.model_dump(exclude={"payload", "schema_version"})},
+                           payload=payload)  # fmt: skip
+
+
+def test_usage_is_added_once_per_result_and_kept_on_its_call() -> None:
+    flow = Flow()
+    classify = flow.one(flow.f.ticket_created()).commands[0]
+    answer = _completed(flow, classify, "refund", "0.000150")
+    propose = flow.one(answer).commands[0]
+    assert flow.one(answer).kind == "duplicate"  # a redelivered answer: counted once
+    flow.one(_completed(flow, propose, "proposed", None))  # a price nobody knows
+    assert flow.state is not None
+    usage = flow.state.usage
+    assert (usage.model_steps, usage.requests, usage.input_tokens, usage.output_tokens) == (
+        2, 4, 1600, 120,
+    )  # fmt: skip
+    assert usage.cost_usd == "0.000150"  # the known costs only
+    [call] = [c for c in flow.state.step_calls if c.command_id == classify.command_id]
+    assert call.usage is not None and call.usage.model == "openai:gpt-4o-mini"
+    assert [t.tool for t in call.tool_calls] == ["lookup_order"]
