@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel
+from pydantic_ai.models import Model
 
 from agents.model_step import StepError, StepUsage, model_tools, run_with_retries
 from agents.models import ModelEndpoint, build_step_model
@@ -73,6 +74,9 @@ class StepExecutor:
     actor: Actor
     model_endpoint: ModelEndpoint | None = None
     clock: Callable[[], float] = time.time
+    # Models by (model, fallback): one client each, reused (a new OpenAI client per step
+    # cost 20 ms of TLS set-up: 31 steps/s at 100 in flight, against a 200 ms model).
+    _models: dict[tuple[str, str | None], Model] = field(default_factory=dict, repr=False)
 
     async def execute(
         self,
@@ -135,7 +139,11 @@ class StepExecutor:
     ) -> tuple[BaseModel, StepUsage]:
         if self.model_endpoint is None or spec.model is None:
             raise StepError("permanent", "no_model", f"no model endpoint for {spec.name!r}")
-        model = build_step_model(spec.model, spec.fallback_model, self.model_endpoint)
+        key = (spec.model, spec.fallback_model)
+        model = self._models.get(key)
+        if model is None:
+            model = build_step_model(spec.model, spec.fallback_model, self.model_endpoint)
+            self._models[key] = model
         schemas = {name: tool.input_type for name, tool in toolbox.declared.items()}
         run = await run_with_retries(spec, view, model, tools=model_tools(spec, toolbox, schemas))
         for name in run.refused_tools:  # the model was told; the refusal is on record

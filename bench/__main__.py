@@ -18,9 +18,11 @@ from bench.pipeline import PipelineBench
 from bench.pipeline_config import PIPELINE_CONTENDERS, PipelineConfig
 from bench.report import RESULTS_DIR, counter_document, document, print_table, save
 from bench.runner import CONTENDERS, Bench, BenchConfig
+from bench.steps import CONTENDERS as STEP_CONTENDERS
+from bench.steps import StepsBench, StepsConfig
 from bench.workload import valid_events_per_workflow
 
-SUITES = ("pipeline", "latency", "scale", "counter")
+SUITES = ("pipeline", "latency", "scale", "counter", "steps")
 FULL: dict[str, Any] = {
     "records": 200_000,
     "faust_records": 30_000,
@@ -29,6 +31,7 @@ FULL: dict[str, Any] = {
     "latency_seconds": 20.0,
     "scale_live": (1_000, 100_000, 1_000_000),
     "scale_touched": 10_000,
+    "step_commands": 2_000,
 }
 QUICK: dict[str, Any] = {
     "records": 30_000,
@@ -38,6 +41,7 @@ QUICK: dict[str, Any] = {
     "latency_seconds": 8.0,
     "scale_live": (1_000, 10_000, 100_000),
     "scale_touched": 2_000,
+    "step_commands": 500,
 }
 
 
@@ -110,6 +114,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="live workflows that get one measured info-loop cycle (3 events) per stage "
         "(full 10k, quick 2k; all of them in a smaller stage)",
     )
+    g = p.add_argument_group("steps")
+    g.add_argument("--step-commands", type=int, help="step commands (full 2,000, quick 500)")
+    g.add_argument("--step-concurrency", type=int, default=100, help="steps in flight (100)")
+    g.add_argument(
+        "--model-latency-ms", type=int, default=200, help="the model's answer time (200)"
+    )
     g = p.add_argument_group("counter")
     g.add_argument("--records", type=int, help="input records per contender (full 200k)")
     g.add_argument("--faust-records", type=int, help="records for faust (full 30k)")
@@ -141,8 +151,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = sorted(args.suite_set - set(SUITES))
     if unknown:
         p.error(f"unknown suite(s) {unknown}; choose from {', '.join(SUITES)}")
-    everything = set(PIPELINE_CONTENDERS) | set(CONTENDERS)
+    everything = set(PIPELINE_CONTENDERS) | set(CONTENDERS) | set(STEP_CONTENDERS)
     only = {c.strip() for c in args.only.split(",")} if args.only else everything
+    args.only_set = only
     if only - everything:
         p.error(f"unknown contender(s) {sorted(only - everything)}")
     args.pipeline_contenders = tuple(c for c in PIPELINE_CONTENDERS if c in only)
@@ -196,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     pipeline = PipelineBench(pipeline_cfg, progress)
     counter_results: dict[str, Any] = {}
+    steps_doc: dict[str, Any] | None = None
     counter_cfg = BenchConfig(
         bootstrap=args.bootstrap,
         records=pick("records"),
@@ -224,6 +236,19 @@ def main(argv: list[str] | None = None) -> int:
                 f", contenders {', '.join(counter_cfg.contenders)}"
             )
             counter_results = Bench(counter_cfg, progress).run()
+        if "steps" in suites:
+            steps_cfg = StepsConfig(
+                bootstrap=args.bootstrap,
+                commands=pick("step_commands"),
+                concurrency=args.step_concurrency,
+                model_latency_s=args.model_latency_ms / 1000,
+                partitions=args.partitions,
+                commit_interval_ms=args.commit_interval_ms,
+                batch_size=args.batch_size,
+                contenders=tuple(c for c in STEP_CONTENDERS if c in args.only_set),
+                tag=tag + "steps-",
+            )
+            steps_doc = StepsBench(steps_cfg, progress).run()
     except KeyboardInterrupt:
         progress("interrupted: reporting what was measured")
     load = {
@@ -242,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         latency=pipeline.latency_document(),
         scale=pipeline.scale_document(),
         recovery=pipeline.recovery_document(),
+        steps=steps_doc,
     )
     if not args.no_save:
         for path in save(doc, args.results_dir):
@@ -257,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print_table(doc)
     progress(f"done in {time.monotonic() - t0:.0f}s")
-    outcomes = [c["outcome"] for part in ("pipeline", "counter") if doc.get(part)
+    outcomes = [c["outcome"] for part in ("pipeline", "counter", "steps") if doc.get(part)
                 for c in doc[part]["contenders"].values()]  # fmt: skip
     outcomes += [s["outcome"] for s in (doc.get("scale") or {}).get("stages", [])]
     return 0 if all(o == "complete" for o in outcomes) else 1

@@ -119,6 +119,8 @@ def targets(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
     lat = doc.get("latency") or {}
     stages = [s for s in (doc.get("scale") or {}).get("stages", []) if s.get("events_per_s")]
     rec = [s for s in (doc.get("recovery") or {}).get("stages", []) if s.get("restored_records")]
+    steps = doc.get("steps") or {}
+    steps_ours = (steps.get("contenders") or {}).get("agentflow") or {}
     largest = stages[-1] if stages else {}
     sizes = f"{stages[-1]['live_workflows']:,} vs {stages[0]['live_workflows']:,}" if stages else ""
     rows: list[tuple[str, str, float | None, str, float]] = [
@@ -147,6 +149,10 @@ def targets(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
             ">=",
             100_000,
         ),
+        ("steps_of_ideal", "steps/s over concurrency / model latency",
+         steps_ours.get("of_ideal"), ">=", 0.8),
+        ("steps_over_faust", "step runner / faust agent", steps.get("agentflow_vs_faust"),
+         ">=", 1.0),
     ]  # fmt: skip
     out: dict[str, dict[str, Any]] = {}
     for key, label, value, op, goal in rows:
@@ -168,6 +174,7 @@ def document(
     latency: dict[str, Any] | None,
     scale: dict[str, Any] | None,
     recovery: dict[str, Any] | None,
+    steps: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "started_utc": started.isoformat(timespec="seconds"),
@@ -182,6 +189,7 @@ def document(
         "latency": latency,
         "scale": scale,
         "recovery": recovery,
+        "steps": steps,
     }
     if pipeline is not None:
         pipeline["method"] = PIPELINE_METHOD
@@ -340,3 +348,7 @@ def print_table(doc: dict[str, Any], console: Console | None = None) -> None:
     console = console or Console(file=sys.stdout, width=160)
     for t in tables(doc):
         console.print(t)
+    if doc.get("steps"):
+        from bench.steps import result_line
+
+        console.print(result_line(doc["steps"]))

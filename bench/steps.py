@@ -16,6 +16,7 @@ process start-up is not counted against either contender.
 from __future__ import annotations
 
 import json
+import socket
 import sys
 import tempfile
 import time
@@ -26,7 +27,6 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
-from agentflow.testing.fake_openai import FakeOpenAI, Reply
 from bench.apps import AppEnv
 from bench.kafka import create_topics
 from bench.procs import ROOT, delete_topics_quietly, start_process, stop_process, tail
@@ -97,8 +97,9 @@ class StepsBench:
     def _run_one(self, name: str) -> dict[str, Any]:
         cfg = self.cfg
         prefix = f"{cfg.tag}{name}."
-        steps, ingress = f"{prefix}steps", f"{prefix}ingress"
-        topics = [steps, ingress, f"{prefix}quarantine"]
+        # The catalog's names under the run's prefix (what ``agentflow steps run`` reads).
+        steps, ingress = f"{prefix}agentflow.steps", f"{prefix}agentflow.ingress"
+        topics = [steps, ingress, f"{prefix}agentflow.quarantine"]
         create_topics(cfg.bootstrap, topics, cfg.partitions)
         create_topics(
             cfg.bootstrap,
@@ -107,18 +108,25 @@ class StepsBench:
             {"cleanup.policy": "compact"},
         )
         self._produce(steps)
-        replies = [
-            Reply.output(
-                {"outcome": "answered", "summary": "on its way"}, delay_s=cfg.model_latency_s
-            )
-        ] * cfg.commands
         workdir = Path(tempfile.mkdtemp(prefix=f"bench-steps-{name}-"))
-        with FakeOpenAI(replies) as server:
-            proc = start_process(*self._command(name, prefix, server.base_url, workdir))
+        # The model server runs in a process of its own: in the bench's it shared one GIL
+        # with the answers' reader and capped every contender at ~150 steps/s.
+        port = _free_port()
+        model_cmd = [
+            sys.executable, "-m", "agentflow.testing.fake_openai", "--port", str(port),
+            "--delay", str(cfg.model_latency_s), "--count", str(cfg.commands * 2),
+            "--output", json.dumps({"outcome": "answered", "summary": "on its way"}),
+        ]  # fmt: skip
+        model = start_process(model_cmd, {}, workdir / "model.txt")
+        try:
+            url = f"http://127.0.0.1:{port}/v1"
+            proc = start_process(*self._command(name, prefix, url, workdir))
             try:
                 stamps = self._answers(ingress, proc)
             finally:
                 stop_process(proc)
+        finally:
+            stop_process(model)
         if len(stamps) < cfg.commands:
             return {
                 "outcome": f"incomplete: {len(stamps)}/{cfg.commands} answers",
@@ -132,7 +140,6 @@ class StepsBench:
             "span_s": round(span_s, 2),
             "steps_per_s": round(rate, 1),
             "of_ideal": round(rate / cfg.ideal_steps_per_s, 3),
-            "model_requests": len(server.requests),
         }
 
     def _command(
@@ -159,8 +166,8 @@ class StepsBench:
             return [sys.executable, *RUNNER_CMD], environ, log
         app = AppEnv(
             bootstrap=cfg.bootstrap,
-            input_topic=f"{prefix}steps",
-            output_topic=f"{prefix}ingress",
+            input_topic=f"{prefix}agentflow.steps",
+            output_topic=f"{prefix}agentflow.ingress",
             group=f"{prefix}faust",
             state_dir=workdir / "state",
             partitions=cfg.partitions,
@@ -217,6 +224,13 @@ class StepsBench:
         finally:
             consumer.close()
         return list(stamps.values())
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def result_line(doc: dict[str, Any]) -> str:

@@ -64,11 +64,12 @@ class FakeOpenAI:
 
     replies: Iterable[Reply] = ()
     requests: list[dict[str, Any]] = field(default_factory=list)
+    port: int = 0
 
     def __post_init__(self) -> None:
         self._queue: deque[Reply] = deque(self.replies)
         self._lock = threading.Lock()
-        self._server = _Server(("127.0.0.1", 0), self._handler())
+        self._server = _Server(("127.0.0.1", self.port), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -104,6 +105,9 @@ class FakeOpenAI:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            # Keep-alive: a client's pooled connections are reused, not one thread each.
+            protocol_version = "HTTP/1.1"
+
             def log_message(self, format: str, *args: Any) -> None:
                 return None  # quiet
 
@@ -157,3 +161,25 @@ def _completion(request: dict[str, Any], reply: Reply) -> dict[str, Any]:
             "total_tokens": reply.input_tokens + reply.output_tokens,
         },
     }
+
+
+def main() -> None:
+    """``python -m agentflow.testing.fake_openai --port P --delay S --count N``: serve N
+    copies of one structured output (``--output`` JSON) after S seconds each, until killed."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--delay", type=float, default=0.0)
+    parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--output", default='{"outcome": "done"}')
+    args = parser.parse_args()
+    reply = Reply.output(json.loads(args.output), delay_s=args.delay)
+    server = FakeOpenAI([reply] * args.count, port=args.port)
+    with server:
+        print(f"serving on {server.base_url}", flush=True)
+        threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -73,6 +73,8 @@ class ScriptedStepWorker:
             self.registry, self.tools, STEP_WORKER, self.model_endpoint, self.clock
         )
         self.ledger = MemoryLedger()
+        # One loop for the worker's life: the executor's model clients are bound to it.
+        self._loop = asyncio.new_event_loop()
         self._consumer = Consumer(
             {
                 **self.client_config,
@@ -119,6 +121,7 @@ class ScriptedStepWorker:
     def close(self) -> None:
         self._producer.flush(30)
         self._consumer.close()
+        self._loop.close()
 
     def _answer(self, command: StepCommand) -> None:
         now_ms = int(self.clock() * 1000)
@@ -130,7 +133,8 @@ class ScriptedStepWorker:
                 STEP_WORKER,
             )  # fmt: skip
         else:
-            outcome = asyncio.run(self._executor.execute(command, self.ledger, _at_once))
+            execution = self._executor.execute(command, self.ledger, _at_once)
+            outcome = self._loop.run_until_complete(execution)
             event = outcome.answer
         value = encode(event)
         headers: list[tuple[str, str | bytes | None]] = [
