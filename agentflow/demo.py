@@ -12,11 +12,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -32,6 +30,7 @@ from agentflow.sdk.quarantine import read_entries
 from agentflow.sdk.reader import read_topic
 from agentflow.settings import Settings, environment, load_settings
 from agentflow.testing import CUSTOMER, MONITOR, REVIEWER
+from agentflow.testing.services import LocalService
 from agentflow.workflow_query import WorkflowReader
 from processors.engine import WorkflowState
 from processors.events import Actor, Envelope, decode_record, model_for
@@ -40,6 +39,8 @@ from processors.steps import STEP_SOURCE
 from topics import catalog, ensure_topics
 
 DEV_KEYS = Path("config/signing-keys.dev.json")
+#: The example payments service the refund's tool calls (run as its own process).
+PAYMENTS_SERVICE = "examples.services.payments"
 TERMINAL = {"done", "resolved", "closed", "failed", "escalated"}
 
 
@@ -113,7 +114,10 @@ def run_demo(echo: Callable[[str], None], timeout_s: float = 90.0) -> DemoRun:
     if not keyring.key_ids(STEP_SOURCE):
         raise UserError(f"no signing key for source {STEP_SOURCE!r}; add one to the signing keys")
     with ExitStack() as running:
-        payments = _PaymentsProcess.start()
+        try:
+            payments = LocalService.start(PAYMENTS_SERVICE, "/calls")
+        except RuntimeError as exc:
+            raise UserError(str(exc)) from None
         running.callback(payments.stop)
         echo(f"payments service on {payments.url} (honours Idempotency-Key, logs every call)")
         worker = _start_worker(settings, echo)
@@ -125,7 +129,7 @@ def run_demo(echo: Callable[[str], None], timeout_s: float = 90.0) -> DemoRun:
         with EventProducer.from_settings(settings) as producer:
             events, follow_ups = _send_scenario(run, producer, echo)
             _follow(run, settings, producer, events, follow_ups, echo, timeout_s)
-        calls = payments.calls()
+        calls: list[dict[str, Any]] = payments.get_json("/calls")["calls"]
     # Only this run's refunds (a runner catching up on older commands may make others).
     references = {f"T-{wf}" for wf in run.workflows}
     run.payments = [c for c in calls if c["body"].get("reference") in references]
@@ -336,49 +340,6 @@ def _approve(
         f"sent {event.event_type:22} {state.workflow_id:24} by {REVIEWER.id} "
         f"({', '.join(REVIEWER.roles)}), amount edited 42.00 -> 30.00"
     )
-
-
-@dataclass
-class _PaymentsProcess:
-    """The example payments service (``python -m examples.services.payments``)."""
-
-    proc: subprocess.Popen[bytes]
-    url: str
-
-    @staticmethod
-    def start() -> _PaymentsProcess:
-        with socket.socket() as probe:  # a free local port
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "examples.services.payments", "--port", str(port)],
-            stdout=subprocess.DEVNULL,
-        )
-        service = _PaymentsProcess(proc, f"http://127.0.0.1:{port}")
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                service.calls()
-                return service
-            except OSError:
-                if proc.poll() is not None:
-                    break
-                time.sleep(0.1)
-        service.stop()
-        raise UserError(f"the payments service did not start on port {port}")
-
-    def calls(self) -> list[dict[str, Any]]:
-        """Every call the service received."""
-        with urllib.request.urlopen(f"{self.url}/calls", timeout=5) as response:
-            calls: list[dict[str, Any]] = json.load(response)["calls"]
-        return calls
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
 
 
 @dataclass

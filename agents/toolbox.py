@@ -16,6 +16,8 @@ A :class:`StepToolbox` is made for each command a runner executes. Every call go
 
 from __future__ import annotations
 
+import asyncio
+import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -23,7 +25,14 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 
-from agents.tools import ToolBinding, ToolContext, ToolFailure, ToolRegistry, ToolResult
+from agents.tools import (
+    Reconciler,
+    ToolBinding,
+    ToolContext,
+    ToolFailure,
+    ToolRegistry,
+    ToolResult,
+)
 from processors.engine.records import StepCommand
 from processors.events import validation_detail
 from processors.steps import (
@@ -85,6 +94,9 @@ class StepToolbox:
     #: Resolves once every ledger write made so far is committed (the runner commits early).
     durable: Callable[[], Awaitable[None]]
     clock: Callable[[], float] = time.time
+    #: Tries of a call that fails transient (a 5xx, a refused connection) before the step fails.
+    attempts: int = 3
+    backoff_s: float = 0.5
     calls: list[ToolCallRecord] = field(default_factory=list)
     _effects: int = 0
 
@@ -145,7 +157,7 @@ class StepToolbox:
             self.calls.append(ToolCallRecord(tool.name, tool.impact, "replayed", key))
             return tool.output_type.model_validate(entry["outcome"])
         if action == "reconcile" and entry is not None and binding.reconcile is not None:
-            found = await binding.reconcile(context)
+            found = await self._reconcile(binding.reconcile, tool, context)
             if found is not None:
                 output = self._output(tool, found)
                 self._record_outcome(key, entry, output)
@@ -166,18 +178,45 @@ class StepToolbox:
         intent: dict[str, Any] | None,
     ) -> BaseModel:
         key = context.idempotency_key
-        try:
-            output = self._output(tool, await binding.run(validated, context))
-        except ToolFailure as exc:
-            self.calls.append(ToolCallRecord(tool.name, tool.impact, "failed", key, exc.error_type))
-            raise
-        except Exception as exc:  # a tool bug or an unclassified error: not retried
-            self.calls.append(ToolCallRecord(tool.name, tool.impact, "failed", key, "tool_error"))
-            raise ToolFailure("permanent", "tool_error", f"{tool.name}: {exc}") from exc
+        for attempt in range(1, self.attempts + 1):
+            try:
+                output = self._output(tool, await binding.run(validated, context))
+                break
+            except ToolFailure as exc:
+                # Transient: again, with the same key (the back-end deduplicates a call that
+                # took effect), after a jittered backoff; then the step fails transient.
+                if exc.error_class != "transient" or attempt == self.attempts:
+                    self.calls.append(
+                        ToolCallRecord(tool.name, tool.impact, "failed", key, exc.error_type)
+                    )
+                    raise
+                await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1) * (0.5 + random.random()))
+            except Exception as exc:  # a tool bug or an unclassified error: not retried
+                self.calls.append(
+                    ToolCallRecord(tool.name, tool.impact, "failed", key, "tool_error")
+                )
+                raise ToolFailure("permanent", "tool_error", f"{tool.name}: {exc}") from exc
         if intent is not None and key is not None:
             self._record_outcome(key, intent, output)
         self.calls.append(ToolCallRecord(tool.name, tool.impact, "called", key))
         return output
+
+    async def _reconcile(
+        self, reconcile: Reconciler, tool: ToolSpec, context: ToolContext
+    ) -> ToolResult | None:
+        """What the back-end has for the call's key; its failures classified like a call's."""
+        try:
+            return await reconcile(context)
+        except ToolFailure as exc:
+            self.calls.append(
+                ToolCallRecord(tool.name, tool.impact, "failed", context.idempotency_key,
+                               exc.error_type)
+            )  # fmt: skip
+            raise
+        except Exception as exc:
+            self.calls.append(ToolCallRecord(tool.name, tool.impact, "failed",
+                                             context.idempotency_key, "tool_error"))  # fmt: skip
+            raise ToolFailure("permanent", "tool_error", f"{tool.name}: {exc}") from exc
 
     def _record_outcome(self, key: str, intent: dict[str, Any], output: BaseModel) -> None:
         entry = outcome_entry(intent, output.model_dump(mode="json"), self._now())

@@ -1,6 +1,7 @@
 """A local payments service: refunds, deduplicated by ``Idempotency-Key``, every call logged.
 
-- ``POST /refunds`` with ``Idempotency-Key`` and JSON ``{"amount", "currency", "reference"}``:
+- ``POST /refunds`` with ``Idempotency-Key`` and JSON ``{"amount", "currency", "reference"}``
+  (strings; anything else, or a body cut short, is ``400`` and moves no money):
   the first call with a key makes the refund (``201``, effective); a later call with the same
   key returns the same refund (``200``, ``Idempotent-Replayed: true``) and moves no money. A
   key reused with other arguments is ``422``.
@@ -104,10 +105,16 @@ def _handler(service: PaymentsService) -> type[BaseHTTPRequestHandler]:
                 self._send(404, {"error": "not found"})
                 return
             length = int(self.headers.get("content-length") or 0)
+            raw = self.rfile.read(length)
             try:
-                body = json.loads(self.rfile.read(length) or b"{}")
+                body = json.loads(raw) if len(raw) == length else None
             except json.JSONDecodeError:
-                self._send(400, {"error": "the body is not JSON"})
+                body = None
+            # A request cut short (its client died mid-send) or malformed moves no money.
+            if not isinstance(body, dict) or not all(
+                isinstance(body.get(f), str) for f in ("amount", "currency", "reference")
+            ):
+                self._send(400, {"error": "want JSON with amount, currency and reference"})
                 return
             status, payload = service.refund(self.headers.get("idempotency-key"), body)
             self._send(status, payload, replayed=status == 200)

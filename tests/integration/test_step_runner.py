@@ -8,7 +8,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from examples.services.payments import PaymentsService
+from agentflow.testing.services import LocalService
 from tests.integration.enginekit.deployment import EngineDeployment
 from tests.integration.enginekit.plans import build_plans
 from tests.integration.enginekit.readers import final_states
@@ -26,7 +26,8 @@ def test_results_and_refunds_happen_exactly_once_through_five_sigkills(
 ) -> None:
     dep = EngineDeployment.make(kafka_bootstrap, topic_prefix, tmp_path / "data", tag="stp")
     plans = build_plans(WORKFLOWS, name="sr")
-    with PaymentsService() as payments, dep.worker("w1"):
+    # The payments service in a process of its own: in this one it competed with the pump.
+    with LocalService.start("examples.services.payments", "/calls") as payments, dep.worker("w1"):
         env = {
             "AGENTFLOW_TOOL_URLS": json.dumps({"payments": payments.url}),
             "AGENTFLOW_STEPS_MAX_IN_FLIGHT": "50",
@@ -40,7 +41,7 @@ def test_results_and_refunds_happen_exactly_once_through_five_sigkills(
                     deadline = time.monotonic() + 120
                     while runner.alive() and time.monotonic() < deadline:
                         run.pump()
-                    calls = len(payments.calls)
+                    calls = len(payments.get_json("/calls")["calls"])
                     assert not runner.alive(), f"no kill at {point} of refund {at} ({calls} calls)"
                     assert runner.wait_exit(5) == -signal.SIGKILL, runner.log()[-2000:]
             with dep.step_runner("r1", env=env) as runner:
@@ -51,6 +52,7 @@ def test_results_and_refunds_happen_exactly_once_through_five_sigkills(
         finally:
             run.close()
         states = final_states(dep)
+        calls = payments.get_json("/calls")["calls"]
     dep.delete()
     refunds = [p for p in plans if p.kind == "refund"]
     errors = {p.workflow_id: states[p.workflow_id].errors for p in plans
@@ -58,10 +60,10 @@ def test_results_and_refunds_happen_exactly_once_through_five_sigkills(
     assert not errors, list(errors.items())[:3]
     assert run.finished == {p.workflow_id: p.status for p in plans}
     # One effective refund per approved workflow, and no key effective twice.
-    effective = payments.effective_refunds()
-    by_reference = Counter(r["request"]["reference"] for r in effective)
+    effective = [c for c in calls if c["effective"]]
+    by_reference = Counter(c["body"]["reference"] for c in effective)
     assert by_reference == Counter({f"T-{p.workflow_id}": 1 for p in refunds})
-    keys = Counter(c["key"] for c in payments.calls if c["effective"])
+    keys = Counter(c["key"] for c in effective)
     assert all(n == 1 for n in keys.values()) and len(keys) == len(refunds)
     # The engine saw each step result once: none was a duplicate.
     step_audits = Counter(a.decision for a in run.audits if a.event_id.startswith("step-"))

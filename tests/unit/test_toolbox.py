@@ -20,7 +20,7 @@ from examples.workflows import example_registry
 from processors.engine import ids
 from processors.engine.records import StepCommand
 from processors.events import StepCompletedV2, StepFailedV1
-from processors.steps import call_key, idempotency_key
+from processors.steps import call_key, idempotency_key, intent_entry
 
 CAUSE = "evt-granted-1"
 PROPOSAL = json.dumps({"outcome": "proposed", "amount": "42.00", "currency": "EUR"})
@@ -81,6 +81,7 @@ def test_a_refund_pays_the_approved_amount_once_across_redeliveries_and_retries(
     retried = _run(payments, _command(attempt=2), ledger)  # a retry: a new command id
     assert [c.status for c in again.calls + retried.calls] == ["replayed", "replayed"]
     # The same answer: its id and result (its tool call is now a replay from the ledger).
+    assert isinstance(again.answer, StepCompletedV2)
     assert (again.answer.event_id, again.answer.payload.result_json) == (
         first.answer.event_id,
         first.answer.payload.result_json,
@@ -89,23 +90,29 @@ def test_a_refund_pays_the_approved_amount_once_across_redeliveries_and_retries(
     assert len(payments.effective_refunds()) == 1
 
 
+def test_a_lost_answer_is_asked_again_with_the_same_key_inside_the_step(
+    payments: PaymentsService,
+) -> None:
+    payments.fail_after_effect = 1  # the refund is made, the answer is lost (a 503)
+    outcome = _run(payments, _command(), MemoryLedger())
+    assert isinstance(outcome.answer, StepCompletedV2)
+    key = idempotency_key("wf-1", _command().step_id, 0)
+    assert [(c["key"], c["effective"]) for c in payments.calls] == [(key, True), (key, False)]
+    assert len(payments.effective_refunds()) == 1
+
+
 def test_an_intent_without_an_outcome_is_reconciled_not_repeated(
     payments: PaymentsService,
 ) -> None:
-    payments.fail_after_effect = 1  # the refund is made, the answer is lost
+    # A runner recorded and committed the intent, made the refund, and died before the outcome.
     ledger = MemoryLedger()
-    lost = _run(payments, _command(), ledger)
-    assert isinstance(lost.answer, StepFailedV1)
-    assert (lost.answer.payload.error_class, lost.answer.payload.error_type) == (
-        "transient",
-        "tool_unavailable",
-    )
     key = idempotency_key("wf-1", _command().step_id, 0)
-    entry = ledger.get(call_key(key))
-    assert entry is not None and "outcome" not in entry  # an intent, no outcome
-    second = _run(payments, _command(attempt=2), ledger)
-    assert isinstance(second.answer, StepCompletedV2)
-    assert [c.status for c in second.calls] == ["reconciled"]
+    body = {"amount": "30.00", "currency": "EUR", "reference": "T-1"}
+    ledger.put(call_key(key), intent_entry("issue_refund", body, at_ms=1))
+    payments.refund(key, body)
+    outcome = _run(payments, _command(attempt=2), ledger)
+    assert isinstance(outcome.answer, StepCompletedV2)
+    assert [c.status for c in outcome.calls] == ["reconciled"]
     assert len(payments.calls) == 1 and len(payments.effective_refunds()) == 1
     recorded = ledger.get(call_key(key))
     assert recorded is not None and recorded["outcome"]["refund_id"] == "rf-00001"
