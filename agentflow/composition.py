@@ -118,7 +118,7 @@ def step_executor(settings: Settings, actor: Actor) -> StepExecutor:
     m = settings.models
     key = m.model_api_key.get_secret_value() if m.model_api_key is not None else None
     endpoint = ModelEndpoint(m.model_base_url, key, m.model_timeout_s)
-    return StepExecutor(registry, tools, actor, endpoint)
+    return StepExecutor(registry, tools, actor, endpoint, model_override=m.model)
 
 
 def worker_processors(settings: Settings) -> list[Processor]:

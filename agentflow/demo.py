@@ -160,18 +160,26 @@ def _send_scenario(
     low, refund, incident, early = (
         f"wf-{r}-{n}" for n in ("password", "refund", "incident", "early")
     )
+    denied, sloppy, overreach, busy, globex_low = (
+        f"wf-{r}-{n}" for n in ("denied", "sloppy", "overreach", "busy", "globex")
+    )
     run.workflows = {
         low: "low-risk ticket",
         refund: "refund with approval",
         incident: "incident",
         early: "closed before it was created",
+        denied: "refund denied",
+        sloppy: "invalid model output, asked again",
+        overreach: "tool outside the allowlist",
+        busy: "model rate-limited (429), retried",
+        globex_low: "low-risk ticket of another tenant",
     }
 
-    def ticket(wf: str, subject: str, body: str) -> Envelope:
+    def ticket(wf: str, subject: str, body: str, tenant: str = "acme") -> Envelope:
         return ev.make(
             "ticket.created",
             wf,
-            "acme",
+            tenant,
             "helpdesk",
             CUSTOMER,
             {
@@ -236,6 +244,11 @@ def _send_scenario(
         ("ticket.closed before its ticket.created", closed_first),
         ("the ticket it closes", ticket(early, "Where is my parcel?", "Found it, sorry.")),
         ("the low-risk ticket again (duplicate event id)", low_created),
+        ("refund ticket (to be denied)", ticket(denied, "Charged twice?", "Refund please.")),
+        ("ticket [sloppy]", ticket(sloppy, "[sloppy] Invoice address", "Please update it.")),
+        ("ticket [overreach]", ticket(overreach, "[overreach] Late parcel", "Still waiting.")),
+        ("ticket [busy]", ticket(busy, "[busy] Change my e-mail", "To ana@example.org.")),
+        ("globex ticket", ticket(globex_low, "VPN keeps dropping", "Since today.", "globex")),
     ]
     for label, event in sends:
         producer.send(event)
@@ -293,7 +306,7 @@ def _follow(
                     last[wf] = state.status
                 if state.status == "awaiting_approval" and wf not in approved:
                     approved.add(wf)
-                    _approve(producer, ev, state, echo)
+                    _decide(producer, ev, state, run.workflows[wf] == "refund denied", echo)
             for item in list(pending):
                 wf, status, event, label = item
                 if wf in run.states and run.states[wf].status == status:
@@ -313,33 +326,38 @@ def _follow(
     )
 
 
-def _approve(
-    producer: EventProducer, ev: _Events, state: WorkflowState, echo: Callable[[str], None]
+def _decide(
+    producer: EventProducer,
+    ev: _Events,
+    state: WorkflowState,
+    deny: bool,
+    echo: Callable[[str], None],
 ) -> None:
+    """The reviewer's answer: a grant that cuts the amount from 42.00 to 30.00 (what the
+    payments service then receives), or a denial that tells the agent to withdraw."""
     approval = state.pending_approvals[0]
+    decision: dict[str, Any] = {
+        "approval_id": approval.approval_id,
+        "step": approval.step,
+        "reviewer_id": REVIEWER.id,
+        "decision": "denied" if deny else "granted",
+        "decided_at": int(time.time() * 1000),
+    }
+    if deny:
+        decision["comment"] = "Not a duplicate charge: withdraw the refund."
+        note = "denied: withdraw"
+    else:
+        decision["changes"] = [{"field": "amount", "old_value": "42.00", "new_value": "30.00"}]
+        decision["comment"] = "Duplicate charge confirmed; refund the 30.00 charged twice."
+        note = "amount edited 42.00 -> 30.00"
+    event_type = "approval.denied" if deny else "approval.granted"
     event = ev.make(
-        "approval.granted",
-        state.workflow_id,
-        "acme",
-        "approvals-ui",
-        REVIEWER,
-        {
-            "approval_id": approval.approval_id,
-            "step": approval.step,
-            "reviewer_id": REVIEWER.id,
-            "decision": "granted",
-            "decided_at": int(time.time() * 1000),
-            # The reviewer cuts the proposed 42.00 to 30.00: the payments service gets 30.00.
-            "changes": [{"field": "amount", "old_value": "42.00", "new_value": "30.00"}],
-            "comment": "Duplicate charge confirmed; refund the 30.00 actually charged twice.",
-        },
+        event_type, state.workflow_id, state.tenant or "acme", "approvals-ui", REVIEWER, decision
     )
     producer.send(event)
     producer.flush()
-    echo(
-        f"sent {event.event_type:22} {state.workflow_id:24} by {REVIEWER.id} "
-        f"({', '.join(REVIEWER.roles)}), amount edited 42.00 -> 30.00"
-    )
+    echo(f"sent {event.event_type:22} {state.workflow_id:24} by {REVIEWER.id} "
+         f"({', '.join(REVIEWER.roles)}), {note}")  # fmt: skip
 
 
 @dataclass

@@ -90,10 +90,13 @@ class AppSettings(BaseSettings):
 
 
 class ModelSettings(BaseSettings):
-    """Where model steps' ``openai:`` models are served: any OpenAI-compatible endpoint."""
+    """Model steps: where ``openai:`` models are served (any OpenAI-compatible endpoint), and
+    a model for every step instead of the one each declares."""
 
     model_config = settings_config()
 
+    #: ``openai:<model>`` or ``function:<module>:<function>``; unset: each step's own.
+    model: str | None = None
     model_base_url: str | None = None
     model_api_key: SecretStr | None = None
     model_timeout_s: float = Field(default=60.0, gt=0)

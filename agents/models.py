@@ -1,14 +1,23 @@
-"""Models by name: ``openai:<model>`` on any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama,
-the llama.cpp server), with the provider SDK's own retries off, so the runner owns retrying."""
+"""Models by name, with the provider SDK's own retries off, so the runner owns retrying:
+
+- ``openai:<model>``: any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, the llama.cpp
+  server), at the endpoint's base URL and key;
+- ``function:<module>:<function>``: an offline model, pydantic-ai's ``FunctionModel`` around
+  ``function(messages, info)`` — a deterministic stand-in whose judgement is scripted while
+  the prompts, tool calls, output validation and ledger are the real path.
+"""
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
+from typing import Any
 
 from openai import AsyncOpenAI
 from pydantic_ai.exceptions import ModelAPIError, ModelHTTPError
 from pydantic_ai.models import Model
 from pydantic_ai.models.fallback import FallbackModel
+from pydantic_ai.models.function import FunctionModel
 from pydantic_ai.models.openai import OpenAIChatModel
 from pydantic_ai.providers.openai import OpenAIProvider
 
@@ -35,7 +44,17 @@ def build_model(name: str, endpoint: ModelEndpoint) -> Model:
             timeout=endpoint.timeout_s,
         )
         return OpenAIChatModel(model, provider=OpenAIProvider(openai_client=client))
-    raise ValueError(f"model {name!r}: unknown provider {provider!r} (known: openai)")
+    if provider == "function":
+        return FunctionModel(_load_function(name, model), model_name=name)
+    raise ValueError(f"model {name!r}: unknown provider {provider!r} (known: openai, function)")
+
+
+def _load_function(name: str, path: str) -> Any:
+    module_name, _, attr = path.partition(":")
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ValueError(f"model {name!r}: cannot load {path!r} ({exc})") from None
 
 
 def fallback_worthy(exc: Exception) -> bool:

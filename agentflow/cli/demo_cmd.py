@@ -21,8 +21,10 @@ def _clock(ms: int) -> str:
 @click.option("--timeout", default=90.0, show_default=True, help="Seconds to wait for the end.")
 def demo_cmd(as_json: bool, timeout: float) -> None:
     """Run the pipeline on sample events: a worker (gate + orchestrator), the step runner, the
-    example payments service, and signed events for four workflows, a duplicate and a forged
-    event."""
+    example payments service, and signed events for nine workflows of two tenants (a refund
+    approved with an edited amount, one denied, a model that answers badly once, one that
+    reaches for a tool it may not use, one that is rate-limited, an incident, an early close),
+    a duplicate and a forged event."""
     echo = (lambda _m: None) if as_json else (lambda m: console.print(m, highlight=False))
     run = run_demo(echo, timeout_s=timeout)
     if as_json:

@@ -58,8 +58,10 @@ class ScriptedStepWorker:
     keyring: KeyRing
     key_id: str
     registry: DefinitionRegistry
-    #: Where ``openai:`` model steps are served; None: model steps fail (``no_model``).
-    model_endpoint: ModelEndpoint | None = None
+    #: Where ``openai:`` model steps are served (default: OpenAI's API, with no key).
+    model_endpoint: ModelEndpoint = field(default_factory=ModelEndpoint)
+    #: Every model step's model instead of the one it declares (``AGENTFLOW_MODEL``).
+    model_override: str | None = None
     #: The tools' implementations; a declared tool left unbound fails its step.
     tools: ToolRegistry = field(default_factory=ToolRegistry)
     group_id: str = "agentflow-scripted-steps"
@@ -70,8 +72,9 @@ class ScriptedStepWorker:
 
     def __post_init__(self) -> None:
         self._executor = StepExecutor(
-            self.registry, self.tools, STEP_WORKER, self.model_endpoint, self.clock
-        )
+            self.registry, self.tools, STEP_WORKER, self.model_endpoint, self.clock,
+            self.model_override,
+        )  # fmt: skip
         self.ledger = MemoryLedger()
         # One loop for the worker's life: the executor's model clients are bound to it.
         self._loop = asyncio.new_event_loop()

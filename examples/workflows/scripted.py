@@ -1,8 +1,8 @@
-"""The offline, deterministic stand-in for a model that the example steps run as plain Python.
+"""The example steps' output types, and the steps that run as plain Python.
 
-Its judgement is scripted from the scoped view alone (so a redelivered command gets the same
-answer); everything around it, the step declarations, the scoping and the output validation,
-is the real path. Output types carry the guardrails (a refund is positive and at most 500).
+Output types carry the guardrails (a refund is positive and at most 500). The model steps'
+offline model is in ``examples/models.py``; the plain-Python steps here decide from the scoped
+view alone, so a redelivered command gets the same answer.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from processors.steps import approved_arguments
 from workflows import Tools
 
 MAX_REFUND = Decimal("500.00")
@@ -71,35 +70,11 @@ class Done(_Output):
     summary: str
 
 
-def classify(view: Mapping[str, str], tools: Tools) -> Classification:
-    text = " ".join(view.values()).lower()
-    if "refund" in text or "charged twice" in text:
-        return Classification(outcome="refund", confidence="0.9")
-    return Classification(outcome="low_risk", confidence="0.9")
-
-
-def propose_refund(view: Mapping[str, str], tools: Tools) -> RefundProposal:
-    return RefundProposal(outcome="proposed", amount="42.00", currency="EUR")
-
-
 def revise(view: Mapping[str, str], tools: Tools) -> RefundProposal:
+    """After a denial: withdraw if the reviewer said so, else resubmit a smaller refund."""
+    if "withdraw" in view.get("event.comment", "").lower():
+        return RefundProposal(outcome="withdraw", amount="42.00", currency="EUR")
     return RefundProposal(outcome="resubmit", amount="30.00", currency="EUR")
-
-
-async def execute_refund(view: Mapping[str, str], tools: Tools) -> RefundDone:
-    """Pay back what the reviewer approved (the proposal with their edits), through the
-    ``high_impact`` tool ``issue_refund``; the runner checks the arguments against the
-    approval and keys the call in its ledger."""
-    approved = approved_arguments(view, "propose_refund")
-    request = RefundRequest(
-        amount=approved["amount"],
-        currency=approved["currency"],  # type: ignore[arg-type]
-        reference=view.get("context.ticket_id", ""),
-    )
-    receipt = await tools.call("issue_refund", request)
-    assert isinstance(receipt, RefundReceipt)
-    return RefundDone(outcome="refunded", refund_id=receipt.refund_id, amount=receipt.amount,
-                      currency=receipt.currency)  # fmt: skip
 
 
 def done(step: str) -> Callable[[Mapping[str, str], Tools], Done]:

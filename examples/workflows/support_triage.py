@@ -60,17 +60,29 @@ CLOSABLE: Final = (
 
 _TICKET: Final = ("context.subject", "context.body", "context.ticket_id")
 
-#: The steps, run as plain Python by the scripted stand-in for a model (see ``scripted``).
+#: The model of the model steps: the offline, scripted one (``examples/models.py``).
+#: ``AGENTFLOW_MODEL=openai:gpt-4o-mini`` runs them on a real model instead.
+SCRIPTED_MODEL: Final = "function:examples.models:scripted_support_model"
+
+#: The steps: four on a model, with typed outputs whose validators are the guardrails, and two
+#: in plain Python.
 STEPS: Final = (
     StepSpec("classify", (*_TICKET, "event.body"), scripted.Classification,
-             instructions="Classify this ticket: {{context.subject}}\n{{context.body}}",
-             handler=scripted.classify),
-    StepSpec("draft_reply", _TICKET, scripted.Done, handler=scripted.done("draft_reply")),
+             instructions="Classify this support ticket as low_risk, refund or needs_info. "
+                          "Subject: {{context.subject}}\n{{context.body}}",
+             model=SCRIPTED_MODEL),
+    StepSpec("draft_reply", _TICKET, scripted.Done,
+             instructions="Draft a short, friendly reply to: {{context.subject}}",
+             model=SCRIPTED_MODEL),
     StepSpec("request_info", _TICKET, scripted.Done, handler=scripted.done("request_info")),
     StepSpec("propose_refund", (*_TICKET, "result.classify"), scripted.RefundProposal,
-             handler=scripted.propose_refund),
+             instructions="Propose a refund (amount, currency) for: {{context.subject}}",
+             model=SCRIPTED_MODEL),
     StepSpec("execute_refund", ("context.ticket_id", "result.propose_refund", "event.*"),
-             scripted.RefundDone, tools=("issue_refund",), handler=scripted.execute_refund),
+             scripted.RefundDone, tools=("issue_refund",),
+             instructions="Refund exactly what the reviewer approved, with issue_refund, "
+                          "then report the refund.",
+             model=SCRIPTED_MODEL),
     StepSpec("revise", (*_TICKET, "result.propose_refund", "event.*"), scripted.RefundProposal,
              handler=scripted.revise),
 )  # fmt: skip

@@ -36,7 +36,23 @@ def test_should_run_demo_workflows_to_their_ends_and_show_them(
         "refund with approval": "resolved",
         "incident": "done",
         "closed before it was created": "closed",
+        "refund denied": "closed",  # the agent withdrew, as the reviewer said
+        "invalid model output, asked again": "done",
+        "tool outside the allowlist": "done",
+        "model rate-limited (429), retried": "done",
+        "low-risk ticket of another tenant": "done",
     }
+    assert {w["tenant"] for w in demo["workflows"]} == {"acme", "globex"}
+    # The classifier that called a tool outside its allowlist: told, recorded, went on.
+    overreach = by_scenario["tool outside the allowlist"]
+    [classify] = [c for c in overreach["step_calls"] if c["step"] == "classify"]
+    assert [(t["tool"], t["status"], t["error_type"]) for t in classify["tool_calls"]] == [
+        ("issue_refund", "refused", "tool_not_allowed")
+    ]
+    # The sloppy one was asked again: two model requests for one classification.
+    sloppy = by_scenario["invalid model output, asked again"]
+    [classify] = [c for c in sloppy["step_calls"] if c["step"] == "classify"]
+    assert classify["usage"]["requests"] == 2
     refund = by_scenario["refund with approval"]
     assert [h["to_state"] for h in refund["history"]] == [
         "classifying",
@@ -79,6 +95,7 @@ def test_should_run_demo_workflows_to_their_ends_and_show_them(
         w["workflow_id"] for w in demo["workflows"] if w["tenant"] == "acme"
     )
     resolved = _json(_cli(env, "workflow", "list", "--status", "resolved", "--json"))
+    # (the other refund was denied, and closed)
     assert [w["workflow_id"] for w in resolved] == [refund["workflow_id"]]
 
     missing = _cli(env, "workflow", "show", "wf-nope")

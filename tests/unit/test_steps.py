@@ -115,7 +115,7 @@ def test_the_example_workflows_declare_their_steps() -> None:
         "classify", "draft_reply", "request_info", "propose_refund", "execute_refund", "revise",
     ]  # fmt: skip
     classify = SUPPORT_TRIAGE_V1.step("classify")
-    assert classify is not None and classify.handler is not None
+    assert classify is not None and classify.model is not None
     assert not classify.sees("context.customer_email")  # not needed to classify, not shown
 
 
