@@ -26,6 +26,7 @@ CATALOG = {
     "agentflow.audit": "audit",
     "agentflow.workflows.changelog": "changelog",
     "agentflow.timers.changelog": "changelog",
+    "agentflow.step_ledger.changelog": "changelog",  # the step runner's ledger
 }
 ROLES = {"ingress", "events", "quarantine", "steps", "outputs", "audit", "changelog"}
 
