@@ -157,8 +157,10 @@ class StepExecutor:
         schemas = {name: tool.input_type for name, tool in toolbox.declared.items()}
         run = await run_with_retries(spec, view, model, tools=model_tools(spec, toolbox, schemas))
         for name in run.refused_tools:  # the model was told; the refusal is on record
+            declared = toolbox.declared.get(name)
+            impact = declared.impact if declared is not None else "?"
             toolbox.calls.append(
-                ToolCallRecord(name, "?", "refused", error_type="tool_not_allowed")
+                ToolCallRecord(name, impact, "refused", error_type="tool_not_allowed")
             )
         return run.output, run.usage
 

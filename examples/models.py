@@ -70,10 +70,12 @@ def scripted_support_model(messages: list[ModelMessage], info: AgentInfo) -> Mod
             _RATE_LIMITED.add(subject)
             raise ModelHTTPError(429, "scripted", {"error": "rate limited, try again"})
         text = " ".join(view.values()).lower()
+        # Whatever went wrong before (an unknown tool, an invalid answer) comes back to the
+        # model as a tool return or a retry prompt: it is then told, and behaves.
         told = _parts(messages, ToolReturnPart) or _parts(messages, RetryPromptPart)
         if "[overreach]" in subject and not told:
             return ModelResponse(parts=[ToolCallPart("issue_refund", {"amount": "500.00"})])
-        if "[sloppy]" in subject and not _parts(messages, RetryPromptPart):
+        if "[sloppy]" in subject and not told:
             return _answer(info, {"outcome": "probably fine", "confidence": "0.4"})
         refund = "refund" in text or "charged twice" in text
         return _answer(info, {"outcome": "refund" if refund else "low_risk", "confidence": "0.9"})

@@ -44,7 +44,8 @@ def test_wheel_installs_in_a_clean_venv_and_its_cli_runs(tmp_path: Path) -> None
         )
     )  # fmt: skip
     assert files["pom"] and files["log4j"], files
-    assert files["schemas"] == 17 and str(env_dir) in files["from"], files
+    shipped = len(list((ROOT / "avro_schemas" / "events").glob("*.avsc")))
+    assert files["schemas"] == shipped and str(env_dir) in files["from"], files
 
     cli = env_dir / "bin" / "agentflow"
     env_state = away / ".state"
@@ -53,9 +54,11 @@ def test_wheel_installs_in_a_clean_venv_and_its_cli_runs(tmp_path: Path) -> None
     assert not env_state.exists() or not any(env_state.iterdir())
     topics = json.loads(_run(cli, "topics", "list", "--json", cwd=away))
     assert [t["role"] for t in topics] == [
-        "ingress", "events", "quarantine", "steps", "outputs", "audit", "changelog", "changelog",
+        "ingress", "events", "quarantine", "steps", "outputs", "audit",
+        "changelog", "changelog", "changelog",
     ]  # fmt: skip
     assert {t["name"] for t in topics if t["role"] == "changelog"} == {
         "agentflow.workflows.changelog",
         "agentflow.timers.changelog",
+        "agentflow.step_ledger.changelog",
     }
