@@ -9,6 +9,7 @@ Layout (see :mod:`processors.events.registry` for how they are loaded):
 * ``internal/<name>[.v<N>].avsc`` — records agentflow writes itself (quarantine, ...).
 """
 
+import json
 import re
 from pathlib import Path
 
@@ -26,4 +27,19 @@ def event_types() -> frozenset[str]:
     )
 
 
-__all__ = ["SCHEMA_DIR", "event_types"]
+def required_payload_fields(event_type: str) -> frozenset[str]:
+    """The payload fields of ``event_type``'s latest version that have no default; empty for
+    an unknown type."""
+    versions = sorted(
+        (int(path.name.rsplit(".v", 1)[1].removesuffix(".avsc")), path)
+        for path in (SCHEMA_DIR / "events").glob(f"{event_type}.v*.avsc")
+        if _EVENT_FILE.match(path.name)
+    )
+    if not versions:
+        return frozenset()
+    doc = json.loads(versions[-1][1].read_text(encoding="utf-8"))
+    payload = next(f for f in doc["fields"] if f["name"] == "payload")["type"]
+    return frozenset(f["name"] for f in payload.get("fields", []) if "default" not in f)
+
+
+__all__ = ["SCHEMA_DIR", "event_types", "required_payload_fields"]

@@ -79,8 +79,13 @@ def scripted_support_model(messages: list[ModelMessage], info: AgentInfo) -> Mod
             return _answer(info, {"outcome": "probably fine", "confidence": "0.4"})
         refund = "refund" in text or "charged twice" in text
         return _answer(info, {"outcome": "refund" if refund else "low_risk", "confidence": "0.9"})
+    ticket_id = view.get("context.ticket_id", "")
     if output == "RefundProposal":
-        return _answer(info, {"outcome": "proposed", "amount": "42.00", "currency": "EUR"})
+        proposal = {"outcome": "proposed", "amount": "42.00", "currency": "EUR"}
+        return _answer(info, {**proposal, "ticket_id": ticket_id})
+    if output == "DraftedReply":
+        text = f'Hello, thank you for writing about "{subject}". We are on it.'
+        return _answer(info, {"outcome": "drafted", "ticket_id": ticket_id, "text": text})
     if output == "RefundDone":
         returned = [p for p in _parts(messages, ToolReturnPart) if p.tool_name == "issue_refund"]
         if not returned:

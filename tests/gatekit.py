@@ -52,6 +52,8 @@ SOURCE_OF_FAMILY = {
     "job": "jobs",
     "step": "agentflow-steps",
     "timer": "agentflow-steps",
+    "reply": "agentflow-steps",  # agent outputs: a step worker may publish them itself
+    "postmortem": "agentflow-steps",
 }
 SECRETS: dict[str, dict[str, str]] = {
     "helpdesk": {

@@ -43,7 +43,9 @@ CATALOG: tuple[CatalogEntry, ...] = (
     CatalogEntry("steps", "agentflow.steps", 7 * DAY_MS,
                  "avro_schemas/internal/step_command.avsc", "Commands for agent step workers."),
     CatalogEntry("outputs", "agentflow.outputs", 7 * DAY_MS,
-                 _ENVELOPE + " (approval.requested), or avro_schemas/internal/workflow_notice.avsc",
+                 _ENVELOPE + " (approval.requested; the agent outputs reply.drafted, "
+                 "refund.recommended, postmortem.drafted), or "
+                 "avro_schemas/internal/workflow_notice.avsc",
                  "Agent output events for downstream consumers."),
     CatalogEntry("audit", "agentflow.audit", FOREVER, "avro_schemas/internal/audit_record.avsc",
                  "One record per orchestrator decision; replay diffs against it."),

@@ -25,6 +25,7 @@ from typing import Final, Literal, Protocol
 
 from pydantic import BaseModel
 
+from avro_schemas import event_types, required_payload_fields
 from workflows.triggers import DefinitionError, is_name
 
 Impact = Literal["read", "write", "high_impact"]
@@ -102,6 +103,10 @@ class StepSpec:
     timeout_s: float = 60.0
     max_tokens: int | None = None
     retry_on: tuple[str, ...] = TRANSIENT_ERRORS
+    #: An event type (``reply.drafted``) the step's result is published as, on the outputs
+    #: topic, when the engine applies it: an agent output for downstream consumers. Its
+    #: payload's fields are taken from the result, so the output type must have them all.
+    publishes: str | None = None
 
     def __post_init__(self) -> None:
         where = f"step {self.name!r}"
@@ -148,6 +153,19 @@ def check_steps(
         if unknown:
             raise DefinitionError(f"workflow {workflow}: step {step.name!r} allows {unknown}, "
                                   "which are not declared tools")  # fmt: skip
+    for step in steps:
+        if step.publishes is None:
+            continue
+        if step.publishes not in event_types():
+            raise DefinitionError(f"workflow {workflow}: step {step.name!r} publishes "
+                                  f"{step.publishes!r}, which is not an event type")  # fmt: skip
+        missing = sorted(
+            required_payload_fields(step.publishes) - set(step.output_type.model_fields)
+        )
+        if missing:
+            raise DefinitionError(f"workflow {workflow}: step {step.name!r} publishes "
+                                  f"{step.publishes}, whose payload needs {missing}, which its "
+                                  f"output type {step.output_type.__name__} lacks")  # fmt: skip
     for tool in tools.values():
         if tool.approves is not None and tool.approves not in names:
             raise DefinitionError(f"workflow {workflow}: tool {tool.name!r} approves "

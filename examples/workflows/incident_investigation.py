@@ -24,11 +24,14 @@ from workflows import START, StepSpec, Transition, WorkflowDefinition
 
 _ALERT: Final = ("context.alert_id", "context.service", "context.name", "context.summary")
 
-#: The steps, run as plain Python by the scripted stand-in for a model (see ``scripted``).
-STEPS: Final = tuple(
-    StepSpec(name, (*_ALERT, "event.*"), scripted.Done, handler=scripted.done(name))
-    for name in ("gather_context", "correlate_deployment", "draft_postmortem")
-)
+#: The steps, in plain Python (see ``scripted``); the postmortem draft is published as
+#: ``postmortem.drafted`` for downstream consumers.
+STEPS: Final = (
+    *(StepSpec(name, (*_ALERT, "event.*"), scripted.Done, handler=scripted.done(name))
+      for name in ("gather_context", "correlate_deployment")),
+    StepSpec("draft_postmortem", (*_ALERT, "event.*"), scripted.Postmortem,
+             handler=scripted.draft_postmortem, publishes="postmortem.drafted"),
+)  # fmt: skip
 
 INCIDENT_INVESTIGATION_V1: Final = WorkflowDefinition(
     name="incident_investigation",

@@ -31,6 +31,7 @@ class RefundProposal(_Output):
     outcome: Literal["proposed", "resubmit", "withdraw"]
     amount: str
     currency: Literal["EUR", "USD"]
+    ticket_id: str = ""
 
     @field_validator("amount")
     @classmethod
@@ -63,6 +64,32 @@ class RefundReceipt(BaseModel):
     status: str
     amount: str
     currency: str
+
+
+class DraftedReply(_Output):
+    """draft_reply's output, published as ``reply.drafted``."""
+
+    outcome: Literal["drafted"]
+    ticket_id: str
+    text: str
+
+
+class Postmortem(_Output):
+    """draft_postmortem's output, published as ``postmortem.drafted``."""
+
+    outcome: Literal["drafted"]
+    alert_id: str
+    service: str
+    summary: str
+
+
+def draft_postmortem(view: Mapping[str, str], tools: Tools) -> Postmortem:
+    """A postmortem skeleton from the alert and what the incident saw."""
+    summary = (f"{view.get('context.name', 'alert')} on {view.get('context.service', '?')}: "
+               f"{view.get('context.summary', '')}. Resolved; see the timeline for the "
+               "deployments correlated meanwhile.")  # fmt: skip
+    return Postmortem(outcome="drafted", alert_id=view.get("context.alert_id", ""),
+                      service=view.get("context.service", ""), summary=summary)  # fmt: skip
 
 
 class Done(_Output):

@@ -71,13 +71,13 @@ STEPS: Final = (
              instructions="Classify this support ticket as low_risk, refund or needs_info. "
                           "Subject: {{context.subject}}\n{{context.body}}",
              model=SCRIPTED_MODEL),
-    StepSpec("draft_reply", _TICKET, scripted.Done,
+    StepSpec("draft_reply", _TICKET, scripted.DraftedReply,
              instructions="Draft a short, friendly reply to: {{context.subject}}",
-             model=SCRIPTED_MODEL),
+             model=SCRIPTED_MODEL, publishes="reply.drafted"),
     StepSpec("request_info", _TICKET, scripted.Done, handler=scripted.done("request_info")),
     StepSpec("propose_refund", (*_TICKET, "result.classify"), scripted.RefundProposal,
              instructions="Propose a refund (amount, currency) for: {{context.subject}}",
-             model=SCRIPTED_MODEL),
+             model=SCRIPTED_MODEL, publishes="refund.recommended"),
     StepSpec("execute_refund", ("context.ticket_id", "result.propose_refund", "event.*"),
              scripted.RefundDone, tools=("issue_refund",),
              instructions="Refund exactly what the reviewer approved, with issue_refund, "

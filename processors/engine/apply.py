@@ -10,9 +10,17 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from pydantic import ValidationError
+
 from processors.engine import ids
 from processors.engine.decision import TimerRef
-from processors.engine.matching import event_input, flatten, result_document, step_input
+from processors.engine.matching import (
+    as_text,
+    event_input,
+    flatten,
+    result_document,
+    step_input,
+)
 from processors.engine.records import AuditTransition, NoticeKind, StepCommand, WorkflowNotice
 from processors.engine.state import (
     MAX_COMPLETED_STEPS,
@@ -33,6 +41,8 @@ from processors.events import (
     ApprovalRequestedV1,
     StepCompletedPayloadV1,
     StepCompletedPayloadV2,
+    default_registry,
+    model_for,
 )
 from workflows import Transition, WorkflowDefinition
 from workflows.definition import START
@@ -126,10 +136,16 @@ def issue(
     _trim_calls(work)
 
 
-def complete_call(work: Work, call: StepCall, result: StepCompletedPayloadV1) -> None:
-    """Mark ``call`` completed with its result (the trigger of a step.completed), and keep
-    what it cost and called (v2): once, since a repeated result is dropped as a duplicate."""
+def complete_call(
+    work: Work, d: WorkflowDefinition, call: StepCall, result: StepCompletedPayloadV1
+) -> None:
+    """Mark ``call`` completed with its result (the trigger of a step.completed), keep what
+    it cost and called (v2), and publish the result if the step says so: all once, since a
+    repeated result is dropped as a duplicate."""
     st = work.state
+    spec = d.step(call.step)
+    if spec is not None and spec.publishes is not None:
+        _publish(work, spec.publishes, result_document(result.result_json))
     call.status = "completed"
     call.input = {}
     if isinstance(result, StepCompletedPayloadV2):
@@ -141,6 +157,35 @@ def complete_call(work: Work, call: StepCall, result: StepCompletedPayloadV1) ->
     st.completed_steps.append(call.step)
     del st.completed_steps[:-MAX_COMPLETED_STEPS]
     st.retries.pop(call.step, None)
+
+
+def _publish(work: Work, event_type: str, result: dict[str, object]) -> None:
+    """The step's result as a ``event_type`` event on the outputs topic (an agent output), its
+    id derived from the step.completed. A result without the payload's fields (a foreign
+    worker's; the runner validates against the output type, which has them) is not published."""
+    st = work.state
+    entry = default_registry().latest(event_type)
+    model = model_for(event_type, entry.version) if entry is not None else None
+    if model is None or st.tenant is None:
+        return
+    payload_type = model.model_fields["payload"].annotation
+    fields = getattr(payload_type, "model_fields", {})
+    try:
+        event = model.model_validate(
+            {
+                "event_id": ids.derive_id(work.event.event_id, f"publish:{event_type}"),
+                "occurred_at": work.now_ms,
+                "source": ENGINE_SOURCE,
+                "tenant": st.tenant,
+                "actor": ENGINE_ACTOR,
+                "workflow_id": st.workflow_id,
+                "causation_id": work.event.event_id,
+                "payload": {k: as_text(v) for k, v in result.items() if k in fields},
+            }
+        )
+    except ValidationError:
+        return
+    work.outputs.append(event)
 
 
 def _add_usage(total: WorkflowUsage, usage: CallUsage) -> None:

@@ -206,7 +206,7 @@ def evaluate(work: Work, registry: DefinitionRegistry, headers: Headers) -> Deci
     transition = d.match(status, keys)
     if transition is not None:
         if call is not None and isinstance(payload, StepCompletedPayloadV1):
-            apply.complete_call(work, call, payload)
+            apply.complete_call(work, d, call, payload)
         if approval is not None:
             st.pending_approvals.remove(approval)
         if timer is not None:

@@ -179,6 +179,29 @@ class StepCompletedPayloadV1(AvroModel):
     duration_ms: Int64 | None = None
 
 
+class ReplyDraftedPayloadV1(AvroModel):
+    """reply.drafted v1: an agent's draft reply to a ticket (an agent output)."""
+
+    ticket_id: str
+    text: str
+
+
+class RefundRecommendedPayloadV1(AvroModel):
+    """refund.recommended v1: an agent's refund recommendation, before approval."""
+
+    ticket_id: str
+    amount: str
+    currency: str
+
+
+class PostmortemDraftedPayloadV1(AvroModel):
+    """postmortem.drafted v1: an agent's draft postmortem of an incident."""
+
+    alert_id: str
+    service: str
+    summary: str
+
+
 class StepUsageV1(AvroModel):
     """What a model step cost: the model, tokens, model requests, and a cost where known."""
 
@@ -339,6 +362,24 @@ class StepCompletedV2(Envelope):
     event_type: Literal["step.completed"] = "step.completed"
     schema_version: Literal[2] = 2
     payload: StepCompletedPayloadV2
+
+
+class ReplyDraftedV1(Envelope):
+    event_type: Literal["reply.drafted"] = "reply.drafted"
+    schema_version: Literal[1] = 1
+    payload: ReplyDraftedPayloadV1
+
+
+class RefundRecommendedV1(Envelope):
+    event_type: Literal["refund.recommended"] = "refund.recommended"
+    schema_version: Literal[1] = 1
+    payload: RefundRecommendedPayloadV1
+
+
+class PostmortemDraftedV1(Envelope):
+    event_type: Literal["postmortem.drafted"] = "postmortem.drafted"
+    schema_version: Literal[1] = 1
+    payload: PostmortemDraftedPayloadV1
 
 
 class StepFailedV1(Envelope):

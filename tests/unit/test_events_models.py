@@ -37,6 +37,9 @@ EXPECTED_TYPES = {
     "deployment.completed": (1,),
     "job.completed": (1,),
     "step.completed": (1, 2),
+    "reply.drafted": (1,),
+    "refund.recommended": (1,),
+    "postmortem.drafted": (1,),
     "step.failed": (1,),
     "timer.fired": (1,),
 }

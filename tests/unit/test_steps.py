@@ -156,3 +156,13 @@ def test_answers_echo_the_command_and_take_their_id_from_it() -> None:
         )  # fmt: skip
     assert json.loads(done.payload.result_json) == {"outcome": "refund"}
     assert (failed.payload.error_class, failed.payload.error_type) == ("transient", "timeout")
+
+
+def test_a_published_result_must_carry_its_events_payload() -> None:
+    publishing = StepSpec("summarise", ("context.subject", "event.*"), Out, handler=_handler,
+                          instructions=SPEC.instructions, publishes="reply.drafted")  # fmt: skip
+    with pytest.raises(DefinitionError, match=r"payload needs \['text', 'ticket_id'\]"):
+        _definition((publishing,))
+    unknown = StepSpec("summarise", (), Out, handler=_handler, publishes="reply.sent")
+    with pytest.raises(DefinitionError, match=r"'reply\.sent', which is not an event type"):
+        _definition((unknown,))
