@@ -34,7 +34,7 @@ from agentflow.testing.services import LocalService
 from agentflow.workflow_query import WorkflowReader
 from processors.engine import WorkflowState
 from processors.events import Actor, Envelope, decode_record, model_for
-from processors.roles import AUDIT_ROLE, QUARANTINE_ROLE
+from processors.roles import AUDIT_ROLE, OUTPUTS_ROLE, QUARANTINE_ROLE
 from processors.steps import STEP_SOURCE
 from topics import catalog, ensure_topics
 
@@ -53,6 +53,8 @@ class DemoRun:
     states: dict[str, WorkflowState] = field(default_factory=dict)
     quarantined: list[dict[str, Any]] = field(default_factory=list)
     decisions: dict[str, int] = field(default_factory=dict)  # audit decision kind -> count
+    #: What reached the outputs topic, per workflow: event types and notice kinds, in order.
+    outputs: dict[str, list[str]] = field(default_factory=dict)
     worker_stats: dict[str, Any] = field(default_factory=dict)
     #: Every call the payments service received: idempotency key, body, effective or not.
     payments: list[dict[str, Any]] = field(default_factory=list)
@@ -144,6 +146,12 @@ def run_demo(echo: Callable[[str], None], timeout_s: float = 90.0) -> DemoRun:
         _, record = decode_record(msg.value() or b"")
         if record["workflow_id"] in run.workflows:
             run.decisions[record["decision"]] = run.decisions.get(record["decision"], 0) + 1
+    outputs = deployment.topic(OUTPUTS_ROLE)
+    for msg in read_topic(settings.kafka.client_config(), outputs, since_ms=started_ms):
+        name, record = decode_record(msg.value() or b"")
+        if record["workflow_id"] in run.workflows:
+            kind = record.get("kind") or record.get("event_type") or name
+            run.outputs.setdefault(record["workflow_id"], []).append(str(kind))
     run.worker_stats = worker.stats()
     run.seconds = time.monotonic() - started
     return run

@@ -32,7 +32,7 @@ def demo_cmd(as_json: bool, timeout: float) -> None:
             {
                 "run_id": run.run_id,
                 "workflows": [
-                    details(s) | {"scenario": run.workflows[wf]}
+                    details(s) | {"scenario": run.workflows[wf], "outputs": run.outputs.get(wf, [])}
                     for wf, s in sorted(run.states.items())
                 ],
                 "quarantined": run.quarantined,
@@ -66,6 +66,8 @@ def demo_cmd(as_json: bool, timeout: float) -> None:
                 f"tokens, {usage.requests} requests")  # fmt: skip
             tools = ", ".join(f"{t.tool} ({t.impact}, {t.status})" for t in step_call.tool_calls)
             console.print(f"  {step_call.step}: {ran}; tools: {tools or 'none'}", highlight=False)
+        console.print(f"  outputs topic: {', '.join(run.outputs.get(wf, [])) or 'nothing'}",
+                      highlight=False)  # fmt: skip
     for call in run.payments:
         effect = "refunded" if call["effective"] else "replayed, no money moved"
         console.print(f"payments: {call['body'].get('amount')} {call['body'].get('currency')} "

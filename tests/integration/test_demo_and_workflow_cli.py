@@ -66,6 +66,10 @@ def test_should_run_demo_workflows_to_their_ends_and_show_them(
     assert (call["body"]["amount"], call["effective"]) == ("30.00", True)
     assert call["key"].startswith(f"{refund['workflow_id']}/")
     assert refund["step_results"]["execute_refund"]["amount"] == "30.00"
+    # What reached the outputs topic: the agent outputs, the approval request, the notices.
+    assert refund["outputs"] == ["refund.recommended", "approval.requested", "workflow.completed"]
+    assert by_scenario["low-risk ticket"]["outputs"] == ["reply.drafted", "workflow.completed"]
+    assert by_scenario["incident"]["outputs"] == ["postmortem.drafted", "workflow.completed"]
     low = by_scenario["low-risk ticket"]
     assert len(low["history"]) == 3  # the duplicate ticket.created changed nothing
     reasons = sorted(q["reason"] for q in demo["quarantined"])
