@@ -117,7 +117,14 @@ def step_executor(settings: Settings, actor: Actor) -> StepExecutor:
         )
     m = settings.models
     key = m.model_api_key.get_secret_value() if m.model_api_key is not None else None
-    endpoint = ModelEndpoint(m.model_base_url, key, m.model_timeout_s)
+    anthropic = m.anthropic_api_key
+    endpoint = ModelEndpoint(
+        m.model_base_url,
+        key,
+        m.model_timeout_s,
+        m.anthropic_base_url,
+        anthropic.get_secret_value() if anthropic is not None else None,
+    )
     return StepExecutor(registry, tools, actor, endpoint, model_override=m.model)
 
 

@@ -100,6 +100,8 @@ class ModelSettings(BaseSettings):
     model_base_url: str | None = None
     model_api_key: SecretStr | None = None
     model_timeout_s: float = Field(default=60.0, gt=0)
+    anthropic_base_url: str | None = None
+    anthropic_api_key: SecretStr | None = None
 
 
 class BrokerSettings(BaseSettings):

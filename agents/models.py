@@ -2,6 +2,7 @@
 
 - ``openai:<model>``: any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, the llama.cpp
   server), at the endpoint's base URL and key;
+- ``anthropic:<model>``: Anthropic's API (or a compatible one), with its own key and URL;
 - ``function:<module>:<function>``: an offline model, pydantic-ai's ``FunctionModel`` around
   ``function(messages, info)`` — a deterministic stand-in whose judgement is scripted while
   the prompts, tool calls, output validation and ledger are the real path.
@@ -13,12 +14,15 @@ import importlib
 from dataclasses import dataclass
 from typing import Any
 
+from anthropic import AsyncAnthropic
 from openai import AsyncOpenAI
 from pydantic_ai.exceptions import ModelAPIError, ModelHTTPError
 from pydantic_ai.models import Model
+from pydantic_ai.models.anthropic import AnthropicModel
 from pydantic_ai.models.fallback import FallbackModel
 from pydantic_ai.models.function import FunctionModel
 from pydantic_ai.models.openai import OpenAIChatModel
+from pydantic_ai.providers.anthropic import AnthropicProvider
 from pydantic_ai.providers.openai import OpenAIProvider
 
 
@@ -29,6 +33,8 @@ class ModelEndpoint:
     base_url: str | None = None
     api_key: str | None = None
     timeout_s: float = 60.0
+    anthropic_base_url: str | None = None
+    anthropic_api_key: str | None = None
 
 
 def build_model(name: str, endpoint: ModelEndpoint) -> Model:
@@ -44,9 +50,19 @@ def build_model(name: str, endpoint: ModelEndpoint) -> Model:
             timeout=endpoint.timeout_s,
         )
         return OpenAIChatModel(model, provider=OpenAIProvider(openai_client=client))
+    if provider == "anthropic":
+        anthropic = AsyncAnthropic(
+            api_key=endpoint.anthropic_api_key or "unset",
+            base_url=endpoint.anthropic_base_url,
+            max_retries=0,  # the runner retries
+            timeout=endpoint.timeout_s,
+        )
+        return AnthropicModel(model, provider=AnthropicProvider(anthropic_client=anthropic))
     if provider == "function":
         return FunctionModel(_load_function(name, model), model_name=name)
-    raise ValueError(f"model {name!r}: unknown provider {provider!r} (known: openai, function)")
+    raise ValueError(
+        f"model {name!r}: unknown provider {provider!r} (known: openai, anthropic, function)"
+    )
 
 
 def _load_function(name: str, path: str) -> Any:
