@@ -41,6 +41,7 @@ from topics import catalog, ensure_topics
 DEV_KEYS = Path("config/signing-keys.dev.json")
 #: The example payments service the refund's tool calls (run as its own process).
 PAYMENTS_SERVICE = "examples.services.payments"
+STATUS_SERVICE = "examples.services.status"
 TERMINAL = {"done", "resolved", "closed", "failed", "escalated"}
 
 
@@ -118,13 +119,16 @@ def run_demo(echo: Callable[[str], None], timeout_s: float = 90.0) -> DemoRun:
     with ExitStack() as running:
         try:
             payments = LocalService.start(PAYMENTS_SERVICE, "/calls")
+            running.callback(payments.stop)
+            status = LocalService.start(STATUS_SERVICE, "/calls")
+            running.callback(status.stop)
         except RuntimeError as exc:
             raise UserError(str(exc)) from None
-        running.callback(payments.stop)
         echo(f"payments service on {payments.url} (honours Idempotency-Key, logs every call)")
+        echo(f"status service on {status.url} (the incidents' read tool)")
         worker = _start_worker(settings, echo)
         running.callback(worker.stop, echo)
-        urls = {**settings.app.tool_urls, "payments": payments.url}
+        urls = {**settings.app.tool_urls, "payments": payments.url, "status": status.url}
         tools = {"AGENTFLOW_TOOL_URLS": json.dumps(urls)}
         steps = _start_worker(settings, echo, "step runner", ("steps", "run"), tools)
         running.callback(steps.stop, echo)

@@ -1,7 +1,8 @@
 """The example workflows' tool implementations, bound to their declarations.
 
 ``AGENTFLOW_TOOLS=examples.tools:example_tools`` (the default) binds them; the base URLs of
-their back-ends come from ``AGENTFLOW_TOOL_URLS`` (``{"payments": "http://127.0.0.1:8081"}``).
+their back-ends come from ``AGENTFLOW_TOOL_URLS``
+(``{"payments": "http://127.0.0.1:8081", "status": "http://127.0.0.1:8082"}``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import httpx
 from pydantic import BaseModel
 
 from agents.tools import ToolBinding, ToolContext, ToolFailure, ToolRegistry
-from examples.workflows.scripted import RefundRequest
+from examples.workflows.scripted import RefundRequest, ServiceQuery
 
 
 class PaymentsClient:
@@ -50,17 +51,43 @@ class PaymentsClient:
 
 
 def _receipt(response: httpx.Response) -> dict[str, object]:
+    """A back-end's JSON answer; 5xx and 429 are transient failures, other 4xx permanent."""
     status = response.status_code
     if status >= 500 or status == 429:
-        raise ToolFailure("transient", "tool_unavailable", f"payments answered {status}")
+        raise ToolFailure("transient", "tool_unavailable", f"{response.url} answered {status}")
     if status >= 400:
-        raise ToolFailure("permanent", "tool_refused", f"payments answered {status}: "
+        raise ToolFailure("permanent", "tool_refused", f"{response.url} answered {status}: "
                           f"{response.text[:200]}")  # fmt: skip
     receipt: dict[str, object] = response.json()  # the toolbox validates it (RefundReceipt)
     return receipt
 
 
+class StatusClient:
+    """``service_status`` on the status API (``examples.services.status``): a read."""
+
+    def __init__(self, base_url: str, timeout_s: float = 10.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeout_s = timeout_s
+
+    async def service_status(self, args: BaseModel, ctx: ToolContext) -> dict[str, object]:
+        assert isinstance(args, ServiceQuery)
+        url = f"{self.base_url}/services/{quote(args.service, safe='')}"
+        async with httpx.AsyncClient(timeout=self.timeout_s) as client:
+            try:
+                response = await client.get(url)
+            except httpx.TransportError as exc:
+                raise ToolFailure("transient", "tool_unavailable", f"status: {exc}") from exc
+        return _receipt(response)
+
+
 def example_tools(urls: Mapping[str, str]) -> ToolRegistry:
-    """The example tools; ``urls`` names each back-end's base URL (``payments``)."""
+    """The example tools; ``urls`` names each back-end's base URL (``payments``,
+    ``status``)."""
     payments = PaymentsClient(urls.get("payments", "http://127.0.0.1:8081"))
-    return ToolRegistry([ToolBinding("issue_refund", payments.issue_refund, payments.reconcile)])
+    status = StatusClient(urls.get("status", "http://127.0.0.1:8082"))
+    return ToolRegistry(
+        [
+            ToolBinding("issue_refund", payments.issue_refund, payments.reconcile),
+            ToolBinding("service_status", status.service_status),
+        ]
+    )

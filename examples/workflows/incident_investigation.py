@@ -20,15 +20,26 @@ from __future__ import annotations
 from typing import Final
 
 from examples.workflows import scripted
-from workflows import START, StepSpec, Transition, WorkflowDefinition
+from workflows import START, StepSpec, ToolSpec, Transition, WorkflowDefinition
 
 _ALERT: Final = ("context.alert_id", "context.service", "context.name", "context.summary")
 
-#: The steps, in plain Python (see ``scripted``); the postmortem draft is published as
-#: ``postmortem.drafted`` for downstream consumers.
+#: What monitoring says of a service: a ``read`` tool (``examples/services/status.py``).
+SERVICE_STATUS: Final = ToolSpec(
+    "service_status",
+    scripted.ServiceQuery,
+    scripted.ServiceStatus,
+    impact="read",
+    description="The status, error rate and recent deployments of a service.",
+)
+
+#: The steps, in plain Python (see ``scripted``): gather_context asks the status API through
+#: its ``read`` tool; the postmortem draft is published as ``postmortem.drafted``.
 STEPS: Final = (
-    *(StepSpec(name, (*_ALERT, "event.*"), scripted.Done, handler=scripted.done(name))
-      for name in ("gather_context", "correlate_deployment")),
+    StepSpec("gather_context", (*_ALERT, "event.*"), scripted.Done, tools=("service_status",),
+             handler=scripted.gather_context),
+    StepSpec("correlate_deployment", (*_ALERT, "event.*"), scripted.Done,
+             handler=scripted.done("correlate_deployment")),
     StepSpec("draft_postmortem", (*_ALERT, "event.*"), scripted.Postmortem,
              handler=scripted.draft_postmortem, publishes="postmortem.drafted"),
 )  # fmt: skip
@@ -48,4 +59,5 @@ INCIDENT_INVESTIGATION_V1: Final = WorkflowDefinition(
         Transition("step.completed:draft_postmortem", "drafting_postmortem", "done"),
     ),
     steps=STEPS,
+    tools=(SERVICE_STATUS,),
 )

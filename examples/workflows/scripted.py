@@ -92,6 +92,32 @@ def draft_postmortem(view: Mapping[str, str], tools: Tools) -> Postmortem:
                       service=view.get("context.service", ""), summary=summary)  # fmt: skip
 
 
+class ServiceQuery(_Output):
+    """The ``service_status`` tool's input."""
+
+    service: str
+
+
+class ServiceStatus(BaseModel):
+    """The ``service_status`` tool's output: what monitoring says of a service."""
+
+    service: str
+    status: str
+    error_rate: str
+    deployments: list[str]
+
+
+async def gather_context(view: Mapping[str, str], tools: Tools) -> Done:
+    """Ask the status API about the alerting service (a ``read`` tool: no ledger entry)."""
+    status = await tools.call(
+        "service_status", ServiceQuery(service=view.get("context.service", ""))
+    )
+    assert isinstance(status, ServiceStatus)
+    summary = (f"{status.service} is {status.status}, error rate {status.error_rate}, "
+               f"recent deployments {', '.join(status.deployments)}")  # fmt: skip
+    return Done(outcome="done", summary=summary)
+
+
 class Done(_Output):
     outcome: Literal["done"]
     summary: str

@@ -70,6 +70,10 @@ def test_should_run_demo_workflows_to_their_ends_and_show_them(
     assert refund["outputs"] == ["refund.recommended", "approval.requested", "workflow.completed"]
     assert by_scenario["low-risk ticket"]["outputs"] == ["reply.drafted", "workflow.completed"]
     assert by_scenario["incident"]["outputs"] == ["postmortem.drafted", "workflow.completed"]
+    [gather] = [c for c in by_scenario["incident"]["step_calls"] if c["step"] == "gather_context"]
+    assert [(t["tool"], t["impact"], t["status"]) for t in gather["tool_calls"]] == [
+        ("service_status", "read", "called")
+    ]
     low = by_scenario["low-risk ticket"]
     assert len(low["history"]) == 3  # the duplicate ticket.created changed nothing
     reasons = sorted(q["reason"] for q in demo["quarantined"])

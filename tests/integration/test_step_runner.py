@@ -26,10 +26,14 @@ def test_results_and_refunds_happen_exactly_once_through_five_sigkills(
 ) -> None:
     dep = EngineDeployment.make(kafka_bootstrap, topic_prefix, tmp_path / "data", tag="stp")
     plans = build_plans(WORKFLOWS, name="sr")
-    # The payments service in a process of its own: in this one it competed with the pump.
-    with LocalService.start("examples.services.payments", "/calls") as payments, dep.worker("w1"):
+    # The tools' services in processes of their own: in this one they competed with the pump.
+    with (
+        LocalService.start("examples.services.payments", "/calls") as payments,
+        LocalService.start("examples.services.status", "/calls") as status,
+        dep.worker("w1"),
+    ):
         env = {
-            "AGENTFLOW_TOOL_URLS": json.dumps({"payments": payments.url}),
+            "AGENTFLOW_TOOL_URLS": json.dumps({"payments": payments.url, "status": status.url}),
             "AGENTFLOW_STEPS_MAX_IN_FLIGHT": "50",
             "AGENTFLOW_STATS_INTERVAL_S": "2",
         }

@@ -17,6 +17,7 @@ from agentflow.composition import load_factory
 from agentflow.gate_config import load_keyring
 from agentflow.testing import ScriptedStepWorker
 from examples.services.payments import PaymentsService
+from examples.services.status import StatusService
 from examples.tools import example_tools
 from processors.engine import AuditRecord
 from processors.events import ApprovalRequestedV1, Envelope
@@ -31,8 +32,9 @@ class StepThread:
     """A :class:`ScriptedStepWorker` answering step commands in a background thread."""
 
     def __init__(self, dep: EngineDeployment) -> None:
-        # The refunds' tool calls go to a real local payments service.
+        # The tools' calls go to real local services: refunds, and the incidents' status reads.
         self.payments = PaymentsService().__enter__()
+        self.status = StatusService().__enter__()
         self.worker = ScriptedStepWorker(
             client_config=dep.client_config,
             steps_topic=dep.steps,
@@ -44,7 +46,7 @@ class StepThread:
                 dep.env.get("AGENTFLOW_WORKFLOWS", "examples.workflows:example_registry")
             ),
             group_id=f"{dep.prefix}{dep.app_id}.steps",
-            tools=example_tools({"payments": self.payments.url}),
+            tools=example_tools({"payments": self.payments.url, "status": self.status.url}),
         )
         self.error: BaseException | None = None
         self._stop = threading.Event()
@@ -66,6 +68,7 @@ class StepThread:
         self._thread.join(30)
         self.worker.close()
         self.payments.__exit__(None, None, None)
+        self.status.__exit__(None, None, None)
 
 
 class EngineRun:
