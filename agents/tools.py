@@ -11,7 +11,7 @@ if the call never took effect (then the call is made again, with the same key).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from pydantic import BaseModel
@@ -71,6 +71,9 @@ class ToolRegistry:
 
     def get(self, name: str) -> ToolBinding | None:
         return self._bindings.get(name)
+
+    def __iter__(self) -> Iterator[ToolBinding]:
+        return iter(self._bindings.values())
 
     def missing(self, declared: Iterable[ToolSpec]) -> list[str]:
         """The declared tools that have no implementation here."""

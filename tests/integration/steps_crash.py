@@ -46,4 +46,5 @@ def tools(urls: Mapping[str, str]) -> ToolRegistry:
             os.kill(os.getpid(), signal.SIGKILL)
         return result
 
-    return ToolRegistry([ToolBinding("issue_refund", run, inner.reconcile)])
+    others = [b for b in registry if b.name != "issue_refund"]
+    return ToolRegistry([*others, ToolBinding("issue_refund", run, inner.reconcile)])
