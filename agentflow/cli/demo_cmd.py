@@ -86,7 +86,10 @@ def demo_cmd(as_json: bool, timeout: float) -> None:
         "The duplicate ticket.created was dropped by its event id; the early ticket.closed was "
         "held until its ticket.created; the classify result for the ticket that closed "
         "meanwhile was recorded as ignored (a late answer, not bad input); only the forged "
-        "event was quarantined. Try `agentflow workflow show <id>` and `agentflow quarantine "
-        "list`.",
+        "event was quarantined. The refund paid what the reviewer approved, once, under its "
+        "ledger key; the denied one was withdrawn; the sloppy classifier was asked again, the "
+        "overreaching one was refused its tool, the rate-limited one waited and retried. Try "
+        "`agentflow workflow show <id> --json` (usage, tool calls, results) and `agentflow "
+        "quarantine list`.",
         style="dim",
     )
