@@ -8,6 +8,7 @@ their back-ends come from ``AGENTFLOW_TOOL_URLS``
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -15,6 +16,28 @@ from pydantic import BaseModel
 
 from agents.tools import ToolBinding, ToolContext, ToolFailure, ToolRegistry
 from examples.workflows.scripted import RefundRequest, ServiceQuery
+
+
+async def _request(method: str, url: str, timeout_s: float, **kw: Any) -> httpx.Response:
+    """One HTTP call; a connection failure or timeout is a transient tool failure."""
+    async with httpx.AsyncClient(timeout=timeout_s) as client:
+        try:
+            return await client.request(method, url, **kw)
+        except httpx.TransportError as exc:
+            raise ToolFailure("transient", "tool_unavailable", f"{url}: {exc}") from exc
+
+
+def _answer(response: httpx.Response) -> dict[str, object]:
+    """A back-end's JSON answer; 5xx and 429 are transient failures, other 4xx permanent. The
+    toolbox validates it against the tool's output type."""
+    status = response.status_code
+    if status >= 500 or status == 429:
+        raise ToolFailure("transient", "tool_unavailable", f"{response.url} answered {status}")
+    if status >= 400:
+        raise ToolFailure("permanent", "tool_refused", f"{response.url} answered {status}: "
+                          f"{response.text[:200]}")  # fmt: skip
+    answer: dict[str, object] = response.json()
+    return answer
 
 
 class PaymentsClient:
@@ -27,39 +50,16 @@ class PaymentsClient:
     async def issue_refund(self, args: BaseModel, ctx: ToolContext) -> dict[str, object]:
         assert isinstance(args, RefundRequest) and ctx.idempotency_key is not None
         headers = {"Idempotency-Key": ctx.idempotency_key}
-        async with httpx.AsyncClient(timeout=self.timeout_s) as client:
-            try:
-                response = await client.post(
-                    f"{self.base_url}/refunds", json=args.model_dump(), headers=headers
-                )
-            except httpx.TransportError as exc:
-                raise ToolFailure("transient", "tool_unavailable", f"payments: {exc}") from exc
-        return _receipt(response)
+        url = f"{self.base_url}/refunds"
+        return _answer(await _request("POST", url, self.timeout_s, json=args.model_dump(),
+                                      headers=headers))  # fmt: skip
 
     async def reconcile(self, ctx: ToolContext) -> dict[str, object] | None:
         """The refund already made under the call's key, or None if there is none."""
         assert ctx.idempotency_key is not None
         url = f"{self.base_url}/refunds/{quote(ctx.idempotency_key, safe='')}"
-        async with httpx.AsyncClient(timeout=self.timeout_s) as client:
-            try:
-                response = await client.get(url)
-            except httpx.TransportError as exc:
-                raise ToolFailure("transient", "tool_unavailable", f"payments: {exc}") from exc
-        if response.status_code == 404:
-            return None
-        return _receipt(response)
-
-
-def _receipt(response: httpx.Response) -> dict[str, object]:
-    """A back-end's JSON answer; 5xx and 429 are transient failures, other 4xx permanent."""
-    status = response.status_code
-    if status >= 500 or status == 429:
-        raise ToolFailure("transient", "tool_unavailable", f"{response.url} answered {status}")
-    if status >= 400:
-        raise ToolFailure("permanent", "tool_refused", f"{response.url} answered {status}: "
-                          f"{response.text[:200]}")  # fmt: skip
-    receipt: dict[str, object] = response.json()  # the toolbox validates it (RefundReceipt)
-    return receipt
+        response = await _request("GET", url, self.timeout_s)
+        return None if response.status_code == 404 else _answer(response)
 
 
 class StatusClient:
@@ -72,12 +72,7 @@ class StatusClient:
     async def service_status(self, args: BaseModel, ctx: ToolContext) -> dict[str, object]:
         assert isinstance(args, ServiceQuery)
         url = f"{self.base_url}/services/{quote(args.service, safe='')}"
-        async with httpx.AsyncClient(timeout=self.timeout_s) as client:
-            try:
-                response = await client.get(url)
-            except httpx.TransportError as exc:
-                raise ToolFailure("transient", "tool_unavailable", f"status: {exc}") from exc
-        return _receipt(response)
+        return _answer(await _request("GET", url, self.timeout_s))
 
 
 def example_tools(urls: Mapping[str, str]) -> ToolRegistry:

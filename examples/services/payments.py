@@ -19,16 +19,11 @@ import argparse
 import json
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 from urllib.parse import unquote
 
-
-class _Server(ThreadingHTTPServer):
-    # The default listen backlog of 5 refused connections when a runner sent 50 at once.
-    request_queue_size = 256
-    daemon_threads = True
+from examples.services.http import JsonHandler, LocalJsonServer
 
 
 @dataclass
@@ -42,13 +37,11 @@ class PaymentsService:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
-        self._server = _Server(("127.0.0.1", self.port), _handler(self))
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._http = LocalJsonServer(self.port, _handler(self))
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._http.url
 
     def effective_refunds(self) -> list[dict[str, Any]]:
         """The refunds that moved money, one per key."""
@@ -82,7 +75,7 @@ class PaymentsService:
             return None if found is None else dict(found["refund"])
 
     def __enter__(self) -> PaymentsService:
-        self._thread.start()
+        self._http.__enter__()
         return self
 
     def __exit__(
@@ -91,15 +84,11 @@ class PaymentsService:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._http.__exit__(exc_type, exc, tb)
 
 
-def _handler(service: PaymentsService) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            return None
-
+def _handler(service: PaymentsService) -> type[JsonHandler]:
+    class Handler(JsonHandler):
         def do_POST(self) -> None:
             if self.path != "/refunds":
                 self._send(404, {"error": "not found"})
@@ -131,14 +120,7 @@ def _handler(service: PaymentsService) -> type[BaseHTTPRequestHandler]:
             self._send(404, {"error": "not found"})
 
         def _send(self, status: int, payload: dict[str, Any], replayed: bool = False) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(data)))
-            if replayed:
-                self.send_header("idempotent-replayed", "true")
-            self.end_headers()
-            self.wfile.write(data)
+            self.send_json(status, payload, [("idempotent-replayed", "true")] if replayed else [])
 
     return Handler
 

@@ -9,18 +9,13 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 from urllib.parse import unquote
 
-
-class _Server(ThreadingHTTPServer):
-    request_queue_size = 256
-    daemon_threads = True
+from examples.services.http import JsonHandler, LocalJsonServer
 
 
 def service_health(name: str) -> dict[str, Any]:
@@ -42,16 +37,14 @@ class StatusService:
     calls: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._server = _Server(("127.0.0.1", self.port), _handler(self))
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._http = LocalJsonServer(self.port, _handler(self))
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._http.url
 
     def __enter__(self) -> StatusService:
-        self._thread.start()
+        self._http.__enter__()
         return self
 
     def __exit__(
@@ -60,32 +53,20 @@ class StatusService:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._http.__exit__(exc_type, exc, tb)
 
 
-def _handler(service: StatusService) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            return None
-
+def _handler(service: StatusService) -> type[JsonHandler]:
+    class Handler(JsonHandler):
         def do_GET(self) -> None:
             if self.path == "/calls":
-                self._send(200, {"calls": list(service.calls)})
+                self.send_json(200, {"calls": list(service.calls)})
             elif self.path.startswith("/services/"):
                 name = unquote(self.path.removeprefix("/services/"))
                 service.calls.append(name)
-                self._send(200, service_health(name))
+                self.send_json(200, service_health(name))
             else:
-                self._send(404, {"error": "not found"})
-
-        def _send(self, status: int, payload: dict[str, Any]) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+                self.send_json(404, {"error": "not found"})
 
     return Handler
 
