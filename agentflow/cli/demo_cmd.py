@@ -25,7 +25,11 @@ def demo_cmd(as_json: bool, timeout: float) -> None:
     approved with an edited amount, one denied, a model that answers badly once, one that
     reaches for a tool it may not use, one that is rate-limited, an incident, an early close),
     a duplicate and a forged event."""
-    echo = (lambda _m: None) if as_json else (lambda m: console.print(m, highlight=False))
+
+    def echo(message: str) -> None:
+        if not as_json:  # plain text: a subject such as "[sloppy] ..." is not rich markup
+            console.print(message, highlight=False, markup=False)
+
     run = run_demo(echo, timeout_s=timeout)
     if as_json:
         print_json(
