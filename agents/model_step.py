@@ -10,6 +10,7 @@ and connection errors are transient; other 4xx are permanent.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import random
 import time
@@ -29,6 +30,7 @@ from pydantic_ai.exceptions import (
 )
 from pydantic_ai.messages import ModelMessage, ModelResponse, ToolCallPart
 from pydantic_ai.models import Model
+from pydantic_ai.toolsets import FunctionToolset
 from pydantic_ai.usage import UsageLimits
 
 from processors.steps import render_instructions, validated_output
@@ -151,6 +153,14 @@ def _refused(messages: Sequence[ModelMessage], allowed: Sequence[str]) -> tuple[
     )
 
 
+@functools.lru_cache(maxsize=256)
+def _agent(output_type: type[BaseModel], output_retries: int) -> Agent[None, BaseModel]:
+    """One agent per output type: building one compiles its output schema and graph, which
+    cost more CPU than the rest of a step. The model, instructions and tools vary per run and
+    are passed to ``run``; an agent holds no run state, so sharing it is safe."""
+    return Agent(output_type=output_type, retries=output_retries)
+
+
 async def run_model_step(
     spec: StepSpec,
     view: Mapping[str, str],
@@ -161,13 +171,7 @@ async def run_model_step(
 ) -> StepRun:
     """Run ``spec`` on ``view`` with ``model`` and ``tools``; :class:`StepError` if it fails.
     A model that keeps calling a tool outside the allowlist fails as ``tool_not_allowed``."""
-    agent: Agent[None, BaseModel] = Agent(
-        model,
-        output_type=spec.output_type,
-        instructions=render_instructions(spec, view) or None,
-        retries=output_retries,
-        tools=list(tools),
-    )
+    agent = _agent(spec.output_type, output_retries)
     limits = UsageLimits(
         request_limit=output_retries + 2 + 2 * len(tools), output_tokens_limit=spec.max_tokens
     )
@@ -175,7 +179,12 @@ async def run_model_step(
     with capture_run_messages() as messages:
         try:
             result = await agent.run(
-                json.dumps(dict(view), sort_keys=True), usage_limits=limits, timeout=spec.timeout_s
+                json.dumps(dict(view), sort_keys=True),
+                model=model,
+                instructions=render_instructions(spec, view) or None,
+                toolsets=[FunctionToolset(list(tools))] if tools else None,
+                usage_limits=limits,
+                timeout=spec.timeout_s,
             )
         except Exception as exc:  # classified, or raised again if it is not a model failure
             refused = _refused(messages, spec.tools)

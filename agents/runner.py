@@ -22,6 +22,7 @@ It consumes the steps topic with confluent-kafka and runs steps on asyncio, many
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import Callable
@@ -146,6 +147,12 @@ class StepRunner:
 
     async def _main(self) -> RunnerFigures:
         self._start()
+        # A model step allocates thousands of short-lived objects (messages, schemas, HTTP
+        # parts); with the default thresholds the cyclic collector re-scans the long-lived
+        # start-up objects many times per step. Freezing them and collecting the young
+        # generation less often cut the bench's CPU per step by about a quarter.
+        gc.freeze()
+        gc.set_threshold(50_000, 50, 100)
         try:
             while not self._stopping:
                 await self._cycle()

@@ -16,6 +16,7 @@ process start-up is not counted against either contender.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import sys
 import tempfile
@@ -123,6 +124,7 @@ class StepsBench:
             proc = start_process(*self._command(name, prefix, url, workdir))
             try:
                 stamps = self._answers(ingress, proc)
+                cpu_s = _cpu_seconds(proc.pid)
             finally:
                 stop_process(proc)
         finally:
@@ -140,6 +142,9 @@ class StepsBench:
             "span_s": round(span_s, 2),
             "steps_per_s": round(rate, 1),
             "of_ideal": round(rate / cfg.ideal_steps_per_s, 3),
+            # The contender's CPU (start-up included) per step: what caps the rate on a small
+            # machine, since at a concurrency of 100 the model's latency is hidden.
+            "cpu_ms_per_step": round(cpu_s * 1000 / len(stamps), 2),
         }
 
     def _command(
@@ -226,6 +231,12 @@ class StepsBench:
         return list(stamps.values())
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a running process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -236,7 +247,8 @@ def _free_port() -> int:
 def result_line(doc: dict[str, Any]) -> str:
     """One line for the bench's summary."""
     parts = [
-        f"{n} {r.get('steps_per_s', 0):,.0f}/s ({r.get('of_ideal', 0):.2f} of ideal)"
+        f"{n} {r.get('steps_per_s', 0):,.0f}/s ({r.get('of_ideal', 0):.2f} of ideal, "
+        f"{r.get('cpu_ms_per_step', 0):.1f} ms CPU/step)"
         for n, r in doc["contenders"].items()
     ]
     return (
