@@ -25,7 +25,7 @@ from agents.models import ModelEndpoint, build_step_model
 from agents.toolbox import LedgerStore, StepToolbox, ToolCallRecord
 from agents.tools import ToolFailure, ToolRegistry
 from processors.engine.records import StepCommand
-from processors.events import Actor, StepCompletedV2, StepFailedV1, StepUsageV1, ToolCallV1
+from processors.events import Actor, StepCompletedV2, StepFailedV2, StepUsageV1, ToolCallV1
 from processors.steps import (
     ApprovalMismatchError,
     InvalidOutputError,
@@ -36,7 +36,7 @@ from processors.steps import (
 )
 from workflows import DefinitionRegistry, StepSpec
 
-StepAnswer = StepCompletedV2 | StepFailedV1
+StepAnswer = StepCompletedV2 | StepFailedV2
 log = logging.getLogger("agentflow.steps")
 
 
@@ -63,6 +63,15 @@ class StepOutcome:
     @property
     def completed(self) -> bool:
         return isinstance(self.answer, StepCompletedV2)
+
+
+def _record_refusals(toolbox: StepToolbox, refused: tuple[str, ...]) -> None:
+    """Tools the model asked for outside its allowlist: it was told they do not exist, and
+    the refusals go on the step's record."""
+    for name in refused:
+        declared = toolbox.declared.get(name)
+        impact = declared.impact if declared is not None else "?"
+        toolbox.calls.append(ToolCallRecord(name, impact, "refused", error_type="tool_not_allowed"))
 
 
 @dataclass
@@ -104,17 +113,19 @@ class StepExecutor:
             else:
                 output, usage = await self._run_model(spec, view, toolbox)
         except (InvalidOutputError, StepError, ToolFailure, ApprovalMismatchError) as exc:
-            failed = self._failed(command, exc.error_class, exc.error_type, str(exc))
+            usage = exc.usage if isinstance(exc, StepError) else None
+            failed = self._failed(command, exc.error_class, exc.error_type, str(exc),
+                                  usage, toolbox)  # fmt: skip
             return StepOutcome(failed, toolbox.calls, usage)
         except TimeoutError:
             detail = f"{spec.name} took longer than {spec.timeout_s}s"
-            return StepOutcome(self._failed(command, "transient", "timeout", detail), toolbox.calls)
+            failed = self._failed(command, "transient", "timeout", detail, None, toolbox)
+            return StepOutcome(failed, toolbox.calls)
         except Exception as exc:  # a bug in the step's own code: answered, never wedged
             log.exception("step %s of %s raised", command.step, command.workflow_id)
             detail = f"{spec.name} raised {type(exc).__name__}: {exc}"
-            return StepOutcome(
-                self._failed(command, "permanent", "step_error", detail), toolbox.calls
-            )
+            failed = self._failed(command, "permanent", "step_error", detail, None, toolbox)
+            return StepOutcome(failed, toolbox.calls)
         now_ms = int(self.clock() * 1000)
         completed = completed_event(
             command,
@@ -155,17 +166,31 @@ class StepExecutor:
                 raise StepError("permanent", "no_model", str(exc)) from None
             self._models[key] = model
         schemas = {name: tool.input_type for name, tool in toolbox.declared.items()}
-        run = await run_with_retries(spec, view, model, tools=model_tools(spec, toolbox, schemas))
-        for name in run.refused_tools:  # the model was told; the refusal is on record
-            declared = toolbox.declared.get(name)
-            impact = declared.impact if declared is not None else "?"
-            toolbox.calls.append(
-                ToolCallRecord(name, impact, "refused", error_type="tool_not_allowed")
-            )
+        try:
+            run = await run_with_retries(spec, view, model,
+                                         tools=model_tools(spec, toolbox, schemas))  # fmt: skip
+        except StepError as exc:
+            _record_refusals(toolbox, exc.refused_tools)
+            raise
+        _record_refusals(toolbox, run.refused_tools)
         return run.output, run.usage
 
     def _failed(
-        self, command: StepCommand, error_class: str, error_type: str, detail: str
-    ) -> StepFailedV1:
+        self,
+        command: StepCommand,
+        error_class: str,
+        error_type: str,
+        detail: str,
+        usage: StepUsage | None = None,
+        toolbox: StepToolbox | None = None,
+    ) -> StepFailedV2:
         now_ms = int(self.clock() * 1000)
-        return failed_event(command, error_class, detail, error_type, now_ms, self.actor)
+        calls = (
+            [ToolCallV1.model_validate(c.as_dict()) for c in toolbox.calls]
+            if toolbox is not None
+            else []
+        )
+        return failed_event(
+            command, error_class, detail, error_type, now_ms, self.actor,
+            usage=_usage(usage), tool_calls=calls,
+        )  # fmt: skip

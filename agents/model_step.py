@@ -15,7 +15,7 @@ import json
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -71,6 +71,11 @@ class StepError(Exception):
         self.error_class = error_class
         self.error_type = error_type
         self.retry_after_s = retry_after_s
+        #: What the step spent before it failed (re-asks of an ``invalid_output`` are paid
+        #: for); None if no model answered.
+        self.usage: StepUsage | None = None
+        #: Tools the model asked for outside the allowlist before it failed.
+        self.refused_tools: tuple[str, ...] = ()
 
 
 def _retry_after(exc: ModelAPIError) -> float | None:
@@ -139,6 +144,36 @@ def _cost(messages: Sequence[ModelMessage]) -> str | None:
     return str(total)
 
 
+def _spent(messages: Sequence[ModelMessage], model: str, started: float) -> StepUsage | None:
+    """What the model responses in ``messages`` cost; None if there are none."""
+    responses = [m for m in messages if isinstance(m, ModelResponse)]
+    if not responses:
+        return None
+    return StepUsage(
+        model=model,
+        input_tokens=sum(r.usage.input_tokens for r in responses),
+        output_tokens=sum(r.usage.output_tokens for r in responses),
+        requests=len(responses),
+        duration_ms=int((time.monotonic() - started) * 1000),
+        cost_usd=_cost(responses),
+    )
+
+
+def combined(first: StepUsage | None, then: StepUsage) -> StepUsage:
+    """``then`` plus what an earlier try of the same step spent (``first``)."""
+    if first is None:
+        return then
+    costs = (first.cost_usd, then.cost_usd)
+    return replace(
+        then,
+        input_tokens=first.input_tokens + then.input_tokens,
+        output_tokens=first.output_tokens + then.output_tokens,
+        requests=first.requests + then.requests,
+        duration_ms=first.duration_ms + then.duration_ms,
+        cost_usd=None if None in costs else str(sum(Decimal(c or 0) for c in costs)),
+    )
+
+
 def _refused(messages: Sequence[ModelMessage], allowed: Sequence[str]) -> tuple[str, ...]:
     """Tools the model called that it was not given (pydantic-ai told it they are unknown);
     ``final_result*`` are pydantic-ai's own output tools."""
@@ -189,10 +224,14 @@ async def run_model_step(
         except Exception as exc:  # classified, or raised again if it is not a model failure
             refused = _refused(messages, spec.tools)
             if refused and isinstance(exc, UnexpectedModelBehavior):
-                raise StepError("permanent", "tool_not_allowed",
-                                f"the model kept calling {sorted(set(refused))}, outside the "
-                                f"allowlist {list(spec.tools)}") from exc  # fmt: skip
-            raise _classified(exc) from exc
+                error = StepError("permanent", "tool_not_allowed",
+                                  f"the model kept calling {sorted(set(refused))}, outside the "
+                                  f"allowlist {list(spec.tools)}")  # fmt: skip
+            else:
+                error = _classified(exc)
+            error.usage = _spent(messages, model.model_name, started)
+            error.refused_tools = refused
+            raise error from exc
     usage = result.usage
     return StepRun(
         output=validated_output(spec, result.output),
@@ -224,10 +263,16 @@ async def run_with_retries(
     up to ``attempts`` times: after the server's ``Retry-After`` when it gave one, else after
     an exponential backoff with jitter. What is still failing then goes to the engine, whose
     bounded re-issue takes over."""
+    spent: StepUsage | None = None  # by the tries that failed, counted in what is returned
     for attempt in range(1, attempts + 1):
         try:
-            return await run_model_step(spec, view, model, tools=tools)
+            run = await run_model_step(spec, view, model, tools=tools)
+            return replace(run, usage=combined(spent, run.usage))
         except StepError as exc:
+            if exc.usage is not None:
+                exc.usage = spent = combined(spent, exc.usage)
+            else:
+                exc.usage = spent
             retryable = exc.error_class == "transient" and exc.error_type in spec.retry_on
             if not retryable or attempt == attempts:
                 raise

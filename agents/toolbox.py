@@ -4,7 +4,7 @@ A :class:`StepToolbox` is made for each command a runner executes. Every call go
 :meth:`StepToolbox.call`, which:
 
 1. refuses a tool outside the step's allowlist, or one that does not serve the command's
-   tenant, as ``tool_not_allowed`` (recorded in :attr:`StepToolbox.calls`);
+   tenant or the step's role, as ``tool_not_allowed`` (recorded in :attr:`StepToolbox.calls`);
 2. validates the arguments with the tool's input type;
 3. for a ``high_impact`` tool, requires a granted approval and the approved arguments
    (:mod:`processors.steps.approvals`);
@@ -109,6 +109,14 @@ class StepToolbox:
                 "tool_not_allowed",
                 f"{name!r} is not in the allowlist "
                 f"of step {self.spec.name!r}: {list(self.spec.tools)}",
+            )
+        if not tool.serves_role(self.spec.role):
+            raise self._refuse(
+                name,
+                tool.impact,
+                "tool_not_allowed",
+                f"{name!r} serves only the roles {list(tool.roles)}, "
+                f"not step {self.spec.name!r}'s role {self.spec.role!r}",
             )
         if not tool.serves(self.command.tenant):
             raise self._refuse(

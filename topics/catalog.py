@@ -47,7 +47,7 @@ CATALOG: tuple[CatalogEntry, ...] = (
                  "refund.recommended, postmortem.drafted), or "
                  "avro_schemas/internal/workflow_notice.avsc",
                  "Agent output events for downstream consumers."),
-    CatalogEntry("audit", "agentflow.audit", FOREVER, "avro_schemas/internal/audit_record.avsc",
+    CatalogEntry("audit", "agentflow.audit", FOREVER, "avro_schemas/internal/audit_record.v2.avsc",
                  "One record per orchestrator decision; replay diffs against it."),
 )  # fmt: skip
 

@@ -68,6 +68,9 @@ class ToolSpec:
     description: str = ""
     #: The tenants it may serve; empty: every tenant.
     tenants: tuple[str, ...] = ()
+    #: The step roles it may serve (:attr:`StepSpec.role`); empty: every role. A step in
+    #: another role may not list it in its allowlist.
+    roles: tuple[str, ...] = ()
     #: For a ``high_impact`` tool: the step whose result the reviewer approved. Its arguments
     #: must equal that result, with the reviewer's changes, field for field.
     approves: str | None = None
@@ -85,6 +88,10 @@ class ToolSpec:
     def serves(self, tenant: str) -> bool:
         """True if the tool may run for ``tenant``."""
         return not self.tenants or tenant in self.tenants
+
+    def serves_role(self, role: str | None) -> bool:
+        """True if a step acting in ``role`` may call the tool."""
+        return not self.roles or role in self.roles
 
 
 @dataclass(frozen=True)
@@ -107,6 +114,8 @@ class StepSpec:
     #: topic, when the engine applies it: an agent output for downstream consumers. Its
     #: payload's fields are taken from the result, so the output type must have them all.
     publishes: str | None = None
+    #: The role the step acts in (``refunds``); a tool that names roles serves only those.
+    role: str | None = None
 
     def __post_init__(self) -> None:
         where = f"step {self.name!r}"
@@ -153,6 +162,11 @@ def check_steps(
         if unknown:
             raise DefinitionError(f"workflow {workflow}: step {step.name!r} allows {unknown}, "
                                   "which are not declared tools")  # fmt: skip
+        for name in step.tools:
+            if not tools[name].serves_role(step.role):
+                raise DefinitionError(f"workflow {workflow}: step {step.name!r} (role "
+                                      f"{step.role!r}) allows {name!r}, which serves only the "
+                                      f"roles {list(tools[name].roles)}")  # fmt: skip
     for step in steps:
         if step.publishes is None:
             continue

@@ -79,7 +79,7 @@ STEPS: Final = (
              instructions="Propose a refund (amount, currency) for: {{context.subject}}",
              model=SCRIPTED_MODEL, publishes="refund.recommended"),
     StepSpec("execute_refund", ("context.ticket_id", "result.propose_refund", "event.*"),
-             scripted.RefundDone, tools=("issue_refund",),
+             scripted.RefundDone, tools=("issue_refund",), role="refunds",
              instructions="Refund exactly what the reviewer approved, with issue_refund, "
                           "then report the refund.",
              model=SCRIPTED_MODEL),
@@ -94,6 +94,7 @@ ISSUE_REFUND: Final = ToolSpec(
     scripted.RefundReceipt,
     impact="high_impact",
     approves="propose_refund",
+    roles=("refunds",),
     description="Refund the customer through the payments service.",
 )
 

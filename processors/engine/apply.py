@@ -41,6 +41,8 @@ from processors.events import (
     ApprovalRequestedV1,
     StepCompletedPayloadV1,
     StepCompletedPayloadV2,
+    StepFailedPayloadV1,
+    StepFailedPayloadV2,
     default_registry,
     model_for,
 )
@@ -148,11 +150,7 @@ def complete_call(
         _publish(work, spec.publishes, result_document(result.result_json))
     call.status = "completed"
     call.input = {}
-    if isinstance(result, StepCompletedPayloadV2):
-        call.tool_calls = [CallTool.model_validate(c.model_dump()) for c in result.tool_calls]
-        if result.usage is not None:
-            call.usage = CallUsage.model_validate(result.usage.model_dump())
-            _add_usage(st.usage, call.usage)
+    count_usage(work, call, result)
     st.step_results[call.step] = result.result_json
     st.completed_steps.append(call.step)
     del st.completed_steps[:-MAX_COMPLETED_STEPS]
@@ -186,6 +184,22 @@ def _publish(work: Work, event_type: str, result: dict[str, object]) -> None:
     except ValidationError:
         return
     work.outputs.append(event)
+
+
+def count_usage(
+    work: Work, call: StepCall | None, result: StepCompletedPayloadV1 | StepFailedPayloadV1
+) -> None:
+    """Keep what a step result says the step cost and called on its ``call`` (if it is still
+    the workflow's) and add the cost to the workflow's totals. A failed or late result counts
+    too: its tokens were spent. Once per result, since a repeated result is a duplicate."""
+    if not isinstance(result, StepCompletedPayloadV2 | StepFailedPayloadV2):
+        return
+    usage = CallUsage.model_validate(result.usage.model_dump()) if result.usage else None
+    if call is not None:
+        call.tool_calls = [CallTool.model_validate(c.model_dump()) for c in result.tool_calls]
+        call.usage = usage
+    if usage is not None:
+        _add_usage(work.state.usage, usage)
 
 
 def _add_usage(total: WorkflowUsage, usage: CallUsage) -> None:

@@ -187,6 +187,7 @@ def evaluate(work: Work, registry: DefinitionRegistry, headers: Headers) -> Deci
     if isinstance(payload, StepCompletedPayloadV1 | StepFailedPayloadV1):
         call = st.open_call(payload.command_id)
         if call is None and _closed_by_the_workflow(st, payload):
+            apply.count_usage(work, None, payload)  # a late answer's tokens were still spent
             return work.finish("ignored")
         if call is None or call.step != payload.step:
             detail = (
@@ -267,6 +268,7 @@ def _step_failed(
         )
     )
     del st.errors[:-MAX_ERRORS]
+    apply.count_usage(work, call, failure)
     data, call.input = call.input, {}
     if failure.error_class == "transient" and call.attempt < d.max_attempts:
         call.status = "retried"

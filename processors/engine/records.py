@@ -13,6 +13,7 @@ from typing import Final, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from processors.engine import ids
+from processors.engine.state import CallUsage
 from processors.events import (
     CONTENT_TYPE_AVRO,
     HEADER_CONTENT_TYPE,
@@ -113,6 +114,8 @@ class AuditRecord(_Record):
     emitted_ids: tuple[str, ...] = Field(default_factory=tuple)
     rejection_reason: str | None = None
     rejection_detail: str | None = None
+    #: For a decision on a step result: what the step said it cost (v2).
+    usage: CallUsage | None = None
     decided_at: EpochMillis
 
     def encode(self) -> bytes:

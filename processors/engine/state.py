@@ -56,7 +56,8 @@ class CallTool(_Model):
 
 
 class WorkflowUsage(_Model):
-    """Totals over the workflow's completed model steps, each result counted once."""
+    """Totals over the workflow's model step results (completed, failed and late ones: their
+    tokens were spent), each result counted once; ``model_steps`` counts those results."""
 
     model_steps: Int32 = 0
     requests: Int32 = 0

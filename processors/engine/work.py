@@ -18,8 +18,8 @@ from processors.engine.records import (
     StepCommand,
     WorkflowNotice,
 )
-from processors.engine.state import MAX_SEEN_EVENT_IDS, HeldEvent, WorkflowState
-from processors.events import Envelope
+from processors.engine.state import MAX_SEEN_EVENT_IDS, CallUsage, HeldEvent, WorkflowState
+from processors.events import Envelope, StepCompletedPayloadV2, StepFailedPayloadV2
 from workflows import WorkflowDefinition
 
 
@@ -110,6 +110,7 @@ class Work:
             emitted_ids=tuple(emitted),
             rejection_reason=rejection.reason if rejection else None,
             rejection_detail=rejection.detail if rejection else None,
+            usage=_result_usage(self.event),
             decided_at=self.now_ms,
         )
         return Decision(
@@ -125,3 +126,11 @@ class Work:
             disarmed=tuple(self.disarmed),
             held=self.held,
         )
+
+
+def _result_usage(event: Envelope) -> CallUsage | None:
+    """What a step result (v2) says its step cost; None for any other event."""
+    payload = getattr(event, "payload", None)  # Envelope itself declares no payload
+    if isinstance(payload, StepCompletedPayloadV2 | StepFailedPayloadV2) and payload.usage:
+        return CallUsage.model_validate(payload.usage.model_dump())
+    return None

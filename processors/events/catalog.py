@@ -243,6 +243,14 @@ class StepFailedPayloadV1(AvroModel):
     error_type: str | None = None
 
 
+class StepFailedPayloadV2(StepFailedPayloadV1):
+    """step.failed v2: adds what the step cost before it failed (``usage``; None for a
+    plain-Python step) and ``tool_calls``, refused ones included."""
+
+    usage: StepUsageV1 | None = None
+    tool_calls: list[ToolCallV1] = Field(default_factory=list)
+
+
 class TimerFiredPayloadV1(AvroModel):
     """timer.fired v1. ``kind`` says what the timer is for; ``subject_id`` what it guards."""
 
@@ -386,6 +394,12 @@ class StepFailedV1(Envelope):
     event_type: Literal["step.failed"] = "step.failed"
     schema_version: Literal[1] = 1
     payload: StepFailedPayloadV1
+
+
+class StepFailedV2(Envelope):
+    event_type: Literal["step.failed"] = "step.failed"
+    schema_version: Literal[2] = 2
+    payload: StepFailedPayloadV2
 
 
 class TimerFiredV1(Envelope):

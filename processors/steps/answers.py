@@ -18,8 +18,8 @@ from processors.events import (
     Actor,
     StepCompletedPayloadV2,
     StepCompletedV2,
-    StepFailedPayloadV1,
-    StepFailedV1,
+    StepFailedPayloadV2,
+    StepFailedV2,
     StepUsageV1,
     ToolCallV1,
     validation_detail,
@@ -97,10 +97,13 @@ def failed_event(
     error_type: str,
     now_ms: int,
     actor: Actor,
-) -> StepFailedV1:
+    *,
+    usage: StepUsageV1 | None = None,
+    tool_calls: Sequence[ToolCallV1] = (),
+) -> StepFailedV2:
     """The ``step.failed`` answering ``command``: ``transient`` (the engine may re-issue it)
-    or ``permanent``."""
-    payload = StepFailedPayloadV1.model_validate(
+    or ``permanent``, with what the step cost before it failed and the tools it called."""
+    payload = StepFailedPayloadV2.model_validate(
         {
             "step": command.step,
             "command_id": command.command_id,
@@ -108,6 +111,8 @@ def failed_event(
             "error_class": error_class,
             "error_message": message[:500],
             "error_type": error_type,
+            "usage": usage,
+            "tool_calls": list(tool_calls),
         }
     )
-    return StepFailedV1.model_validate({**_common(command, now_ms, actor), "payload": payload})
+    return StepFailedV2.model_validate({**_common(command, now_ms, actor), "payload": payload})

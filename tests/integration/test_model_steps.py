@@ -92,6 +92,9 @@ def test_an_output_that_never_validates_fails_for_good_as_invalid_output() -> No
     with FakeOpenAI([bad, bad, bad]) as server, pytest.raises(StepError) as failed:
         run(server)
     assert (failed.value.error_class, failed.value.error_type) == ("permanent", "invalid_output")
+    spent = failed.value.usage  # the re-asks were paid for: the engine counts them
+    assert spent is not None and len(server.requests) == 2
+    assert (spent.requests, spent.input_tokens, spent.output_tokens) == (2, 100, 20)
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from agents.executor import StepExecutor, StepOutcome
 from agents.tools import ToolBinding, ToolContext, ToolRegistry
 from processors.engine import ids
 from processors.engine.records import StepCommand
-from processors.events import StepCompletedV2, StepFailedV1
+from processors.events import StepCompletedV2, StepFailedV2
 from workflows import (
     START,
     DefinitionRegistry,
@@ -119,6 +119,11 @@ def test_a_model_that_keeps_calling_a_forbidden_tool_fails_the_step() -> None:
     replies = [Reply.call("refund_order", {"order_id": "5521"}) for _ in range(4)]
     with FakeOpenAI(replies) as server:
         outcome = _execute(server, [])
-    assert isinstance(outcome.answer, StepFailedV1)
+    assert isinstance(outcome.answer, StepFailedV2)
     payload = outcome.answer.payload
     assert (payload.error_class, payload.error_type) == ("permanent", "tool_not_allowed")
+    # The refusals and what the model spent before the step failed are on the result.
+    asked = len(server.requests)
+    assert [(c.tool, c.status) for c in payload.tool_calls] == [("refund_order", "refused")] * asked
+    assert payload.usage is not None
+    assert (payload.usage.requests, payload.usage.input_tokens) == (asked, 50 * asked)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from processors.engine import StepCommand
+from processors.engine import AuditRecord
 from processors.events import (
     StepCompletedPayloadV2,
     StepCompletedV2,
+    StepFailedPayloadV2,
+    StepFailedV2,
     StepUsageV1,
     ToolCallV1,
 )
@@ -40,3 +43,40 @@ def test_usage_is_added_once_per_result_and_kept_on_its_call() -> None:
     [call] = [c for c in flow.state.step_calls if c.command_id == classify.command_id]
     assert call.usage is not None and call.usage.model == "openai:gpt-4o-mini"
     assert [t.tool for t in call.tool_calls] == ["lookup_order"]
+
+
+def _failed(flow: Flow, command: StepCommand, error_class: str) -> StepFailedV2:
+    v1 = flow.f.step_failed(command, error_class, "the output did not validate")
+    payload = StepFailedPayloadV2(
+        **v1.payload.model_dump(),
+        usage=StepUsageV1(model="openai:gpt-4o-mini", input_tokens=300, output_tokens=40,
+                          requests=3, cost_usd="0.000070"),
+        tool_calls=[ToolCallV1(tool="issue_refund", impact="?", status="refused",
+                               error_type="tool_not_allowed")],
+    )  # fmt: skip
+    return StepFailedV2(**{**v1.model_dump(exclude={"payload", "schema_version"})},
+                        payload=payload)  # fmt: skip
+
+
+def test_a_failed_result_counts_what_it_spent_and_the_audit_record_says_so() -> None:
+    flow = Flow()
+    classify = flow.one(flow.f.ticket_created()).commands[0]
+    failure = _failed(flow, classify, "transient")
+    retried = flow.one(failure)
+    assert retried.kind == "retried" and retried.audit.usage is not None
+    assert (retried.audit.usage.input_tokens, retried.audit.usage.requests) == (300, 3)
+    assert AuditRecord.decode(retried.audit.encode()) == retried.audit  # v2 round trip
+    assert flow.one(failure).kind == "duplicate"  # counted once
+    second = retried.commands[0]
+    flow.one(_completed(flow, second, "refund", "0.000150"))
+    assert flow.state is not None
+    usage = flow.state.usage
+    assert (usage.model_steps, usage.requests, usage.input_tokens, usage.output_tokens) == (
+        2, 5, 1100, 100,
+    )  # fmt: skip
+    assert usage.cost_usd == "0.000220"
+    [first] = [c for c in flow.state.step_calls if c.command_id == classify.command_id]
+    assert first.status == "retried" and first.usage is not None
+    assert [(t.tool, t.status) for t in first.tool_calls] == [("issue_refund", "refused")]
+    # A decision on anything but a step result carries no usage.
+    assert flow.one(flow.f.ticket_created()).audit.usage is None

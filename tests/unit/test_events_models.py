@@ -40,7 +40,7 @@ EXPECTED_TYPES = {
     "reply.drafted": (1,),
     "refund.recommended": (1,),
     "postmortem.drafted": (1,),
-    "step.failed": (1,),
+    "step.failed": (1, 2),
     "timer.fired": (1,),
 }
 ENVELOPE = [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 
 import pytest
 from pydantic import BaseModel
@@ -108,6 +109,10 @@ def test_a_workflow_declares_every_step_it_issues_and_the_tools_they_allow() -> 
         _definition((lookup,))
     tool = ToolSpec("lookup", Out, Out)
     _definition((lookup,), (tool,))
+    billing_only = ToolSpec("lookup", Out, Out, roles=("billing",))
+    with pytest.raises(DefinitionError, match="role None\\) allows 'lookup', which serves only"):
+        _definition((lookup,), (billing_only,))
+    _definition((replace(lookup, role="billing"),), (billing_only,))
 
 
 def test_the_example_workflows_declare_their_steps() -> None:

@@ -19,7 +19,7 @@ from examples.tools import example_tools
 from examples.workflows import example_registry
 from processors.engine import ids
 from processors.engine.records import StepCommand
-from processors.events import StepCompletedV2, StepFailedV1
+from processors.events import StepCompletedV2, StepFailedV2
 from processors.steps import call_key, idempotency_key, intent_entry
 
 CAUSE = "evt-granted-1"
@@ -139,7 +139,7 @@ def test_a_high_impact_call_runs_only_with_what_was_approved(
         assert isinstance(outcome.answer, StepCompletedV2)
         assert [c["body"]["amount"] for c in payments.calls] == ["500.00"]
         return
-    assert isinstance(outcome.answer, StepFailedV1)
+    assert isinstance(outcome.answer, StepFailedV2)
     assert (outcome.answer.payload.error_class, outcome.answer.payload.error_type) == (
         "permanent",
         error_type,
@@ -199,3 +199,21 @@ def test_a_tool_serves_only_its_tenants(payments: PaymentsService) -> None:
     with pytest.raises(ToolRefused) as refused:
         asyncio.run(toolbox.call("issue_refund", args))
     assert refused.value.error_type == "tool_not_allowed" and payments.calls == []
+
+
+def test_a_tool_serves_only_its_roles(payments: PaymentsService) -> None:
+    definition = example_registry().get("support_triage", 1)
+    assert definition is not None
+    spec = definition.step("execute_refund")
+    assert spec is not None and spec.role == "refunds"
+    # The registry was swapped under the definition: the runner still refuses the call.
+    other_role = replace(spec, role="triage")
+    toolbox = StepToolbox(other_role, {t.name: t for t in definition.tools},
+                          example_tools({"payments": payments.url}), _command(), MemoryLedger(),
+                          _no_wait)  # fmt: skip
+    args = {"amount": "30.00", "currency": "EUR", "reference": "T-1"}
+    with pytest.raises(ToolRefused) as refused:
+        asyncio.run(toolbox.call("issue_refund", args))
+    assert refused.value.error_type == "tool_not_allowed" and payments.calls == []
+    assert "serves only the roles ['refunds']" in str(refused.value)
+    assert [(c.tool, c.status) for c in toolbox.calls] == [("issue_refund", "refused")]
