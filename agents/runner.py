@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import resource
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -73,6 +74,8 @@ class RunnerFigures:
     aborts: int = 0
     pauses: int = 0
     max_buffered_seen: int = 0
+    #: The process's peak resident memory, in MiB (filled in when the runner stops).
+    peak_rss_mib: int = 0
 
 
 class _PartitionLedger:
@@ -159,6 +162,8 @@ class StepRunner:
             await self._drain()
         finally:
             self._shutdown()
+            # ru_maxrss is in KiB on Linux.
+            self.figures.peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
         return self.figures
 
     def _start(self) -> None:
@@ -340,6 +345,8 @@ class StepRunner:
             committed = self._committed.get(partition)
             if high >= 0 and committed is not None:
                 lag[f"{self.steps_topic}[{partition}]"] = max(high - committed, 0)
+        paused = len(self._assignment()) if self._paused else 0
+        self.observer.on_flow(self.queue.in_flight, self.queue.buffered, paused)
         self.observer.on_lag(lag)
         log.debug("figures %s; in flight %d, waiting %d, paused %s, txn open %s, %d waiters",
                   asdict(self.figures), self.queue.in_flight, self.queue.buffered, self._paused,

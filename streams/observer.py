@@ -1,9 +1,10 @@
 """What a host reports while it runs: the :class:`HostObserver` protocol.
 
 The host calls its observer on each batch, commit, abort, restore, poison record, assignment,
-lag reading and stop. The stats file is one observer (:class:`~streams.stats.StatsObserver`);
-metrics and traces are others. Observers are called on the host's thread, in the hot loop for
-``on_batch`` and ``on_commit``: they must be cheap and must not raise.
+lag reading and stop; the step runner also reports its flow (steps in flight, waiting,
+paused). The stats file is one observer (:class:`~streams.stats.StatsObserver`); metrics and
+traces are others. Observers are called on the host's thread, in the hot loop for ``on_batch``
+and ``on_commit``: they must be cheap and must not raise.
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ class HostObserver(Protocol):
     def on_lag(self, lag: Mapping[str, int]) -> None:
         """Consumer lag per ``topic[partition]``, read every stats interval."""
 
+    def on_flow(self, in_flight: int, waiting: int, paused: int) -> None:
+        """The step runner's flow, every stats interval: steps running, commands waiting for
+        a slot, and input partitions paused because too many wait."""
+
     def on_stop(self) -> None:
         """The host stopped (stores closed, group left)."""
 
@@ -65,6 +70,9 @@ class NullObserver:
         return None
 
     def on_lag(self, lag: Mapping[str, int]) -> None:
+        return None
+
+    def on_flow(self, in_flight: int, waiting: int, paused: int) -> None:
         return None
 
     def on_stop(self) -> None:
@@ -104,6 +112,10 @@ class Observers(NullObserver):
     def on_lag(self, lag: Mapping[str, int]) -> None:
         for o in self.observers:
             o.on_lag(lag)
+
+    def on_flow(self, in_flight: int, waiting: int, paused: int) -> None:
+        for o in self.observers:
+            o.on_flow(in_flight, waiting, paused)
 
     def on_stop(self) -> None:
         for o in self.observers:

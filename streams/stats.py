@@ -32,6 +32,8 @@ class HostStats:
     restores: list[dict[str, Any]] = field(default_factory=list)
     assigned_partitions: list[int] = field(default_factory=list)
     lag: dict[str, int] = field(default_factory=dict)
+    #: The step runner's flow (``on_flow``); None for the stream host.
+    steps: dict[str, int] | None = None
     _window_start: float = field(default_factory=time.monotonic)
     _window_records: int = 0
     _last_rate: float = 0.0
@@ -73,6 +75,7 @@ class HostStats:
             "restores": self.restores,
             "assigned_partitions": sorted(self.assigned_partitions),
             "consumer_lag": self.lag,
+            **({"steps": self.steps} if self.steps is not None else {}),
         }
 
     def summary_line(self) -> str:
@@ -120,6 +123,9 @@ class StatsObserver(NullObserver):
     def on_assign(self, partitions: Sequence[int]) -> None:
         self.stats.assigned_partitions = sorted(partitions)
         self.write()
+
+    def on_flow(self, in_flight: int, waiting: int, paused: int) -> None:
+        self.stats.steps = {"in_flight": in_flight, "waiting": waiting, "paused_partitions": paused}
 
     def on_lag(self, lag: Mapping[str, int]) -> None:
         self.stats.roll_window()

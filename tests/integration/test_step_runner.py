@@ -16,9 +16,11 @@ from tests.integration.enginekit.run import EngineRun
 from tests.integration.steps_crash import kill_env
 
 WORKFLOWS = 2000
-#: Where each runner process kills itself: (point, its n-th refund call).
-KILLS = (("after_effect", 60), ("before_effect", 45), ("after_effect", 100),
-         ("before_effect", 20), ("after_effect", 75))  # fmt: skip
+#: Where each runner process kills itself: (point, its n-th refund): between the payments call
+#: and the result (after_effect), with the intent committed and no call made (before_effect),
+#: and inside an open transaction holding results (in_txn: see steps_crash).
+KILLS = (("after_effect", 60), ("in_txn", 45), ("before_effect", 45), ("in_txn", 90),
+         ("after_effect", 75))  # fmt: skip
 
 
 def test_results_and_refunds_happen_exactly_once_through_five_sigkills(

@@ -147,6 +147,11 @@ class Worker:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
     def partitions(self) -> set[int]:
         """The partitions the worker's last stats report says it owns."""
         parts = self.stats().get("assigned_partitions", [])

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from processors.engine import StepCommand
-from processors.engine import AuditRecord
+from processors.engine import AuditRecord, StepCommand
 from processors.events import (
     StepCompletedPayloadV2,
     StepCompletedV2,
