@@ -1,6 +1,8 @@
-"""A real local HTTP server that speaks OpenAI's chat-completions protocol, scripted.
+"""A real local HTTP server that speaks OpenAI's chat-completions protocol, and Anthropic's
+Messages API, scripted.
 
-Tests point a model step at it (``base_url``) instead of a hosted model. Each request takes the
+Tests point a model step at it (``base_url`` for ``openai:`` models, ``anthropic_url`` for
+``anthropic:`` ones) instead of a hosted model. Each request takes the
 next scripted :class:`Reply`: a structured output (a call of the request's output tool with the
 given arguments), a call of a named tool, plain text, or an HTTP error such as 429 with
 ``Retry-After``. Every request
@@ -77,9 +79,18 @@ class FakeOpenAI:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}/v1"
 
+    @property
+    def anthropic_url(self) -> str:
+        """The base URL an Anthropic client takes (it adds ``/v1/messages``)."""
+        return self.base_url.removesuffix("/v1")
+
     def prompts(self) -> list[str]:
-        """Each request's messages as one text, for checking what the model was shown."""
-        return [json.dumps(r.get("messages", []), sort_keys=True) for r in self.requests]
+        """Each request's messages (and Anthropic's ``system``) as one text, for checking what
+        the model was shown."""
+        return [
+            json.dumps([r.get("system", ""), r.get("messages", [])], sort_keys=True)
+            for r in self.requests
+        ]
 
     def __enter__(self) -> FakeOpenAI:
         self._thread.start()
@@ -117,12 +128,19 @@ class FakeOpenAI:
                 reply = server._next(body)
                 if reply.delay_s:
                     threading.Event().wait(reply.delay_s)
+                anthropic = self.path.rstrip("/").endswith("/messages")
                 if reply.status != 200:
-                    error = {"message": reply.text or "scripted", "code": str(reply.status)}
-                    payload = {"error": {**error, "type": "scripted"}}
+                    message = reply.text or "scripted"
+                    payload: dict[str, Any] = (
+                        {"type": "error", "error": {"type": "api_error", "message": message}}
+                        if anthropic
+                        else {"error": {"message": message, "code": str(reply.status),
+                                        "type": "scripted"}}
+                    )  # fmt: skip
                     self._send(reply.status, payload, reply.retry_after_s)
                     return
-                self._send(200, _completion(body, reply), None)
+                answer = _message(body, reply) if anthropic else _completion(body, reply)
+                self._send(200, answer, None)
 
             def _send(self, status: int, payload: dict[str, Any], retry: float | None) -> None:
                 data = json.dumps(payload).encode()
@@ -160,6 +178,31 @@ def _completion(request: dict[str, Any], reply: Reply) -> dict[str, Any]:
             "completion_tokens": reply.output_tokens,
             "total_tokens": reply.input_tokens + reply.output_tokens,
         },
+    }
+
+
+def _message(request: dict[str, Any], reply: Reply) -> dict[str, Any]:
+    """The reply in Anthropic's Messages format: a ``tool_use`` block or text."""
+    content: list[dict[str, Any]] = []
+    stop = "end_turn"
+    if reply.arguments is not None:
+        tools = [t["name"] for t in request.get("tools", [])]
+        output_tool = next((t for t in tools if t.startswith("final_result")), None)
+        name = reply.tool or output_tool or (tools[0] if tools else "")
+        content.append({"type": "tool_use", "id": f"toolu_{len(request.get('messages', []))}",
+                        "name": name, "input": reply.arguments})  # fmt: skip
+        stop = "tool_use"
+    else:
+        content.append({"type": "text", "text": reply.text or ""})
+    return {
+        "id": "msg_fake",
+        "type": "message",
+        "role": "assistant",
+        "model": request.get("model", "fake"),
+        "content": content,
+        "stop_reason": stop,
+        "stop_sequence": None,
+        "usage": {"input_tokens": reply.input_tokens, "output_tokens": reply.output_tokens},
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from dataclasses import replace
 
 import pytest
 from pydantic import BaseModel, field_validator
@@ -199,3 +200,37 @@ def test_a_client_error_does_not_fall_back() -> None:
         retried(server, Sleeps(), FALLBACK)
     assert failed.value.error_type == "client_error"
     assert [r["model"] for r in server.requests] == ["primary"]
+
+
+def _anthropic(server: FakeOpenAI) -> ModelEndpoint:
+    return ModelEndpoint(anthropic_base_url=server.anthropic_url, anthropic_api_key="test-key")
+
+
+def test_an_anthropic_model_step_speaks_the_messages_api() -> None:
+    spec = replace(SPEC, model="anthropic:fake-claude")
+    replies = [Reply.output({"outcome": "proposed", "amount": 900.0}),  # outside its guardrails
+               Reply.output({"outcome": "proposed", "amount": 42.0}, input_tokens=70)]  # fmt: skip
+    with FakeOpenAI(replies) as server:
+        model = build_model(spec.model or "", _anthropic(server))
+        result = asyncio.run(run_model_step(spec, scoped_view(spec, COMMAND_INPUT), model))
+    assert result.output == Proposal(outcome="proposed", amount=42.0)
+    usage = result.usage
+    assert (usage.model, usage.input_tokens, usage.output_tokens, usage.requests) == (
+        "fake-claude", 120, 20, 2,
+    )  # fmt: skip
+    first = server.requests[0]
+    assert len(server.requests) == 2
+    assert first["model"] == "fake-claude" and "final_result" in [t["name"] for t in first["tools"]]
+    assert "Propose a refund for: Charged twice" in server.prompts()[0]  # the system prompt
+    assert all("ana@example.com" not in p and "4242" not in p for p in server.prompts())
+    assert "at most 500" in server.prompts()[1]  # the re-ask told it what was wrong
+
+
+def test_an_anthropic_rate_limit_is_transient_with_its_retry_after() -> None:
+    spec = replace(SPEC, model="anthropic:fake-claude")
+    with FakeOpenAI([Reply.error(429, retry_after_s=2)]) as server, pytest.raises(StepError) as e:
+        model = build_model(spec.model or "", _anthropic(server))
+        asyncio.run(run_model_step(spec, scoped_view(spec, COMMAND_INPUT), model))
+    assert (e.value.error_class, e.value.error_type, e.value.retry_after_s) == (
+        "transient", "rate_limited", 2.0,
+    )  # fmt: skip
