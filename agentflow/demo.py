@@ -175,6 +175,9 @@ def _send_scenario(
     denied, sloppy, overreach, busy, globex_low = (
         f"wf-{r}-{n}" for n in ("denied", "sloppy", "overreach", "busy", "globex")
     )
+    vague, globex_refund, quiet_incident = (
+        f"wf-{r}-{n}" for n in ("vague", "globex-refund", "incident-2")
+    )
     run.workflows = {
         low: "low-risk ticket",
         refund: "refund with approval",
@@ -185,6 +188,9 @@ def _send_scenario(
         overreach: "tool outside the allowlist",
         busy: "model rate-limited (429), retried",
         globex_low: "low-risk ticket of another tenant",
+        vague: "details asked of the customer, then answered",
+        globex_refund: "refund approved as proposed, another tenant",
+        quiet_incident: "incident without a deployment",
     }
 
     def ticket(wf: str, subject: str, body: str, tenant: str = "acme") -> Envelope:
@@ -204,6 +210,18 @@ def _send_scenario(
         )
 
     now = int(time.time() * 1000)
+
+    def alert(wf: str, tenant: str, alert_id: str, service: str, at: int) -> Envelope:
+        return ev.make("alert.fired", wf, tenant, "monitoring", MONITOR,
+                       {"alert_id": alert_id, "service": service, "name": "HighErrorRate",
+                        "severity": "critical", "summary": "5xx above 5%",
+                        "started_at": at})  # fmt: skip
+
+    def resolved(wf: str, tenant: str, alert_id: str, service: str, at: int) -> Envelope:
+        return ev.make("alert.resolved", wf, tenant, "monitoring", MONITOR,
+                       {"alert_id": alert_id, "service": service, "name": "HighErrorRate",
+                        "resolved_at": at})  # fmt: skip
+
     low_created = ticket(low, "Password reset mail not arriving", "Nothing in spam either.")
     closed_first = ev.make(
         "ticket.closed",
@@ -216,24 +234,7 @@ def _send_scenario(
     sends = [
         ("low-risk ticket", low_created),
         ("refund ticket", ticket(refund, "Charged twice for order 5521", "Please refund one.")),
-        (
-            "alert",
-            ev.make(
-                "alert.fired",
-                incident,
-                "globex",
-                "monitoring",
-                MONITOR,
-                {
-                    "alert_id": "A-1",
-                    "service": "checkout",
-                    "name": "HighErrorRate",
-                    "severity": "critical",
-                    "summary": "5xx above 5%",
-                    "started_at": now,
-                },
-            ),
-        ),
+        ("alert", alert(incident, "globex", "A-1", "checkout", now)),
         (
             "deployment",
             ev.make(
@@ -261,6 +262,12 @@ def _send_scenario(
         ("ticket [overreach]", ticket(overreach, "[overreach] Late parcel", "Still waiting.")),
         ("ticket [busy]", ticket(busy, "[busy] Change my e-mail", "To ana@example.org.")),
         ("globex ticket", ticket(globex_low, "VPN keeps dropping", "Since today.", "globex")),
+        ("ticket [vague]", ticket(vague, "[vague] It does not work", "Nothing happens.")),
+        (
+            "globex refund ticket",
+            ticket(globex_refund, "Charged twice for my plan", "Please refund one.", "globex"),
+        ),
+        ("alert (no deployment follows)", alert(quiet_incident, "acme", "A-2", "search", now)),
     ]
     for label, event in sends:
         producer.send(event)
@@ -281,15 +288,17 @@ def _send_scenario(
     producer.send_record(dataclasses.replace(record, headers=bad))
     echo(f"sent {forged.event_type:22} {forged.workflow_id:24} forged: a wrong signature")
     producer.flush()
-    resolved = ev.make(
-        "alert.resolved",
-        incident,
-        "globex",
-        "monitoring",
-        MONITOR,
-        {"alert_id": "A-1", "service": "checkout", "name": "HighErrorRate", "resolved_at": now + 1},
-    )
-    return ev, [(incident, "waiting", resolved, "alert resolved")]
+    replied = ev.make("customer.replied", vague, "acme", "helpdesk", CUSTOMER,
+                      {"ticket_id": f"T-{vague}", "customer_id": "cust-77", "message_id": "M-1",
+                       "body": "The export button shows a blank page.",
+                       "attachment_ids": []})  # fmt: skip
+    return ev, [
+        (incident, "waiting", resolved(incident, "globex", "A-1", "checkout", now + 1),
+         "alert resolved"),
+        (quiet_incident, "waiting", resolved(quiet_incident, "acme", "A-2", "search", now + 1),
+         "alert resolved"),
+        (vague, "waiting_for_customer", replied, "the customer's details"),
+    ]  # fmt: skip
 
 
 def _follow(
@@ -318,7 +327,7 @@ def _follow(
                     last[wf] = state.status
                 if state.status == "awaiting_approval" and wf not in approved:
                     approved.add(wf)
-                    _decide(producer, ev, state, run.workflows[wf] == "refund denied", echo)
+                    _decide(producer, ev, state, run.workflows[wf], echo)
             for item in list(pending):
                 wf, status, event, label = item
                 if wf in run.states and run.states[wf].status == status:
@@ -342,11 +351,13 @@ def _decide(
     producer: EventProducer,
     ev: _Events,
     state: WorkflowState,
-    deny: bool,
+    scenario: str,
     echo: Callable[[str], None],
 ) -> None:
-    """The reviewer's answer: a grant that cuts the amount from 42.00 to 30.00 (what the
-    payments service then receives), or a denial that tells the agent to withdraw."""
+    """The reviewer's answer: a denial that tells the agent to withdraw, a grant as proposed,
+    or a grant that cuts the amount from 42.00 to 30.00 (what the payments service then
+    receives)."""
+    deny = scenario == "refund denied"
     approval = state.pending_approvals[0]
     decision: dict[str, Any] = {
         "approval_id": approval.approval_id,
@@ -358,6 +369,9 @@ def _decide(
     if deny:
         decision["comment"] = "Not a duplicate charge: withdraw the refund."
         note = "denied: withdraw"
+    elif scenario.startswith("refund approved as proposed"):
+        decision["comment"] = "Duplicate charge confirmed."
+        note = "approved as proposed"
     else:
         decision["changes"] = [{"field": "amount", "old_value": "42.00", "new_value": "30.00"}]
         decision["comment"] = "Duplicate charge confirmed; refund the 30.00 charged twice."

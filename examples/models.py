@@ -11,7 +11,8 @@ Markers in a ticket's subject script misbehaviour, for the demo: ``[sloppy]`` ma
 classifier answer with an invalid outcome once (it is asked again and then answers well);
 ``[overreach]`` makes it call ``issue_refund``, a tool outside its allowlist, first (it is
 told no such tool exists, and goes on); ``[busy]`` makes its first request fail with a 429
-(the runner waits and asks again).
+(the runner waits and asks again); ``[vague]`` makes it answer ``needs_info`` until the
+customer has replied (the classify step then sees the reply as ``event.body``).
 """
 
 from __future__ import annotations
@@ -77,6 +78,9 @@ def scripted_support_model(messages: list[ModelMessage], info: AgentInfo) -> Mod
             return ModelResponse(parts=[ToolCallPart("issue_refund", {"amount": "500.00"})])
         if "[sloppy]" in subject and not told:
             return _answer(info, {"outcome": "probably fine", "confidence": "0.4"})
+        replied = view.get("event.body", "") != view.get("context.body", "")
+        if "[vague]" in subject and not replied:
+            return _answer(info, {"outcome": "needs_info", "confidence": "0.7"})
         refund = "refund" in text or "charged twice" in text
         return _answer(info, {"outcome": "refund" if refund else "low_risk", "confidence": "0.9"})
     ticket_id = view.get("context.ticket_id", "")

@@ -21,9 +21,10 @@ def _clock(ms: int) -> str:
 @click.option("--timeout", default=90.0, show_default=True, help="Seconds to wait for the end.")
 def demo_cmd(as_json: bool, timeout: float) -> None:
     """Run the pipeline on sample events: a worker (gate + orchestrator), the step runner, the
-    example payments service, and signed events for nine workflows of two tenants (a refund
-    approved with an edited amount, one denied, a model that answers badly once, one that
-    reaches for a tool it may not use, one that is rate-limited, an incident, an early close),
+    example payments and status services, and signed events for twelve workflows of two
+    tenants (a refund approved with an edited amount, one approved as proposed, one denied, a
+    model that answers badly once, one that reaches for a tool it may not use, one that is
+    rate-limited, a ticket that needs the customer's details, two incidents, an early close),
     a duplicate and a forged event."""
 
     def echo(message: str) -> None:
@@ -90,9 +91,11 @@ def demo_cmd(as_json: bool, timeout: float) -> None:
         "The duplicate ticket.created was dropped by its event id; the early ticket.closed was "
         "held until its ticket.created; the classify result for the ticket that closed "
         "meanwhile was recorded as ignored (a late answer, not bad input); only the forged "
-        "event was quarantined. The refund paid what the reviewer approved, once, under its "
-        "ledger key; the denied one was withdrawn; the sloppy classifier was asked again, the "
-        "overreaching one was refused its tool, the rate-limited one waited and retried. Try "
+        "event was quarantined. Each approved refund paid what its reviewer approved (30.00 "
+        "after an edit, 42.00 as proposed), once, under its ledger key; the denied one was "
+        "withdrawn; the sloppy classifier was asked again, the overreaching one was refused "
+        "its tool, the rate-limited one waited and retried, the vague ticket waited for the "
+        "customer's details. Try "
         "`agentflow workflow show <id> --json` (usage, tool calls, results) and `agentflow "
         "quarantine list`.",
         style="dim",

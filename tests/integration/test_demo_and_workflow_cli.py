@@ -41,6 +41,9 @@ def test_should_run_demo_workflows_to_their_ends_and_show_them(
         "tool outside the allowlist": "done",
         "model rate-limited (429), retried": "done",
         "low-risk ticket of another tenant": "done",
+        "details asked of the customer, then answered": "done",
+        "refund approved as proposed, another tenant": "resolved",
+        "incident without a deployment": "done",
     }
     assert {w["tenant"] for w in demo["workflows"]} == {"acme", "globex"}
     # The classifier that called a tool outside its allowlist: told, recorded, went on.
@@ -61,11 +64,20 @@ def test_should_run_demo_workflows_to_their_ends_and_show_them(
         "executing_refund",
         "resolved",
     ]
-    # The reviewer's edit is what the payments service received, once, under the ledger's key.
-    [call] = demo["payments_calls"]
-    assert (call["body"]["amount"], call["effective"]) == ("30.00", True)
-    assert call["key"].startswith(f"{refund['workflow_id']}/")
+    # The reviewer's edit is what the payments service received, once, under the ledger's key;
+    # the other tenant's refund, approved as proposed, paid the proposed 42.00.
+    as_proposed = by_scenario["refund approved as proposed, another tenant"]
+    calls = {c["key"].split("/")[0]: c for c in demo["payments_calls"]}
+    assert len(demo["payments_calls"]) == 2 and all(c["effective"] for c in calls.values())
+    assert calls[refund["workflow_id"]]["body"]["amount"] == "30.00"
+    assert calls[as_proposed["workflow_id"]]["body"]["amount"] == "42.00"
     assert refund["step_results"]["execute_refund"]["amount"] == "30.00"
+    # The vague ticket asked the customer, waited, and was classified again on the reply.
+    vague = by_scenario["details asked of the customer, then answered"]
+    assert [h["to_state"] for h in vague["history"]] == [
+        "classifying", "asking_customer", "waiting_for_customer", "classifying",
+        "drafting_reply", "done",
+    ]  # fmt: skip
     # What reached the outputs topic: the agent outputs, the approval request, the notices.
     assert refund["outputs"] == ["refund.recommended", "approval.requested", "workflow.completed"]
     assert by_scenario["low-risk ticket"]["outputs"] == ["reply.drafted", "workflow.completed"]
@@ -103,8 +115,10 @@ def test_should_run_demo_workflows_to_their_ends_and_show_them(
         w["workflow_id"] for w in demo["workflows"] if w["tenant"] == "acme"
     )
     resolved = _json(_cli(env, "workflow", "list", "--status", "resolved", "--json"))
-    # (the other refund was denied, and closed)
-    assert [w["workflow_id"] for w in resolved] == [refund["workflow_id"]]
+    # (the third refund was denied, and closed)
+    assert sorted(w["workflow_id"] for w in resolved) == sorted(
+        [refund["workflow_id"], as_proposed["workflow_id"]]
+    )
 
     missing = _cli(env, "workflow", "show", "wf-nope")
     assert missing.returncode == 2
