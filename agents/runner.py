@@ -458,8 +458,11 @@ class StepRunner:
 
     # -- rebalance ----------------------------------------------------------------------
     def _on_assign(self, consumer: Consumer, partitions: list[TP]) -> None:
+        log.info("assigned %s", sorted(tp.partition for tp in partitions))
         base = Path(self.host.data_dir) / self.deployment.app_id
         for tp in partitions:
+            if tp.partition in self._states:  # already ours: keep its state and queue
+                continue
             self._states[tp.partition] = open_partition_state(
                 self._restorer, base, {LEDGER_TABLE: LEDGER}, self.deployment, tp.partition,
                 self.observer.on_restore,
@@ -472,11 +475,13 @@ class StepRunner:
         self.observer.on_assign(sorted(self._states))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TP]) -> None:
+        log.info("revoked %s", sorted(tp.partition for tp in partitions))
         if self._txn_open:
             self._commit()  # what finished so far, before the partitions move
         self._release([tp.partition for tp in partitions])
 
     def _on_lost(self, consumer: Consumer, partitions: list[TP]) -> None:
+        log.info("lost %s", sorted(tp.partition for tp in partitions))
         if self._txn_open:
             self._abort(KafkaError(KafkaError._STATE, "partitions lost"))
         self._release([tp.partition for tp in partitions])
@@ -490,4 +495,8 @@ class StepRunner:
             state = self._states.pop(partition, None)
             if state is not None:
                 state.close()
+        # RocksDB keeps a closed store's files locked while anything still refers to it (an
+        # iterator in a reference cycle, say, which the collector, run rarely here, has not
+        # freed yet); the partition may come straight back, so free such garbage now.
+        gc.collect()
         self.observer.on_assign(sorted(self._states))

@@ -121,6 +121,7 @@ def targets(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
     rec = [s for s in (doc.get("recovery") or {}).get("stages", []) if s.get("restored_records")]
     steps = doc.get("steps") or {}
     steps_ours = (steps.get("contenders") or {}).get("agentflow") or {}
+    steps_two = (steps.get("contenders") or {}).get("agentflow-2p") or {}
     largest = stages[-1] if stages else {}
     sizes = f"{stages[-1]['live_workflows']:,} vs {stages[0]['live_workflows']:,}" if stages else ""
     rows: list[tuple[str, str, float | None, str, float]] = [
@@ -151,6 +152,8 @@ def targets(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
         ),
         ("steps_of_ideal", "steps/s over concurrency / model latency",
          steps_ours.get("of_ideal"), ">=", 0.8),
+        ("steps_of_ideal_2_processes", "the same, two runner processes in one group",
+         steps_two.get("of_ideal"), ">=", 0.8),
         ("steps_over_faust", "step runner / faust agent", steps.get("agentflow_vs_faust"),
          ">=", 1.0),
     ]  # fmt: skip

@@ -6,6 +6,9 @@ steps/s. Contenders:
 
 - ``agentflow``: ``agentflow steps run`` (exactly once: results, ledger and offsets in one
   transaction per commit interval);
+- ``agentflow-2p``: two runner processes in one group, 50 steps at a time each: how a user
+  scales past one process's CPU (a model step costs milliseconds of CPU in pydantic-ai and
+  the OpenAI SDK, so one process cannot reach the ideal);
 - ``faust``: a faust-streaming agent with ``concurrency=100`` running the same step through
   the same executor (at least once), :mod:`bench.faust_steps_app`.
 
@@ -34,7 +37,9 @@ from bench.procs import ROOT, delete_topics_quietly, start_process, stop_process
 from bench.steps_flows import command
 
 Progress = Callable[[str], None]
-CONTENDERS = ("agentflow", "faust")
+CONTENDERS = ("agentflow", "agentflow-2p", "faust")
+#: Runner processes per contender (one consumer group; the concurrency is split between them).
+PROCESSES = {"agentflow-2p": 2}
 RUNNER_CMD = ("-m", "agentflow.cli.main", "steps", "run", "--log-level", "WARNING")
 
 
@@ -121,18 +126,23 @@ class StepsBench:
         model = start_process(model_cmd, {}, workdir / "model.txt")
         try:
             url = f"http://127.0.0.1:{port}/v1"
-            proc = start_process(*self._command(name, prefix, url, workdir))
+            count = PROCESSES.get(name, 1)
+            procs = [
+                start_process(*self._command(name, prefix, url, workdir, i, count))
+                for i in range(count)
+            ]
             try:
-                stamps = self._answers(ingress, proc)
-                cpu_s = _cpu_seconds(proc.pid)
+                stamps = self._answers(ingress, procs)
+                cpu_s = sum(_cpu_seconds(p.pid) for p in procs)
             finally:
-                stop_process(proc)
+                for proc in procs:
+                    stop_process(proc)
         finally:
             stop_process(model)
         if len(stamps) < cfg.commands:
             return {
                 "outcome": f"incomplete: {len(stamps)}/{cfg.commands} answers",
-                "log": tail(workdir / "log.txt"),
+                "log": tail(min(workdir.glob("log*.txt"))),
             }
         span_s = (max(stamps) - min(stamps)) / 1000
         rate = (len(stamps) - 1) / span_s if span_s > 0 else 0.0
@@ -148,25 +158,26 @@ class StepsBench:
         }
 
     def _command(
-        self, name: str, prefix: str, model_url: str, workdir: Path
+        self, name: str, prefix: str, model_url: str, workdir: Path, index: int = 0, of: int = 1
     ) -> tuple[list[str], dict[str, str], Path]:
         cfg = self.cfg
-        log = workdir / "log.txt"
-        if name == "agentflow":
+        log = workdir / ("log.txt" if of == 1 else f"log-{index}.txt")
+        if name.startswith("agentflow"):
+            concurrency = str(cfg.concurrency // of)
             environ = {
                 "AGENTFLOW_BOOTSTRAP_SERVERS": cfg.bootstrap,
                 "AGENTFLOW_APP_ID": "bench",
                 "AGENTFLOW_TOPIC_PREFIX": prefix,
-                "AGENTFLOW_WORKER_ID": "bench",
-                "AGENTFLOW_DATA_DIR": str(workdir / "data"),
+                "AGENTFLOW_WORKER_ID": f"bench-{index}",
+                "AGENTFLOW_DATA_DIR": str(workdir / f"data-{index}"),
                 "AGENTFLOW_COMMIT_INTERVAL_MS": str(cfg.commit_interval_ms),
                 "AGENTFLOW_BATCH_SIZE": str(cfg.batch_size),
                 "AGENTFLOW_WORKFLOWS": "bench.steps_flows:registry",
                 "AGENTFLOW_MODEL_BASE_URL": model_url,
                 "AGENTFLOW_MODEL_API_KEY": "bench",
                 "AGENTFLOW_SIGNING_KEYS_FILE": str(ROOT / "config" / "signing-keys.dev.json"),
-                "AGENTFLOW_STEPS_MAX_IN_FLIGHT": str(cfg.concurrency),
-                "AGENTFLOW_STEPS_MAX_PER_TENANT": str(cfg.concurrency),
+                "AGENTFLOW_STEPS_MAX_IN_FLIGHT": concurrency,
+                "AGENTFLOW_STEPS_MAX_PER_TENANT": concurrency,
             }
             return [sys.executable, *RUNNER_CMD], environ, log
         app = AppEnv(
@@ -204,7 +215,7 @@ class StepsBench:
                 producer.poll(0)
         producer.flush(60)
 
-    def _answers(self, topic: str, proc: Any) -> list[int]:
+    def _answers(self, topic: str, procs: list[Any]) -> list[int]:
         """Broker timestamps (ms) of the answers, one per workflow, until all are in."""
         consumer = Consumer(
             {
@@ -221,7 +232,7 @@ class StepsBench:
         deadline = time.monotonic() + self.cfg.timeout_s
         try:
             while len(stamps) < self.cfg.commands and time.monotonic() < deadline:
-                if proc.poll() is not None:
+                if any(p.poll() is not None for p in procs):
                     break
                 for m in consumer.consume(1000, 0.2):
                     if m.error() is None and m.key() is not None:

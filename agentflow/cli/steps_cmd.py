@@ -52,7 +52,9 @@ def run_cmd(role_pairs: tuple[str, ...], key_id: str | None, as_json: bool, log_
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per tool call is noise
+    # A line per tool call and model request is noise (the OpenAI SDK speaks through httpx2).
+    for noisy in ("httpx", "httpx2"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     settings = load_settings()
     keyring = load_keyring(settings.signing)
     key_ids = keyring.key_ids(STEP_SOURCE)
