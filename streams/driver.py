@@ -56,6 +56,7 @@ class TestDriver:
         self.counters = TaskCounters()
         self._outputs: dict[str, list[Emit]] = defaultdict(list)
         self._offsets: dict[tuple[str, int], int] = defaultdict(int)
+        self._logs: dict[str, list[Record]] = defaultdict(list)
         self._tasks: list[PartitionTask] = []
         for partition in range(self.partitions):
             stores = {
@@ -89,6 +90,7 @@ class TestDriver:
         self._offsets[(role, partition)] = offset + 1
         ts = self.now_ms if timestamp_ms is None else timestamp_ms
         record = Record(role, partition, offset, key, value, tuple(headers), ts)
+        self._logs[role].append(record)
         task = self._tasks[partition]
         emits = task.process(record, self.now_ms)
         self._commit(task, emits)
@@ -108,6 +110,11 @@ class TestDriver:
         """Everything emitted to ``role`` since the last read of it."""
         out = self._outputs.pop(role, [])
         return out
+
+    def topic_log(self, role: str) -> list[Record]:
+        """The topic of ``role`` as a broker would hold it: every record piped to it and every
+        record emitted to it, in order, with their partitions and offsets (read by a replay)."""
+        return list(self._logs.get(role, ()))
 
     def state(self, table: str, key: bytes, partition: int | None = None) -> Any | None:
         if partition is None:
@@ -129,7 +136,18 @@ class TestDriver:
                     f"output_roles {sorted(self.deployment.topics)}"
                 )
             self._outputs[emit.role].append(emit)
+            self._log_emit(emit)
         task.state.flush(task.state.encoded_changes())
+
+    def _log_emit(self, emit: Emit) -> None:
+        partition = emit.partition
+        if partition is None:
+            partition = partition_for(emit.key, self.partitions) if emit.key is not None else 0
+        offset = self._offsets[(emit.role, partition)]
+        self._offsets[(emit.role, partition)] = offset + 1
+        record = Record(emit.role, partition, offset, emit.key, emit.value, tuple(emit.headers),
+                        self.now_ms)  # fmt: skip
+        self._logs[emit.role].append(record)
 
     def __enter__(self) -> TestDriver:
         return self

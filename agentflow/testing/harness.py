@@ -16,8 +16,16 @@ from processors.engine.records import (
     decode_step_command,
 )
 from processors.engine.state import WorkflowState
-from processors.events import ApprovalRequestedV1, Envelope, decode, decode_record, encode
+from processors.events import (
+    ApprovalRequestedV1,
+    Envelope,
+    decided_at_header,
+    decode,
+    decode_record,
+    encode,
+)
 from processors.roles import AUDIT_ROLE, EVENTS_ROLE, OUTPUTS_ROLE, QUARANTINE_ROLE, STEPS_ROLE
+from replay.shadow import ShadowRun
 from streams.driver import TestDriver
 
 
@@ -31,8 +39,29 @@ class WorkflowHarness:
         self.events = EventFactory(workflow_id, tenant)
 
     def send(self, event: Envelope) -> None:
-        """Pipe ``event`` (Avro encoded, keyed by its workflow id) on role ``events``."""
-        self.driver.pipe(EVENTS_ROLE, event.key, encode(event))
+        """Pipe ``event`` (Avro encoded, keyed by its workflow id) on role ``events``, stamped
+        with the driver's time as the gate stamps what it admits (``af-decided-at``)."""
+        headers = (decided_at_header(self.driver.now_ms),)
+        self.driver.pipe(EVENTS_ROLE, event.key, encode(event), headers)
+
+    def assert_replays_identically(self) -> int:
+        """Replay the driver's ``events`` log (what it was sent, and the ``timer.fired`` events
+        the engine made) through a fresh orchestrator over a shadow state, as ``agentflow
+        replay`` does, and fail unless every audit record equals the live one, byte for byte.
+        Returns how many audit records were compared."""
+        processors = [p for p in self.driver.processors if EVENTS_ROLE in p.input_roles]
+        live = [r.value for r in self.driver.topic_log(AUDIT_ROLE)]
+        replayed: list[bytes | None] = []
+        with ShadowRun(processors, self.driver.deployment) as shadow:
+            for record in self.driver.topic_log(EVENTS_ROLE):
+                replayed += [e.value for e in shadow.feed(record) if e.role == AUDIT_ROLE]
+        for n, (was, now) in enumerate(zip(live, replayed, strict=False)):
+            if was != now:
+                first = AuditRecord.decode(was or b""), AuditRecord.decode(now or b"")
+                raise AssertionError(f"audit record {n} differs on replay: {first}")
+        if len(live) != len(replayed):
+            raise AssertionError(f"{len(live)} audit records live, {len(replayed)} on replay")
+        return len(live)
 
     def commands(self) -> list[StepCommand]:
         """Step commands emitted since the last call."""

@@ -29,7 +29,7 @@ from processors.engine.records import (
     decode_step_command,
 )
 from processors.engine.state import WORKFLOW_STATE, WorkflowState, WorkflowStateCodec
-from processors.engine.timers import TimerRefCodec, expire_held, fire_timer
+from processors.engine.timers import TimerRefCodec, expire_on, fire_timer, hold_expiry_event
 from processors.roles import AUDIT_ROLE, EVENTS_ROLE, OUTPUTS_ROLE, STEPS_ROLE
 
 __all__ = [
@@ -62,8 +62,9 @@ __all__ = [
     "decode_notice",
     "decode_step_command",
     "derive_id",
-    "expire_held",
+    "expire_on",
     "fire_timer",
+    "hold_expiry_event",
     "process_event",
     "release_held",
 ]

@@ -293,7 +293,9 @@ def _hold(work: Work, timeout_ms: int, headers: Headers) -> Decision:
         event_id=event.event_id,
         event_type=event.event_type,
         tenant=event.tenant,
-        offset=work.offset,
+        # Not where it was read: that is an ingress offset live and a workflow-events one on
+        # a replay. Its quarantine record, if it expires, names workflow-events at offset -1.
+        offset=-1,
         held_at=work.now_ms,
         expires_at=work.now_ms + timeout_ms,
         event=encode(event),

@@ -54,13 +54,19 @@ def notice_id(event_id: str, kind: str) -> str:
     return derive_id(event_id, f"notice:{kind}")
 
 
-def audit_id(event_id: str, decision: str, offset: int) -> str:
+def audit_id(event_id: str, decision: str, decided_at: int) -> str:
     """The audit record of deciding ``event_id``.
 
     An event is decided once for real (applied, retried, rejected or expired, possibly after
     being held), so those audits hash the decision kind only. A duplicate can be seen many
-    times; its offset tells those audits apart.
+    times; the time it was decided at (which the log records, so a replay sees the same time)
+    tells those audits apart. No id depends on an offset: a replay reads another topic.
     """
     if decision == "duplicate":
-        return derive_id(event_id, f"audit:duplicate:{offset}")
+        return derive_id(event_id, f"audit:duplicate:{decided_at}")
     return derive_id(event_id, f"audit:{decision}")
+
+
+def hold_expiry_event_id(held_event_id: str, expires_at: int) -> str:
+    """The ``timer.fired`` (kind ``hold``) that expires a held event."""
+    return derive_id(f"{held_event_id}:{expires_at}", "hold.expired")

@@ -23,8 +23,24 @@ from processors.engine.decide import process_event
 from processors.engine.decision import Decision, TimerRef, due_upper_bound
 from processors.engine.emits import ENGINE_VERSION, TIMERS, WORKFLOWS, ResultBuilder
 from processors.engine.state import WorkflowState, WorkflowStateCodec
-from processors.engine.timers import TimerRefCodec, expire_held, fire_timer
-from processors.events import Envelope, EventDecodeError, decode, encode
+from processors.engine.timers import (
+    TimerRefCodec,
+    expire_on,
+    fire_timer,
+    hold_expiry_event,
+    is_hold_expiry,
+)
+from processors.events import (
+    CONTENT_TYPE_AVRO,
+    HEADER_CONTENT_TYPE,
+    Envelope,
+    EventDecodeError,
+    TimerFiredV1,
+    decided_at,
+    decided_at_header,
+    decode,
+    encode,
+)
 from processors.quarantine import quarantine_emit
 from processors.roles import (
     AUDIT_ROLE,
@@ -34,6 +50,8 @@ from processors.roles import (
     STEPS_ROLE,
 )
 from workflows import DefinitionRegistry
+
+_AVRO_HEADERS = ((HEADER_CONTENT_TYPE, CONTENT_TYPE_AVRO.encode()),)
 
 
 @dataclass
@@ -73,20 +91,28 @@ class OrchestratorProcessor:
         return self.handle(event, record, state, ctx)
 
     def handle(self, event: Envelope, record: Record, state: StateView, ctx: Context) -> Result:
-        """Decide an already decoded and validated ``event`` read as ``record``."""
+        """Decide an already decoded and validated ``event`` read as ``record``, at the time
+        its ``af-decided-at`` header gives (the gate's admission time), else ``ctx.now_ms``.
+
+        Deciding at the recorded time, and on nothing an offset or the wall clock would
+        change, is what lets a replay of workflow-events reproduce every decision."""
         if record.key is not None and record.key != event.key:
             detail = f"record key {record.key[:200]!r} is not workflow_id {event.workflow_id!r}"
             return _refuse(record, reasons.KEY_MISMATCH, detail, ctx, event)
+        now_ms = decided_at(record.headers) or ctx.now_ms
         current = state.get(WORKFLOWS, event.key)  # a private copy: the engine may edit it
-        decisions = process_event(
-            current,
-            event,
-            record.offset,
-            self.registry,
-            ctx.now_ms,
-            headers=record.headers,
-            handed_over=True,
-        )
+        if is_hold_expiry(event):
+            decisions = expire_on(current, event, now_ms)
+        else:
+            decisions = process_event(
+                current,
+                event,
+                record.offset,
+                self.registry,
+                now_ms,
+                headers=record.headers,
+                handed_over=True,
+            )
         out = ResultBuilder(ctx)
         out.add(decisions, record)
         return out.result()
@@ -118,12 +144,16 @@ class OrchestratorProcessor:
     def _fire(
         self, current: WorkflowState, ref: TimerRef, out: ResultBuilder, ctx: Context
     ) -> tuple[Decision, ...]:
+        """A due deadline or hold: its ``timer.fired`` event goes to ``events``, stamped with
+        the time it is decided at, and is decided by the code a replay of it runs."""
         if ref.kind == "hold":
-            expired = expire_held(current, ref.timer_id, ctx.now_ms)
-            return (expired,) if expired is not None else ()
-        event, decisions = fire_timer(current, ref, self.registry, ctx.now_ms)
+            event: TimerFiredV1 | None = hold_expiry_event(current, ref.timer_id)
+            decisions = expire_on(current, event, ctx.now_ms) if event is not None else ()
+        else:
+            event, decisions = fire_timer(current, ref, self.registry, ctx.now_ms)
         if event is not None:
-            out.emit(Emit(EVENTS_ROLE, event.key, encode(event)))
+            headers = (*_AVRO_HEADERS, decided_at_header(ctx.now_ms))
+            out.emit(Emit(EVENTS_ROLE, event.key, encode(event), headers))
         return decisions
 
 

@@ -19,7 +19,6 @@ from processors.events import (
     HEADER_CONTENT_TYPE,
     EpochMillis,
     Int32,
-    Int64,
     decode_model,
     encode_model,
 )
@@ -105,7 +104,8 @@ class AuditRecord(_Record):
     definition_version: Int32 | None = None
     event_id: str
     event_type: str
-    event_offset: Int64
+    # v1's event_offset (where the event was read) is gone from v2: a replay reads the events
+    # from another topic, and must reproduce every decision byte for byte.
     decision: DecisionKind
     status_before: str | None = None
     status_after: str | None = None

@@ -162,6 +162,7 @@ class WorkflowState(_Model):
     started_at: EpochMillis | None = None
     updated_at: EpochMillis
     last_event_id: str | None = None
+    #: No longer written (-1): a decision must not depend on the offset an event was read at.
     last_offset: Int64 = -1
     context: dict[str, str] = Field(default_factory=dict)
     completed_steps: list[str] = Field(default_factory=list)

@@ -9,7 +9,7 @@ entry whose timer or held event is gone (cancelled, fired, released) is simply d
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeGuard
 
 from processors import reasons
 from processors.engine import ids
@@ -20,10 +20,13 @@ from processors.engine.decision import (
     Rejection,
     TimerRef,
 )
-from processors.engine.state import WorkflowState
+from processors.engine.state import MAX_SEEN_EVENT_IDS, WorkflowState
 from processors.engine.work import Work
-from processors.events import TimerFiredPayloadV1, TimerFiredV1, decode
+from processors.events import Envelope, TimerFiredPayloadV1, TimerFiredV1, decode
 from workflows import DefinitionRegistry
+
+#: ``timer.fired``'s kind (and the ``timers`` index kind) of a held event's expiry.
+HOLD = "hold"
 
 
 class TimerRefCodec:
@@ -79,20 +82,56 @@ def fire_timer(
     return event, process_event(state, event, -1, registry, now_ms)
 
 
-def expire_held(state: WorkflowState, event_id: str, now_ms: int) -> Decision | None:
-    """Expire held event ``event_id``: an ``expired`` decision with reason ``orphan_event``
-    (the workflow never started) or ``prerequisite_timeout``; None if it is not held."""
-    held = next((h for h in state.held if h.event_id == event_id), None)
+def hold_expiry_event(state: WorkflowState, held_event_id: str) -> TimerFiredV1 | None:
+    """The ``timer.fired`` (kind ``hold``) that expires held event ``held_event_id``, or None
+    if it is no longer held. Like a deadline's, it goes to workflow-events, so a replay reads
+    the expiry from the log instead of deciding it by its own clock."""
+    held = next((h for h in state.held if h.event_id == held_event_id), None)
     if held is None:
         return None
+    return TimerFiredV1(
+        event_id=ids.hold_expiry_event_id(held.event_id, held.expires_at),
+        occurred_at=held.expires_at,
+        source=ENGINE_SOURCE,
+        tenant=state.tenant or held.tenant,
+        actor=ENGINE_ACTOR,
+        workflow_id=state.workflow_id,
+        causation_id=held.event_id,
+        payload=TimerFiredPayloadV1(
+            timer_id=held.event_id, kind=HOLD, due_at=held.expires_at, subject_id=held.event_id
+        ),
+    )
+
+
+def is_hold_expiry(event: Envelope) -> TypeGuard[TimerFiredV1]:
+    """True for the engine's ``timer.fired`` that expires a held event."""
+    return isinstance(event, TimerFiredV1) and event.payload.kind == HOLD
+
+
+def expire_on(
+    state: WorkflowState | None, event: TimerFiredV1, now_ms: int
+) -> tuple[Decision, ...]:
+    """Decide hold expiry ``event``: the held event it names is ``expired``, with reason
+    ``orphan_event`` (the workflow never started) or ``prerequisite_timeout``. The same code
+    decides it live (at the punctuation) and in a replay (read from workflow-events). An expiry
+    whose event is no longer held (read again by an orchestrator on workflow-events) changes
+    nothing: ``duplicate`` if the workflow remembers it, else ``ignored``."""
+    held_id = event.payload.subject_id
+    held = next((h for h in state.held if h.event_id == held_id), None) if state else None
+    if state is None or held is None:
+        seen = state is not None and event.event_id in state.seen_event_ids
+        work = Work.begin(state.clone() if state else None, event, -1, now_ms)
+        return (work.finish("duplicate" if seen else "ignored", write=False),)
     work = Work.begin(state.clone(), decode(held.event), held.offset, now_ms)
     work.held = held
-    work.state.held = [h for h in work.state.held if h.event_id != event_id]
+    work.state.held = [h for h in work.state.held if h.event_id != held_id]
     if work.state.started:
         reason = reasons.PREREQUISITE_TIMEOUT
         detail = f"{held.event_type} was not accepted by state {work.state.status!r} in time"
+        work.state.seen_event_ids.append(event.event_id)  # the expiry itself, once
+        del work.state.seen_event_ids[:-MAX_SEEN_EVENT_IDS]
     else:
         reason = reasons.ORPHAN_EVENT
         detail = f"{held.event_type} arrived for a workflow that never started"
     detail += f" (held at {held.held_at}, expired at {held.expires_at})"
-    return work.finish("expired", Rejection(reason, detail), keep_id=work.state.started)
+    return (work.finish("expired", Rejection(reason, detail), keep_id=work.state.started),)

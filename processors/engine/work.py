@@ -53,13 +53,13 @@ class Work:
         return Work(state, event, offset, now_ms, status_before=state.status)
 
     def remember(self) -> None:
-        """Record the event as decided: dedup set, last event id and offset."""
+        """Record the event as decided: dedup set and last event id (not its offset, which a
+        replay of another topic would not reproduce)."""
         seen = self.state.seen_event_ids
         if self.event.event_id not in seen:
             seen.append(self.event.event_id)
             del seen[:-MAX_SEEN_EVENT_IDS]
         self.state.last_event_id = self.event.event_id
-        self.state.last_offset = self.offset
         self.state.updated_at = self.now_ms
 
     def finish(
@@ -94,14 +94,13 @@ class Work:
         ]
         st = self.state
         audit = AuditRecord(
-            audit_id=ids.audit_id(self.event.event_id, kind, self.offset),
+            audit_id=ids.audit_id(self.event.event_id, kind, self.now_ms),
             workflow_id=st.workflow_id,
             tenant=st.tenant,
             definition_name=st.definition_name,
             definition_version=st.definition_version,
             event_id=self.event.event_id,
             event_type=self.event.event_type,
-            event_offset=self.offset,
             decision=kind,
             status_before=self.status_before,
             status_after=st.status,

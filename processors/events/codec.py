@@ -232,11 +232,16 @@ def decode_model(
     """Decode a record written with :func:`encode_model` into ``model``.
 
     The model's validation checks the datum (ranges included), so it is not checked against
-    the schema twice. A record of another schema is ``unknown_schema``.
+    the schema twice. A record of another schema is ``unknown_schema``. One written with an
+    older version of the schema is resolved to the latest first (see :func:`_upgrade`).
     """
-    entry, datum = _read(data, registry or default_registry())
+    reg = registry or default_registry()
+    entry, datum = _read(data, reg)
     if entry.name != schema_name:
         raise EventDecodeError(reasons.UNKNOWN_SCHEMA, f"expected {schema_name}, got {entry.name}")
+    latest = reg.record(entry.name)
+    if not entry.is_event and latest is not None and latest is not entry:
+        datum = _upgrade(latest, datum)
     try:
         return model.model_validate(datum)
     except ValidationError as exc:

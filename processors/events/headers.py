@@ -18,6 +18,11 @@ CONTENT_TYPE_JSON: Final = "application/json"
 HEADER_SIGNATURE: Final = "af-signature"
 #: Id of the signing key that produced ``af-signature``.
 HEADER_KEY_ID: Final = "af-key-id"
+#: On a workflow-events record: the time (epoch ms, decimal ASCII) the orchestrator decides
+#: the event at: the gate's admission time, or the punctuation's for an event the engine made.
+#: A replay of workflow-events decides each event at this time, so its decisions are the
+#: live run's, byte for byte.
+HEADER_DECIDED_AT: Final = "af-decided-at"
 
 #: Header names read as the content type, compared case-insensitively: ``content-type`` (and
 #: HTTP's ``Content-Type``) and Spring Cloud Stream's ``contentType``.
@@ -46,3 +51,16 @@ def media_type(value: str | bytes | None) -> str:
         value = bytes(value).decode("ascii")
     media = (value or "").split(";", 1)[0].strip().strip('"').strip().lower()
     return media or CONTENT_TYPE_AVRO
+
+
+def decided_at_header(now_ms: int) -> tuple[str, bytes]:
+    """The ``af-decided-at`` header for ``now_ms``."""
+    return HEADER_DECIDED_AT, str(now_ms).encode()
+
+
+def decided_at(headers: Iterable[tuple[str, bytes | None]]) -> int | None:
+    """The ``af-decided-at`` time in ``headers``; None if absent or not a decimal number."""
+    for name, value in headers:
+        if name == HEADER_DECIDED_AT and value is not None and value.isdigit():
+            return int(value)
+    return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from processors.contract import Context, Emit, Record, Result, StateView, TableSpec
-from processors.events import CONTENT_TYPE_AVRO, HEADER_CONTENT_TYPE
+from processors.events import CONTENT_TYPE_AVRO, HEADER_CONTENT_TYPE, decided_at_header
 from processors.gate.gate import Accepted, Gate
 from processors.partitioning import partition_for
 from processors.quarantine import quarantine_emit
@@ -38,7 +38,9 @@ def admit(gate: Gate, record: Record, ctx: Context) -> tuple[Accepted | None, Re
     outcome = gate.check(record, ctx.now_ms)
     if isinstance(outcome, Accepted):
         event = outcome.event
-        emit = Emit(EVENTS_ROLE, event.key, outcome.value, _AVRO_HEADERS)
+        # When it was admitted: the time the orchestrator decides it at, live and in a replay.
+        headers = (*_AVRO_HEADERS, decided_at_header(ctx.now_ms))
+        emit = Emit(EVENTS_ROLE, event.key, outcome.value, headers)
         return outcome, Result(emits=(emit,))
     rejected = quarantine_emit(
         record, outcome.reason, outcome.detail, ctx, gate.version, outcome.event_id, outcome.tenant

@@ -126,11 +126,10 @@ def test_should_fire_a_deadline_missed_while_down_exactly_once_after_restart(
     ]
     assert len(escalations) == 1, escalations
     [esc] = escalations
-    assert (esc.workflow_id, esc.event_id, esc.event_type, esc.event_offset) == (
+    assert (esc.workflow_id, esc.event_id, esc.event_type) == (
         late.workflow_id,
         event.event_id,
         "timer.fired",
-        -1,
     )
     assert (esc.decision, esc.status_before, esc.status_after) == (
         "applied",

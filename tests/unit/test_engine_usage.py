@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from processors.engine import AuditRecord, StepCommand
+from processors.engine import AUDIT_RECORD, AuditRecord, StepCommand
 from processors.events import (
     StepCompletedPayloadV2,
     StepCompletedV2,
@@ -10,6 +10,7 @@ from processors.events import (
     StepFailedV2,
     StepUsageV1,
     ToolCallV1,
+    default_registry,
 )
 from tests.unit.test_engine_decide import Flow
 
@@ -79,3 +80,20 @@ def test_a_failed_result_counts_what_it_spent_and_the_audit_record_says_so() -> 
     assert [(t.tool, t.status) for t in first.tool_calls] == [("issue_refund", "refused")]
     # A decision on anything but a step result carries no usage.
     assert flow.one(flow.f.ticket_created()).audit.usage is None
+
+
+def test_an_audit_record_written_by_v1_still_reads_and_loses_only_its_offset() -> None:
+    v1 = default_registry().record(AUDIT_RECORD, 1)
+    assert v1 is not None
+    datum = {"audit_id": "a-1", "workflow_id": "wf-1", "tenant": "acme",
+             "definition_name": "support_triage", "definition_version": 1, "event_id": "e-1",
+             "event_type": "ticket.created", "event_offset": 41, "decision": "applied",
+             "status_before": None, "status_after": "classifying", "transition": None,
+             "commands": ["c-1"], "emitted_ids": ["c-1"], "rejection_reason": None,
+             "rejection_detail": None, "decided_at": 1_000}  # fmt: skip
+    old = v1.header + v1.write(datum)
+    record = AuditRecord.decode(old)
+    assert (record.audit_id, record.event_id, record.commands, record.usage) == (
+        "a-1", "e-1", ("c-1",), None,
+    )  # fmt: skip
+    assert "event_offset" not in record.model_dump()

@@ -9,7 +9,13 @@ import pytest
 
 from processors.contract import Context, Emit, Record
 from processors.deployment import Deployment
-from processors.events import CONTENT_TYPE_AVRO, HEADER_CONTENT_TYPE, decode
+from processors.events import (
+    CONTENT_TYPE_AVRO,
+    HEADER_CONTENT_TYPE,
+    decided_at,
+    decided_at_header,
+    decode,
+)
 from processors.gate import (
     EVENTS_ROLE,
     GATE_REASONS,
@@ -61,9 +67,11 @@ def test_should_emit_an_accepted_avro_event_unchanged_to_the_events_role() -> No
     ev = event(workflow_id="wf-acme-1001")
     raw = signed(ev)
     emit = one_emit(raw.record(offset=7))
-    assert emit == Emit(
-        EVENTS_ROLE, ev.key, raw.value, ((HEADER_CONTENT_TYPE, b"application/avro"),)
-    )
+    # Stamped with its admission time: the time the orchestrator decides it at, live and on
+    # a replay of the events topic.
+    admitted = ((HEADER_CONTENT_TYPE, b"application/avro"), decided_at_header(ctx().now_ms))
+    assert emit == Emit(EVENTS_ROLE, ev.key, raw.value, admitted)
+    assert decided_at(emit.headers) == ctx().now_ms
     assert emit.value is raw.value
     assert emit.partition is None  # the host partitions it by key, like the ingress record
 
@@ -73,7 +81,7 @@ def test_should_emit_an_accepted_json_event_as_avro() -> None:
     emit = one_emit(signed(ev, as_json=True).record())
     assert emit.role == EVENTS_ROLE
     assert emit.key == ev.key
-    assert emit.headers == ((HEADER_CONTENT_TYPE, CONTENT_TYPE_AVRO.encode()),)
+    assert emit.headers[0] == (HEADER_CONTENT_TYPE, CONTENT_TYPE_AVRO.encode())
     assert decode(emit.value or b"") == ev
 
 

@@ -131,8 +131,8 @@ def comparable_state(st: WorkflowState) -> tuple[Any, ...]:
 
 
 def comparable_audit(a: AuditRecord) -> tuple[Any, ...]:
-    """An audit record without its wall-clock and offset fields (a duplicate's audit id
-    hashes the duplicate's input offset, so it goes too)."""
+    """An audit record without its wall-clock field (a duplicate's audit id hashes the time
+    it was decided at, so it goes too)."""
     dump = a.model_dump(exclude={"decided_at", "event_offset"})
     if a.decision == "duplicate":
         dump.pop("audit_id")
