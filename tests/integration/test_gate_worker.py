@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Producer
 
-from processors.events import decode, decode_json
+from processors.events import HEADER_DECIDED_AT, decided_at, decode, decode_json
 from processors.gate import GATE_REASONS
 from processors.partitioning import partition_for
 from processors.quarantine import read_quarantine
@@ -187,7 +187,9 @@ def check_outcome(
         ids[event.event_id] += 1
         assert key == event.key
         assert partition == partition_for(key, PARTITIONS)
-        assert dict(headers) == {"content-type": b"application/avro"}
+        assert set(dict(headers)) == {"content-type", HEADER_DECIDED_AT}
+        assert dict(headers)["content-type"] == b"application/avro"
+        assert decided_at(headers) is not None  # when it was admitted: the engine's "now"
         sent = batch.good[event.event_id]
         if sent.value and sent.value[:2] == b"\xc3\x01":
             assert value == sent.value
