@@ -12,6 +12,7 @@ from agentflow.cli.broker_cmd import broker_group
 from agentflow.cli.demo_cmd import demo_cmd
 from agentflow.cli.output import fail
 from agentflow.cli.produce_cmd import register as register_sdk_commands
+from agentflow.cli.replay_cmd import replay_cmd
 from agentflow.cli.steps_cmd import steps_group
 from agentflow.cli.topics_cmd import topics_group
 from agentflow.cli.worker_cmd import worker_cmd
@@ -31,6 +32,7 @@ cli.add_command(worker_cmd)
 cli.add_command(steps_group)
 cli.add_command(demo_cmd)
 cli.add_command(workflow_group)
+cli.add_command(replay_cmd)
 register_sdk_commands(cli)
 
 

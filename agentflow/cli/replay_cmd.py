@@ -1,0 +1,205 @@
+"""``agentflow replay``: re-run history in dry-run mode and diff every decision."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from agentflow.cli.output import console, print_json
+from agentflow.composition import build_deployment, load_factory, load_registry
+from agentflow.errors import UserError
+from agentflow.settings import load_settings
+from processors.deployment import Deployment
+from processors.engine import OrchestratorProcessor
+from replay.diff import WorkflowDiff
+from replay.reader import ReplayError, parse_time
+from replay.report import markdown
+from replay.session import Replay, ReplayResult, Selection
+from workflows import DefinitionRegistry
+
+#: The exit code when the replay ran but history changed beyond what --fail-on allows.
+CHANGED_EXIT = 3
+
+
+def _candidate(spec: str | None) -> DefinitionRegistry:
+    if spec is None:
+        return load_registry(load_settings())
+    registry = load_factory(spec)
+    if not isinstance(registry, DefinitionRegistry):
+        raise UserError(
+            f"--definitions {spec} returned {type(registry).__name__}, not a "
+            "workflows.DefinitionRegistry; the function must take no arguments and return one"
+        )
+    return registry
+
+
+@click.command("replay")
+@click.option(
+    "--from",
+    "from_",
+    metavar="TIME",
+    help="Compare decisions from this time: ISO (2026-11-30T12:00Z), -2h, or epoch ms.",
+)
+@click.option("--to", metavar="TIME", help="Replay and compare up to this time (same forms).")
+@click.option(
+    "--workflow",
+    "workflows",
+    multiple=True,
+    metavar="ID",
+    help="Only this workflow (repeat for several).",
+)
+@click.option("--tenant", help="Only workflows of this tenant.")
+@click.option("--definition", help="Only workflows of this definition name.")
+@click.option("--event-type", help="Only workflows with a decision on this event type.")
+@click.option(
+    "--definitions",
+    "candidate",
+    metavar="MODULE:FUNCTION",
+    help="Candidate definitions to replay with (a function returning a "
+    "DefinitionRegistry); default: AGENTFLOW_WORKFLOWS.",
+)
+@click.option(
+    "--report",
+    "reports",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Write the report to this file: .json or .md (repeatable).",
+)
+@click.option(
+    "--fail-on",
+    "fail_on",
+    multiple=True,
+    type=click.Choice(["changed", "new", "missing"]),
+    help=f"Exit {CHANGED_EXIT} if any workflow has this verdict (repeatable): a deploy gate.",
+)
+@click.option(
+    "--max-changed",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help=f"Exit {CHANGED_EXIT} if more than N workflows changed.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def replay_cmd(
+    from_: str | None,
+    to: str | None,
+    workflows: tuple[str, ...],
+    tenant: str | None,
+    definition: str | None,
+    event_type: str | None,
+    candidate: str | None,
+    reports: tuple[Path, ...],
+    fail_on: tuple[str, ...],
+    max_changed: int | None,
+    as_json: bool,
+) -> None:
+    """Re-run history in dry-run mode and diff every decision against what happened.
+
+    Reads the workflow-events topic up to its end now (assigned partitions, no consumer
+    group), runs the orchestrator with the current or a candidate's definitions over a shadow
+    state in a temporary directory, and compares each workflow's decisions with the audit
+    topic, byte for byte. Nothing is written to any topic. Each workflow is identical,
+    changed (with its first divergent decision), new or missing.
+
+    Exit codes: 0 done; 3 history changed beyond --fail-on / --max-changed; 2 a mistake in
+    the arguments or settings. Ctrl-C stops reading and reports what was replayed.
+    """
+    settings = load_settings()
+    now_ms = int(time.time() * 1000)
+    try:
+        selection = Selection(
+            workflow_ids=frozenset(workflows),
+            tenant=tenant,
+            definition=definition,
+            event_type=event_type,
+            from_ms=parse_time(from_, now_ms, "--from") if from_ else None,
+            to_ms=parse_time(to, now_ms, "--to") if to else None,
+        )
+        for path in reports:
+            if path.suffix not in (".json", ".md"):
+                raise UserError(f"--report {path}: name a .json or .md file")
+        orchestrator = OrchestratorProcessor(_candidate(candidate))
+        deployment = build_deployment(settings, [orchestrator])
+        result = _run(settings.kafka.client_config(), deployment, orchestrator, selection,
+                      as_json)  # fmt: skip
+    except ReplayError as exc:
+        raise UserError(str(exc)) from None
+    for path in reports:
+        text = json.dumps(result.as_dict(), indent=2) if path.suffix == ".json" else \
+            markdown(result)  # fmt: skip
+        path.write_text(text + ("\n" if path.suffix == ".json" else ""))
+    if as_json:
+        print_json(result.as_dict())
+    else:
+        _print(result, reports)
+    changed = result.diff.totals["changed"]
+    over = max_changed is not None and changed > max_changed
+    if over or any(result.diff.totals[v] for v in fail_on):
+        raise SystemExit(CHANGED_EXIT)
+
+
+def _run(
+    config: dict[str, Any],
+    deployment: Deployment,
+    orchestrator: OrchestratorProcessor,
+    selection: Selection,
+    quiet: bool,
+) -> ReplayResult:
+    if quiet:
+        return Replay(config, deployment, [orchestrator], selection).run()
+    columns = (TextColumn("replaying"), BarColumn(), TaskProgressColumn(),
+               TextColumn("{task.completed:,.0f} events"), TimeRemainingColumn())  # fmt: skip
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("replay", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=max(total, done))
+
+        return Replay(config, deployment, [orchestrator], selection, progress).run()
+
+
+def _print(result: ReplayResult, reports: tuple[Path, ...]) -> None:
+    totals = result.diff.totals
+    console.print(
+        f"Replayed {result.events_replayed:,} of {result.events_read:,} events "
+        f"({result.topics.get('events')}) in {result.seconds:.1f}s; compared "
+        f"{result.decisions_replayed:,} decisions with {result.decisions_recorded:,} recorded. "
+        "Nothing was written."
+        + (" Interrupted: this report is partial." if result.interrupted else ""),
+        highlight=False,
+    )
+    table = Table("identical", "changed", "new", "missing")
+    table.add_row(*(str(totals[v]) for v in ("identical", "changed", "new", "missing")))
+    console.print(table)
+    differing = [w for w in result.diff.workflows if w.verdict != "identical"]
+    for w in differing[:20]:
+        _print_divergence(w)
+    if len(differing) > 20:
+        console.print(f"... and {len(differing) - 20} more (see --report)")
+    for path in reports:
+        console.print(f"report: {path}")
+
+
+def _print_divergence(w: WorkflowDiff) -> None:
+    first = w.first
+    if first is None:  # pragma: no cover - every non-identical diff has one
+        return
+    table = Table(
+        title=f"{w.workflow_id}: {w.verdict} at decision {first.index + 1} "
+        f"({first.event}, state {first.state_before})",
+        title_justify="left",
+    )
+    table.add_column("")
+    table.add_column("recorded")
+    table.add_column("replayed")
+    for field in ("decision", "transition", "status_after", "rejection_reason", "commands"):
+        was = (first.recorded or {}).get(field)
+        now = (first.replayed or {}).get(field)
+        table.add_row(field, str(was) if first.recorded else "-",
+                      str(now) if first.replayed else "-")  # fmt: skip
+    console.print(table)

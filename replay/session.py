@@ -1,0 +1,179 @@
+"""A dry-run replay: history through the processors over a shadow state, diffed against audit.
+
+It reads the workflow-events topic up to its end at the start, feeds the selected workflows'
+records to a :class:`~replay.shadow.ShadowRun` of the given processors (the live ones, or a
+candidate's), and compares each workflow's replayed audit records with those on the audit
+topic. Nothing is produced to any topic.
+
+A window (``from_ms``/``to_ms``, on the time each event was decided at) selects which
+decisions are compared. Every earlier event of a selected workflow is still replayed, so a
+window in mid-history starts from the workflow's own state as its history built it, never
+from live state; events after the window are not read into it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from processors.contract import Processor
+from processors.deployment import Deployment
+from processors.engine import AuditRecord
+from processors.events import decided_at
+from processors.roles import AUDIT_ROLE, EVENTS_ROLE
+from replay.diff import ReplayDiff, diff_decisions
+from replay.reader import ReplayError, read_records, topic_ends
+from replay.shadow import ShadowRun
+
+#: Progress: (records read, records to read at most).
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What to replay. Empty filters select everything; a workflow is selected when any of
+    its decisions in the window matches the tenant, definition and event type given."""
+
+    workflow_ids: frozenset[str] = frozenset()
+    tenant: str | None = None
+    definition: str | None = None
+    event_type: str | None = None
+    from_ms: int | None = None
+    to_ms: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.from_ms is not None and self.to_ms is not None and self.to_ms < self.from_ms:
+            raise ReplayError("--to is before --from: give a window that ends after it starts")
+
+    def in_window(self, at_ms: int) -> bool:
+        return (self.from_ms is None or at_ms >= self.from_ms) and (
+            self.to_ms is None or at_ms <= self.to_ms
+        )
+
+    def matches(self, audits: Sequence[AuditRecord]) -> bool:
+        """True if the workflow with these decisions (in the window) is selected."""
+        if not (self.tenant or self.definition or self.event_type):
+            return True
+        return any(
+            (self.tenant is None or a.tenant == self.tenant)
+            and (self.definition is None or a.definition_name == self.definition)
+            and (self.event_type is None or a.event_type == self.event_type)
+            for a in audits
+        )
+
+
+@dataclass
+class ReplayResult:
+    diff: ReplayDiff
+    events_read: int = 0
+    events_replayed: int = 0
+    decisions_recorded: int = 0
+    decisions_replayed: int = 0
+    seconds: float = 0.0
+    interrupted: bool = False
+    topics: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "totals": self.diff.totals,
+            "events_read": self.events_read,
+            "events_replayed": self.events_replayed,
+            "decisions_recorded": self.decisions_recorded,
+            "decisions_replayed": self.decisions_replayed,
+            "seconds": round(self.seconds, 3),
+            "interrupted": self.interrupted,
+            "topics": self.topics,
+            "workflows": [w.as_dict() for w in self.diff.workflows],
+        }
+
+
+class Replay:
+    """One dry-run replay; see the module docstring."""
+
+    def __init__(
+        self,
+        client_config: Mapping[str, Any],
+        deployment: Deployment,
+        processors: Sequence[Processor],
+        selection: Selection = Selection(),
+        progress: Progress | None = None,
+    ) -> None:
+        self.config = dict(client_config)
+        self.deployment = deployment
+        self.processors = list(processors)
+        self.selection = selection
+        self.progress = progress
+        self._recorded: dict[str, list[AuditRecord]] = defaultdict(list)
+        self._recorded_raw: dict[str, list[bytes]] = defaultdict(list)
+        self._replayed_raw: dict[str, list[bytes]] = defaultdict(list)
+
+    def run(self) -> ReplayResult:
+        """Replay, diff and return the result; a Ctrl-C stops reading and diffs what was
+        replayed so far (``interrupted``)."""
+        started = time.monotonic()
+        events_topic = self.deployment.topic(EVENTS_ROLE)
+        audit_topic = self.deployment.topic(AUDIT_ROLE)
+        events_ends = topic_ends(self.config, events_topic)
+        audit_ends = topic_ends(self.config, audit_topic)
+        result = ReplayResult(ReplayDiff(), topics={"events": events_topic, "audit": audit_topic})
+        try:
+            self._replay(events_ends, result)
+        except KeyboardInterrupt:
+            result.interrupted = True
+        self._read_recorded(audit_ends, result)
+        result.diff = self._diff(result)
+        result.seconds = time.monotonic() - started
+        return result
+
+    def _wanted(self, key: bytes | None) -> bool:
+        ids = self.selection.workflow_ids
+        return not ids or (key is not None and key.decode(errors="replace") in ids)
+
+    def _replay(self, ends: Any, result: ReplayResult) -> None:
+        total = ends.records
+        with ShadowRun(self.processors, self.deployment) as shadow:
+            for record in read_records(self.config, ends, EVENTS_ROLE):
+                result.events_read += 1
+                if self.progress is not None and result.events_read % 500 == 0:
+                    self.progress(result.events_read, total)
+                if not self._wanted(record.key):
+                    continue
+                at = decided_at(record.headers) or record.timestamp_ms
+                if self.selection.to_ms is not None and at > self.selection.to_ms:
+                    continue  # after the window: not part of this replay
+                emits = shadow.feed(record)
+                result.events_replayed += 1
+                if not self.selection.in_window(at):
+                    continue  # before the window: it builds the state, it is not compared
+                for emit in emits:
+                    if emit.role == AUDIT_ROLE and emit.key is not None and emit.value:
+                        self._replayed_raw[emit.key.decode()].append(emit.value)
+        if self.progress is not None:
+            self.progress(result.events_read, total)
+
+    def _read_recorded(self, ends: Any, result: ReplayResult) -> None:
+        for record in read_records(self.config, ends, AUDIT_ROLE):
+            if not self._wanted(record.key) or not record.value or record.key is None:
+                continue
+            audit = AuditRecord.decode(record.value)
+            if self.selection.in_window(audit.decided_at):
+                wf = record.key.decode()
+                self._recorded[wf].append(audit)
+                self._recorded_raw[wf].append(record.value)
+
+    def _diff(self, result: ReplayResult) -> ReplayDiff:
+        chosen = set()
+        for wf in set(self._recorded_raw) | set(self._replayed_raw):
+            audits = self._recorded.get(wf) or [
+                AuditRecord.decode(v) for v in self._replayed_raw.get(wf, ())
+            ]
+            if self.selection.matches(audits):
+                chosen.add(wf)
+        recorded = {wf: v for wf, v in self._recorded_raw.items() if wf in chosen}
+        replayed = {wf: v for wf, v in self._replayed_raw.items() if wf in chosen}
+        result.decisions_recorded = sum(len(v) for v in recorded.values())
+        result.decisions_replayed = sum(len(v) for v in replayed.values())
+        return diff_decisions(recorded, replayed)

@@ -1,0 +1,145 @@
+"""``agentflow replay`` on the real broker: a recorded run of both example workflows replays
+identically and writes nothing; a candidate definition changes exactly the workflows it
+should, each at its first divergent decision; filters and bad arguments."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+
+from tests.integration.enginekit.deployment import EngineDeployment
+from tests.integration.enginekit.plans import KINDS, Plan, build_plans
+from tests.integration.enginekit.run import EngineRun
+from tests.integration.workers import run_cli
+
+pytestmark = pytest.mark.timeout(300)
+CANDIDATE = "tests.integration.replay_candidates:replies_while_drafting"
+
+
+@pytest.fixture(scope="module")
+def recorded(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[EngineDeployment, list[Plan]]]:
+    """120 workflows of every kind, run to their ends by the default worker."""
+    data = tmp_path_factory.mktemp("replay") / "data"
+    dep = EngineDeployment.make(kafka_bootstrap, f"{topic_prefix}rp.", data, tag="rpl")
+    plans = build_plans(120, name="rp")
+    assert {p.kind for p in plans} == set(KINDS)
+    worker = dep.worker()
+    run = EngineRun(dep, plans)
+    try:
+        run.send(plans)
+        run.wait(timeout=180)
+        run.settle(1.0)
+    finally:
+        run.close()
+        assert worker.stop() == 0, worker.log()
+    yield dep, plans
+    dep.delete()
+
+
+def _replay(dep: EngineDeployment, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        "AGENTFLOW_BOOTSTRAP_SERVERS": dep.bootstrap,
+        "AGENTFLOW_TOPIC_PREFIX": dep.prefix,
+        "AGENTFLOW_APP_ID": dep.app_id,
+        "AGENTFLOW_PARTITIONS": str(dep.partitions),
+    }
+    return run_cli("replay", *args, env=env, timeout=180)
+
+
+def _ends(dep: EngineDeployment) -> dict[tuple[str, int], int]:
+    """Every topic of the deployment's end offsets."""
+    consumer = Consumer({**dep.client_config, "group.id": "replay-ends"})
+    try:
+        topics = [t for t in consumer.list_topics(timeout=10).topics if t.startswith(dep.prefix)]
+        return {
+            (t, p): consumer.get_watermark_offsets(TopicPartition(t, p), timeout=10)[1]
+            for t in topics
+            for p in range(dep.partitions)
+        }
+    finally:
+        consumer.close()
+
+
+def _result(done: subprocess.CompletedProcess[str], code: int = 0) -> dict[str, Any]:
+    assert done.returncode == code, done.stderr[-3000:]
+    data: dict[str, Any] = json.loads(done.stdout)
+    return data
+
+
+def test_an_unchanged_engine_replays_history_identically_and_writes_nothing(
+    recorded: tuple[EngineDeployment, list[Plan]], tmp_path: Path
+) -> None:
+    dep, plans = recorded
+    before = _ends(dep)
+    report = tmp_path / "report.json"
+    result = _result(_replay(dep, "--json", "--report", str(report), "--report",
+                             str(tmp_path / "report.md"), "--fail-on", "changed",
+                             "--fail-on", "new", "--fail-on", "missing"))  # fmt: skip
+    assert result["totals"] == {"identical": len(plans), "changed": 0, "new": 0, "missing": 0}
+    assert result["decisions_replayed"] == result["decisions_recorded"] > 0
+    assert json.loads(report.read_text())["totals"] == result["totals"]
+    assert "| 120 | 0 | 0 | 0 |" in (tmp_path / "report.md").read_text()
+    assert _ends(dep) == before  # a dry run: no topic grew
+
+
+def test_a_candidate_definition_changes_exactly_the_workflows_it_should(
+    recorded: tuple[EngineDeployment, list[Plan]],
+) -> None:
+    dep, plans = recorded
+    before = _ends(dep)
+    done = _replay(dep, "--definitions", CANDIDATE, "--json", "--fail-on", "changed")
+    result = _result(done, code=3)  # the deploy gate refuses it
+    changed = {w["workflow_id"]: w for w in result["workflows"] if w["verdict"] == "changed"}
+    expected = {p.workflow_id for p in plans if p.kind == "replied_first"}
+    assert set(changed) == expected and expected
+    assert result["totals"]["identical"] == len(plans) - len(expected)
+    for w in changed.values():
+        first = w["first_divergence"]
+        # The early reply, held until the ticket could no longer take it: refused before,
+        # taken now, while the reply is drafted.
+        assert (
+            first["recorded"]["event_type"]
+            == first["replayed"]["event_type"]
+            == ("customer.replied")
+        )
+        assert (first["recorded"]["decision"], first["recorded"]["rejection_reason"]) == (
+            "rejected", "invalid_transition",
+        )  # fmt: skip
+        assert first["replayed"]["decision"] == "applied"
+        assert first["state_before"] == "drafting_reply"
+    assert _ends(dep) == before
+    # Without the gate, the same replay exits 0 and says the same.
+    assert _result(_replay(dep, "--definitions", CANDIDATE, "--json"))["totals"] == result["totals"]
+
+
+def test_filters_select_workflows_and_bad_arguments_say_what_to_fix(
+    recorded: tuple[EngineDeployment, list[Plan]],
+) -> None:
+    dep, plans = recorded
+    one = plans[3].workflow_id
+    only = _result(_replay(dep, "--workflow", one, "--json"))
+    assert [w["workflow_id"] for w in only["workflows"]] == [one]
+    incidents = _result(_replay(dep, "--definition", "incident_investigation", "--json"))
+    assert incidents["totals"]["identical"] == sum(
+        1 for p in plans if p.kind in ("resolved_first", "deploy_first")
+    )
+    text = _replay(dep)
+    assert text.returncode == 0 and "Nothing was written." in text.stdout
+    backwards = _replay(dep, "--from", "-1h", "--to", "-2h")
+    assert backwards.returncode == 2 and "--to is before --from" in backwards.stderr
+    assert "Traceback" not in backwards.stderr
+    bad_time = _replay(dep, "--from", "yesterday-ish")
+    assert bad_time.returncode == 2 and "is not a time" in bad_time.stderr
+    missing = run_cli("replay", env={"AGENTFLOW_BOOTSTRAP_SERVERS": dep.bootstrap,
+                                     "AGENTFLOW_TOPIC_PREFIX": "nope."})  # fmt: skip
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+    bad_candidate = _replay(dep, "--definitions", "tests.nowhere:registry")
+    assert bad_candidate.returncode == 2 and "cannot load" in bad_candidate.stderr
