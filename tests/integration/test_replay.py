@@ -24,11 +24,11 @@ CANDIDATE = "tests.integration.replay_candidates:replies_while_drafting"
 
 @pytest.fixture(scope="module")
 def recorded(
-    kafka_bootstrap: str, topic_prefix: str, tmp_path_factory: pytest.TempPathFactory
+    kafka_bootstrap: str, run_prefix: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[EngineDeployment, list[Plan]]]:
     """120 workflows of every kind, run to their ends by the default worker."""
     data = tmp_path_factory.mktemp("replay") / "data"
-    dep = EngineDeployment.make(kafka_bootstrap, f"{topic_prefix}rp.", data, tag="rpl")
+    dep = EngineDeployment.make(kafka_bootstrap, f"{run_prefix}replay.", data, tag="rpl")
     plans = build_plans(120, name="rp")
     assert {p.kind for p in plans} == set(KINDS)
     worker = dep.worker()
