@@ -67,6 +67,9 @@ class WorkflowDiff:
     recorded: int
     replayed: int
     first: Divergence | None = None
+    #: Steps the replay issued that history never ran, so it has no result for them (a
+    #: candidate that takes another path): the workflow's replay stops short there.
+    needs_new_step_result: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -74,6 +77,7 @@ class WorkflowDiff:
             "verdict": self.verdict,
             "recorded_decisions": self.recorded,
             "replayed_decisions": self.replayed,
+            "needs_new_step_result": list(self.needs_new_step_result),
         }
         if self.first is not None:
             out["first_divergence"] = {

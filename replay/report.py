@@ -27,6 +27,9 @@ def markdown(result: ReplayResult, title: str = "agentflow replay") -> str:
         "|---|---|---|---|",
         f"| {totals['identical']} | {totals['changed']} | {totals['new']} | {totals['missing']} |",
     ]
+    if result.needs_new_step_result:
+        lines += ["", "Need a new step result (the replay issued a step history never ran): "
+                  + ", ".join(result.needs_new_step_result)]  # fmt: skip
     differing = [w for w in result.diff.workflows if w.verdict != "identical"]
     if differing:
         lines += ["", "## Workflows that differ", ""]

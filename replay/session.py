@@ -16,15 +16,21 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from processors.contract import Processor
 from processors.deployment import Deployment
 from processors.engine import AuditRecord
-from processors.events import decided_at
-from processors.roles import AUDIT_ROLE, EVENTS_ROLE
-from replay.diff import ReplayDiff, diff_decisions
+from processors.events import (
+    EventDecodeError,
+    StepCompletedPayloadV1,
+    StepFailedPayloadV1,
+    decided_at,
+    decode,
+)
+from processors.roles import AUDIT_ROLE, EVENTS_ROLE, STEPS_ROLE
+from replay.diff import ReplayDiff, WorkflowDiff, diff_decisions
 from replay.reader import ReplayError, read_records, topic_ends
 from replay.shadow import ShadowRun
 
@@ -76,9 +82,15 @@ class ReplayResult:
     interrupted: bool = False
     topics: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def needs_new_step_result(self) -> list[str]:
+        """Workflows whose replay issued a step history has no result for."""
+        return [w.workflow_id for w in self.diff.workflows if w.needs_new_step_result]
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "totals": self.diff.totals,
+            "needs_new_step_result": self.needs_new_step_result,
             "events_read": self.events_read,
             "events_replayed": self.events_replayed,
             "decisions_recorded": self.decisions_recorded,
@@ -109,6 +121,9 @@ class Replay:
         self._recorded: dict[str, list[AuditRecord]] = defaultdict(list)
         self._recorded_raw: dict[str, list[bytes]] = defaultdict(list)
         self._replayed_raw: dict[str, list[bytes]] = defaultdict(list)
+        # Step commands: issued by the replay (id -> step), answered in the log.
+        self._issued: dict[str, dict[str, str]] = defaultdict(dict)
+        self._answered: set[str] = set()
 
     def run(self) -> ReplayResult:
         """Replay, diff and return the result; a Ctrl-C stops reading and diffs what was
@@ -146,6 +161,7 @@ class Replay:
                     continue  # after the window: not part of this replay
                 emits = shadow.feed(record)
                 result.events_replayed += 1
+                self._note_steps(record.value, emits)
                 if not self.selection.in_window(at):
                     continue  # before the window: it builds the state, it is not compared
                 for emit in emits:
@@ -153,6 +169,32 @@ class Replay:
                         self._replayed_raw[emit.key.decode()].append(emit.value)
         if self.progress is not None:
             self.progress(result.events_read, total)
+
+    def _note_steps(self, value: bytes | None, emits: Sequence[Any]) -> None:
+        """Remember the step results the log holds and the commands the replay issued."""
+        try:
+            payload = getattr(decode(value or b""), "payload", None)
+        except EventDecodeError:
+            payload = None
+        if isinstance(payload, StepCompletedPayloadV1 | StepFailedPayloadV1):
+            self._answered.add(payload.command_id)
+        for emit in emits:
+            if emit.role == STEPS_ROLE and emit.key is not None:
+                headers = dict(emit.headers)
+                command, step = headers.get("af-command-id"), headers.get("af-step")
+                if command is not None and step is not None:
+                    self._issued[emit.key.decode()][command.decode()] = step.decode()
+
+    def _unanswered(self, wf: str) -> tuple[str, ...]:
+        """Steps the replay of ``wf`` issued that history neither issued nor answered."""
+        recorded = {c for a in self._recorded.get(wf, ()) for c in a.commands}
+        return tuple(
+            sorted(
+                step
+                for command, step in self._issued.get(wf, {}).items()
+                if command not in self._answered and command not in recorded
+            )
+        )
 
     def _read_recorded(self, ends: Any, result: ReplayResult) -> None:
         for record in read_records(self.config, ends, AUDIT_ROLE):
@@ -176,4 +218,10 @@ class Replay:
         replayed = {wf: v for wf, v in self._replayed_raw.items() if wf in chosen}
         result.decisions_recorded = sum(len(v) for v in recorded.values())
         result.decisions_replayed = sum(len(v) for v in replayed.values())
-        return diff_decisions(recorded, replayed)
+        diff = diff_decisions(recorded, replayed)
+        diff.workflows = [self._with_steps(w) for w in diff.workflows]
+        return diff
+
+    def _with_steps(self, w: WorkflowDiff) -> WorkflowDiff:
+        missing = self._unanswered(w.workflow_id)
+        return replace(w, needs_new_step_result=missing) if missing else w

@@ -181,6 +181,14 @@ def _print(result: ReplayResult, reports: tuple[Path, ...]) -> None:
         _print_divergence(w)
     if len(differing) > 20:
         console.print(f"... and {len(differing) - 20} more (see --report)")
+    stuck = result.needs_new_step_result
+    if stuck:
+        console.print(
+            f"{len(stuck)} workflow(s) need a new step result (the replay issued a step history "
+            f"never ran; their replay stops there): {', '.join(stuck[:10])}"
+            + (" ..." if len(stuck) > 10 else ""),
+            highlight=False,
+        )
     for path in reports:
         console.print(f"report: {path}")
 

@@ -20,3 +20,14 @@ def replies_while_drafting() -> DefinitionRegistry:
         for d in EXAMPLE_DEFINITIONS
     ]
     return DefinitionRegistry(definitions)
+
+
+def redraft_on_reply() -> DefinitionRegistry:
+    """As :func:`replies_while_drafting`, but the reply starts a new draft: a step history has
+    no result for, so those workflows need a new step result."""
+    added = Transition("customer.replied", "drafting_reply", "drafting_reply", "draft_reply")
+    definitions = [
+        replace(d, transitions=(*d.transitions, added)) if d.name == "support_triage" else d
+        for d in EXAMPLE_DEFINITIONS
+    ]
+    return DefinitionRegistry(definitions)

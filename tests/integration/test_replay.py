@@ -19,7 +19,8 @@ from tests.integration.enginekit.run import EngineRun
 from tests.integration.workers import run_cli
 
 pytestmark = pytest.mark.timeout(300)
-CANDIDATE = "tests.integration.replay_candidates:replies_while_drafting"
+CANDIDATE_MODULE = "tests.integration.replay_candidates"
+CANDIDATE = f"{CANDIDATE_MODULE}:replies_while_drafting"
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +116,14 @@ def test_a_candidate_definition_changes_exactly_the_workflows_it_should(
         )  # fmt: skip
         assert first["replayed"]["decision"] == "applied"
         assert first["state_before"] == "drafting_reply"
+    assert result["needs_new_step_result"] == []  # no new step: history answers them all
     assert _ends(dep) == before
+    # A candidate whose new path runs a step history never ran: those workflows are marked.
+    redraft = _result(_replay(dep, "--definitions", f"{CANDIDATE_MODULE}:redraft_on_reply",
+                              "--json"))  # fmt: skip
+    assert set(redraft["needs_new_step_result"]) == expected
+    assert {tuple(w["needs_new_step_result"]) for w in redraft["workflows"]
+            if w["workflow_id"] in expected} == {("draft_reply",)}  # fmt: skip
     # Without the gate, the same replay exits 0 and says the same.
     assert _result(_replay(dep, "--definitions", CANDIDATE, "--json"))["totals"] == result["totals"]
 
