@@ -21,6 +21,7 @@ from bench.latency import LATENCY_STAGGER, LatencyResult, paced_latency
 from bench.peers import finish_result, run_peer
 from bench.pipeline_config import PipelineConfig
 from bench.procs import Progress, delete_topics_quietly
+from bench.replay import measure_replay
 from bench.runner import ContenderResult
 from bench.scale import ScaleBench, ScaleStage
 from bench.workload import Event, Workload, mean_sizes
@@ -161,6 +162,14 @@ class PipelineBench:
                 self.latency = self.run_latency(worker, topics, summary.events_per_s)
         finally:
             worker.stop()
+        if result.outcome == "complete":
+            self.progress("replay: the agentflow contender's history, dry run")
+            replayed = measure_replay(cfg.bootstrap, prefix, app_id, cfg.partitions)
+            self.agentflow_extra["replay"] = replayed
+            self.progress(
+                f"replay: {replayed['events']:,} events in {replayed['seconds']}s, "
+                f"{replayed['events_per_s']:,.0f} events/s; {replayed['totals']}"
+            )
         return result
 
     def _records_out(self, cfg: PipelineConfig, topics: dict[str, str], n: int) -> dict[str, Any]:

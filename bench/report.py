@@ -102,6 +102,10 @@ def ratios(doc: dict[str, Any]) -> dict[str, float | None]:
         "host_over_limit": _ratio(_rate(counter, "host"), _rate(counter, "limit")),
         "host_over_quix": _ratio(_rate(counter, "host"), _rate(counter, "quix")),
         "host_over_faust": _ratio(_rate(counter, "host"), _rate(counter, "faust")),
+        "replay_over_pipeline": _ratio(
+            ((pipeline.get("agentflow") or {}).get("replay") or {}).get("events_per_s"),
+            _rate(pipeline, "agentflow"),
+        ),
     }
     stages = [s for s in (doc.get("scale") or {}).get("stages", []) if s.get("events_per_s")]
     if len(stages) >= 2:
@@ -150,6 +154,8 @@ def targets(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
             ">=",
             100_000,
         ),
+        ("replay_over_pipeline", "replay dry run / live pipeline (events/s)",
+         r.get("replay_over_pipeline"), ">=", 1.5),
         ("steps_of_ideal", "steps/s over concurrency / model latency",
          steps_ours.get("of_ideal"), ">=", 0.8),
         ("steps_of_ideal_2_processes", "the same, two runner processes in one group",

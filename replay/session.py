@@ -172,10 +172,13 @@ class Replay:
 
     def _note_steps(self, value: bytes | None, emits: Sequence[Any]) -> None:
         """Remember the step results the log holds and the commands the replay issued."""
-        try:
-            payload = getattr(decode(value or b""), "payload", None)
-        except EventDecodeError:
-            payload = None
+        payload = None
+        # The event type is plain text in the Avro body: decode only what may be a result.
+        if value is not None and b"step." in value:
+            try:
+                payload = getattr(decode(value), "payload", None)
+            except EventDecodeError:
+                payload = None
         if isinstance(payload, StepCompletedPayloadV1 | StepFailedPayloadV1):
             self._answered.add(payload.command_id)
         for emit in emits:
