@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from replay.gate_replay import GateReplayResult
 from replay.session import ReplayResult
 
 
@@ -55,3 +56,29 @@ def _said(side: dict[str, Any] | None) -> str:
         return "(none)"
     detail = side.get("transition") or side.get("rejection_reason") or ""
     return f"{side['decision']} {detail}".strip()
+
+
+def gate_markdown(result: GateReplayResult, title: str = "agentflow replay --through-gate") -> str:
+    """Totals, then every ingress record whose verdict would differ."""
+    totals = result.as_dict()["totals"]
+    lines = [
+        f"# {title}",
+        "",
+        f"{result.records:,} ingress records checked in {result.seconds:.1f}s"
+        + (" (interrupted: partial)" if result.interrupted else "")
+        + ".",
+        "",
+        "| unchanged | changed | now quarantined | now admitted |",
+        "|---|---|---|---|",
+        f"| {totals['unchanged']} | {totals['changed']} | {totals['now_quarantined']} | "
+        f"{totals['now_admitted']} |",
+    ]
+    if result.changes:
+        lines += ["", "| partition | offset | event | workflow | recorded | replayed |",
+                  "|---|---|---|---|---|---|"]  # fmt: skip
+        lines += [
+            f"| {c.partition} | {c.offset} | {_cell(c.event_id)} | {_cell(c.workflow_id)} | "
+            f"{c.recorded} | {c.replayed} |"
+            for c in result.changes
+        ]
+    return "\n".join(lines) + "\n"

@@ -14,12 +14,14 @@ from rich.table import Table
 from agentflow.cli.output import console, print_json
 from agentflow.composition import build_deployment, load_factory, load_registry
 from agentflow.errors import UserError
-from agentflow.settings import load_settings
+from agentflow.gate_config import load_gate
+from agentflow.settings import Settings, load_settings
 from processors.deployment import Deployment
 from processors.engine import OrchestratorProcessor
 from replay.diff import WorkflowDiff
+from replay.gate_replay import replay_gate
 from replay.reader import ReplayError, parse_time
-from replay.report import markdown
+from replay.report import gate_markdown, markdown
 from replay.session import Replay, ReplayResult, Selection
 from workflows import DefinitionRegistry
 
@@ -58,6 +60,17 @@ def _candidate(spec: str | None) -> DefinitionRegistry:
 @click.option("--definition", help="Only workflows of this definition name.")
 @click.option("--event-type", help="Only workflows with a decision on this event type.")
 @click.option(
+    "--through-gate",
+    is_flag=True,
+    help="Replay the ingress topic through the gate instead, and diff each record's verdict "
+    "(admitted, moved, quarantined and why).",
+)
+@click.option(
+    "--policy",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="A candidate gate policy file for --through-gate (default: AGENTFLOW_POLICY_FILE).",
+)
+@click.option(
     "--definitions",
     "candidate",
     metavar="MODULE:FUNCTION",
@@ -92,6 +105,8 @@ def replay_cmd(
     tenant: str | None,
     definition: str | None,
     event_type: str | None,
+    through_gate: bool,
+    policy: Path | None,
     candidate: str | None,
     reports: tuple[Path, ...],
     fail_on: tuple[str, ...],
@@ -111,6 +126,15 @@ def replay_cmd(
     """
     settings = load_settings()
     now_ms = int(time.time() * 1000)
+    for path in reports:
+        if path.suffix not in (".json", ".md"):
+            raise UserError(f"--report {path}: name a .json or .md file")
+    if policy is not None and not through_gate:
+        raise UserError("--policy is a candidate for the gate: use it with --through-gate")
+    if through_gate:
+        _through_gate(settings, policy, frozenset(workflows), reports, fail_on, max_changed,
+                      as_json)  # fmt: skip
+        return
     try:
         selection = Selection(
             workflow_ids=frozenset(workflows),
@@ -120,9 +144,6 @@ def replay_cmd(
             from_ms=parse_time(from_, now_ms, "--from") if from_ else None,
             to_ms=parse_time(to, now_ms, "--to") if to else None,
         )
-        for path in reports:
-            if path.suffix not in (".json", ".md"):
-                raise UserError(f"--report {path}: name a .json or .md file")
         orchestrator = OrchestratorProcessor(_candidate(candidate))
         deployment = build_deployment(settings, [orchestrator])
         result = _run(settings.kafka.client_config(), deployment, orchestrator, selection,
@@ -140,6 +161,50 @@ def replay_cmd(
     changed = result.diff.totals["changed"]
     over = max_changed is not None and changed > max_changed
     if over or any(result.diff.totals[v] for v in fail_on):
+        raise SystemExit(CHANGED_EXIT)
+
+
+def _through_gate(
+    settings: Settings,
+    policy: Path | None,
+    workflows: frozenset[str],
+    reports: tuple[Path, ...],
+    fail_on: tuple[str, ...],
+    max_changed: int | None,
+    as_json: bool,
+) -> None:
+    if policy is not None:
+        if not policy.is_file():
+            raise UserError(f"--policy {policy}: no such file")
+        settings = settings.replace(gate={"policy_file": policy})
+    gate = load_gate(settings)
+    deployment = build_deployment(settings)
+    try:
+        result = replay_gate(settings.kafka.client_config(), deployment, gate, workflows)
+    except ReplayError as exc:
+        raise UserError(str(exc)) from None
+    doc = result.as_dict()
+    for path in reports:
+        text = json.dumps(doc, indent=2) + "\n" if path.suffix == ".json" else \
+            gate_markdown(result)  # fmt: skip
+        path.write_text(text)
+    if as_json:
+        print_json(doc)
+    else:
+        totals = doc["totals"]
+        console.print(
+            f"Checked {result.records:,} ingress records through the gate in "
+            f"{result.seconds:.1f}s: {totals['unchanged']:,} unchanged, {totals['changed']} "
+            f"changed ({totals['now_quarantined']} now quarantined, {totals['now_admitted']} "
+            "now admitted). Nothing was written.",
+            highlight=False,
+        )
+        for change in result.changes[:50]:
+            console.print(f"  {change.event_id or '(no event id)'} [{change.partition}@"
+                          f"{change.offset}] {change.recorded} -> {change.replayed}",
+                          highlight=False)  # fmt: skip
+    over = max_changed is not None and len(result.changes) > max_changed
+    if over or ("changed" in fail_on and result.changes):
         raise SystemExit(CHANGED_EXIT)
 
 

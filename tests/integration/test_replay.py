@@ -19,7 +19,7 @@ from tests.integration.enginekit.deployment import EngineDeployment
 from tests.integration.enginekit.plans import KINDS, Plan, build_plans
 from tests.integration.enginekit.readers import read_topic
 from tests.integration.enginekit.run import EngineRun
-from tests.integration.workers import run_cli
+from tests.integration.workers import ROOT, SHIPPED_CONFIG, run_cli
 
 pytestmark = pytest.mark.timeout(300)
 CANDIDATE_MODULE = "tests.integration.replay_candidates"
@@ -184,3 +184,38 @@ def _replay_show(
     dep: EngineDeployment, workflow_id: str, *args: str
 ) -> subprocess.CompletedProcess[str]:
     return run_cli("workflow", "show", workflow_id, *args, "--json", env=_env(dep), timeout=120)
+
+
+def test_a_candidate_policy_through_the_gate_names_exactly_the_events_it_would_quarantine(
+    recorded: tuple[EngineDeployment, list[Plan]], tmp_path: Path
+) -> None:
+    """One more revoked key: every ingress record signed with it, and nothing else, would now
+    be quarantined as key_revoked."""
+    dep, _ = recorded
+    revoked = "monitoring-dev-1"
+    ingress = read_topic(dep.bootstrap, dep.ingress)
+    expected = {(m.partition, m.offset) for m in ingress
+                if dict(m.headers).get("af-key-id") == revoked.encode()}  # fmt: skip
+    assert expected and len(expected) < len(ingress)
+    policy = json.loads((ROOT / "config" / "policy.json").read_text())
+    policy["revoked_key_ids"] = [revoked]
+    candidate = tmp_path / "policy.json"
+    candidate.write_text(json.dumps(policy))
+    before = _ends(dep)
+    env = {**SHIPPED_CONFIG, **_env(dep)}
+    same = run_cli("replay", "--through-gate", "--json", "--fail-on", "changed", env=env)
+    assert _result(same)["totals"]["changed"] == 0  # the shipped policy: history as it was
+    done = run_cli("replay", "--through-gate", "--policy", str(candidate), "--json",
+                   "--fail-on", "changed", env=env, timeout=180)  # fmt: skip
+    result = _result(done, code=3)
+    changes = result["changes"]
+    assert {(c["partition"], c["offset"]) for c in changes} == expected
+    assert {(c["recorded"], c["replayed"]) for c in changes} == {
+        ("admitted", "quarantined:key_revoked")
+    }
+    assert result["totals"]["now_quarantined"] == len(expected) and result["records"] == len(
+        ingress
+    )
+    assert _ends(dep) == before
+    only_policy = run_cli("replay", "--policy", str(candidate), env=env)
+    assert only_policy.returncode == 2 and "use it with --through-gate" in only_policy.stderr
