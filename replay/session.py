@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from processors.contract import Processor
+from processors.contract import Emit, Processor
 from processors.deployment import Deployment
 from processors.engine import AuditRecord
 from processors.events import (
@@ -124,49 +124,61 @@ class Replay:
         # Step commands: issued by the replay (id -> step), answered in the log.
         self._issued: dict[str, dict[str, str]] = defaultdict(dict)
         self._answered: set[str] = set()
+        #: Every emit of the replay, per workflow, in order, when ``keep_emits`` (a backfill).
+        self.keep_emits = False
+        self.emits: dict[str, list[Emit]] = defaultdict(list)
 
-    def run(self) -> ReplayResult:
+    def recorded_audits(self, workflow_id: str) -> list[bytes]:
+        """The workflow's audit records on the audit topic (in the window), as bytes."""
+        return list(self._recorded_raw.get(workflow_id, ()))
+
+    def run(self, then: Callable[[ReplayResult, ShadowRun], None] | None = None) -> ReplayResult:
         """Replay, diff and return the result; a Ctrl-C stops reading and diffs what was
-        replayed so far (``interrupted``)."""
+        replayed so far (``interrupted``). ``then`` is called with the result while the
+        shadow state is still open (a backfill reads the replayed states from it)."""
         started = time.monotonic()
         events_topic = self.deployment.topic(EVENTS_ROLE)
         audit_topic = self.deployment.topic(AUDIT_ROLE)
         events_ends = topic_ends(self.config, events_topic)
         audit_ends = topic_ends(self.config, audit_topic)
         result = ReplayResult(ReplayDiff(), topics={"events": events_topic, "audit": audit_topic})
-        try:
-            self._replay(events_ends, result)
-        except KeyboardInterrupt:
-            result.interrupted = True
-        self._read_recorded(audit_ends, result)
-        result.diff = self._diff(result)
-        result.seconds = time.monotonic() - started
+        with ShadowRun(self.processors, self.deployment) as shadow:
+            try:
+                self._replay(shadow, events_ends, result)
+            except KeyboardInterrupt:
+                result.interrupted = True
+            self._read_recorded(audit_ends, result)
+            result.diff = self._diff(result)
+            result.seconds = time.monotonic() - started
+            if then is not None and not result.interrupted:
+                then(result, shadow)
         return result
 
     def _wanted(self, key: bytes | None) -> bool:
         ids = self.selection.workflow_ids
         return not ids or (key is not None and key.decode(errors="replace") in ids)
 
-    def _replay(self, ends: Any, result: ReplayResult) -> None:
+    def _replay(self, shadow: ShadowRun, ends: Any, result: ReplayResult) -> None:
         total = ends.records
-        with ShadowRun(self.processors, self.deployment) as shadow:
-            for record in read_records(self.config, ends, EVENTS_ROLE):
-                result.events_read += 1
-                if self.progress is not None and result.events_read % 500 == 0:
-                    self.progress(result.events_read, total)
-                if not self._wanted(record.key):
-                    continue
-                at = decided_at(record.headers) or record.timestamp_ms
-                if self.selection.to_ms is not None and at > self.selection.to_ms:
-                    continue  # after the window: not part of this replay
-                emits = shadow.feed(record)
-                result.events_replayed += 1
-                self._note_steps(record.value, emits)
-                if not self.selection.in_window(at):
-                    continue  # before the window: it builds the state, it is not compared
-                for emit in emits:
-                    if emit.role == AUDIT_ROLE and emit.key is not None and emit.value:
-                        self._replayed_raw[emit.key.decode()].append(emit.value)
+        for record in read_records(self.config, ends, EVENTS_ROLE):
+            result.events_read += 1
+            if self.progress is not None and result.events_read % 500 == 0:
+                self.progress(result.events_read, total)
+            if not self._wanted(record.key):
+                continue
+            at = decided_at(record.headers) or record.timestamp_ms
+            if self.selection.to_ms is not None and at > self.selection.to_ms:
+                continue  # after the window: not part of this replay
+            emits = shadow.feed(record)
+            result.events_replayed += 1
+            self._note_steps(record.value, emits)
+            if not self.selection.in_window(at):
+                continue  # before the window: it builds the state, it is not compared
+            if self.keep_emits and record.key is not None:
+                self.emits[record.key.decode()].extend(emits)
+            for emit in emits:
+                if emit.role == AUDIT_ROLE and emit.key is not None and emit.value:
+                    self._replayed_raw[emit.key.decode()].append(emit.value)
         if self.progress is not None:
             self.progress(result.events_read, total)
 

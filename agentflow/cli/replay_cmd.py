@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 
 from agentflow.cli.output import console, print_json
+from agentflow.cli.replay_backfill import Backfill, Then
 from agentflow.composition import build_deployment, load_factory, load_registry
 from agentflow.errors import UserError
 from agentflow.gate_config import load_gate
@@ -97,6 +99,18 @@ def _candidate(spec: str | None) -> DefinitionRegistry:
     metavar="N",
     help=f"Exit {CHANGED_EXIT} if more than N workflows changed.",
 )
+@click.option(
+    "--execute",
+    is_flag=True,
+    help="Backfill: write what the replay decided otherwise (changed and new workflows), once, "
+    "with history's ids. The workers must be stopped, or give --to-prefix.",
+)
+@click.option(
+    "--to-prefix",
+    metavar="PREFIX",
+    help="With --execute: write to the topics under this prefix instead (shadow topics).",
+)
+@click.option("--yes", is_flag=True, help="With --execute: do not ask before writing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def replay_cmd(
     from_: str | None,
@@ -111,6 +125,9 @@ def replay_cmd(
     reports: tuple[Path, ...],
     fail_on: tuple[str, ...],
     max_changed: int | None,
+    execute: bool,
+    to_prefix: str | None,
+    yes: bool,
     as_json: bool,
 ) -> None:
     """Re-run history in dry-run mode and diff every decision against what happened.
@@ -131,6 +148,10 @@ def replay_cmd(
             raise UserError(f"--report {path}: name a .json or .md file")
     if policy is not None and not through_gate:
         raise UserError("--policy is a candidate for the gate: use it with --through-gate")
+    if (to_prefix is not None or yes) and not execute:
+        raise UserError("--to-prefix and --yes go with --execute")
+    if execute and through_gate:
+        raise UserError("--execute backfills the engine's decisions; drop --through-gate")
     if through_gate:
         _through_gate(settings, policy, frozenset(workflows), reports, fail_on, max_changed,
                       as_json)  # fmt: skip
@@ -146,8 +167,10 @@ def replay_cmd(
         )
         orchestrator = OrchestratorProcessor(_candidate(candidate))
         deployment = build_deployment(settings, [orchestrator])
+        backfill = Backfill(settings, to_prefix) if execute else None
         result = _run(settings.kafka.client_config(), deployment, orchestrator, selection,
-                      as_json)  # fmt: skip
+                      as_json, backfill.then if backfill else None)  # fmt: skip
+        done = backfill.run(yes, as_json) if backfill else None
     except ReplayError as exc:
         raise UserError(str(exc)) from None
     for path in reports:
@@ -155,7 +178,7 @@ def replay_cmd(
             markdown(result)  # fmt: skip
         path.write_text(text + ("\n" if path.suffix == ".json" else ""))
     if as_json:
-        print_json(result.as_dict())
+        print_json(result.as_dict() | ({"backfill": done} if done is not None else {}))
     else:
         _print(result, reports)
     changed = result.diff.totals["changed"]
@@ -214,9 +237,16 @@ def _run(
     orchestrator: OrchestratorProcessor,
     selection: Selection,
     quiet: bool,
+    then: Then | None = None,
 ) -> ReplayResult:
+    def run(progress: Callable[[int, int], None] | None = None) -> ReplayResult:
+        replay = Replay(config, deployment, [orchestrator], selection, progress)
+        replay.keep_emits = then is not None
+        after = (lambda result, shadow: then(replay, result, shadow)) if then else None
+        return replay.run(after)
+
     if quiet:
-        return Replay(config, deployment, [orchestrator], selection).run()
+        return run()
     columns = (TextColumn("replaying"), BarColumn(), TaskProgressColumn(),
                TextColumn("{task.completed:,.0f} events"), TimeRemainingColumn())  # fmt: skip
     with Progress(*columns, console=console, transient=True) as bar:
@@ -225,7 +255,7 @@ def _run(
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=max(total, done))
 
-        return Replay(config, deployment, [orchestrator], selection, progress).run()
+        return run(progress)
 
 
 def _print(result: ReplayResult, reports: tuple[Path, ...]) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,11 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from agentflow.workflow_query import details
-from processors.engine import WorkflowStateCodec
+from processors.engine import WorkflowStateCodec, decode_step_command
+from replay.backfill import group_is_empty
 from tests.integration.enginekit.deployment import EngineDeployment
 from tests.integration.enginekit.plans import KINDS, Plan, build_plans
-from tests.integration.enginekit.readers import read_topic
+from tests.integration.enginekit.readers import final_states, read_topic
 from tests.integration.enginekit.run import EngineRun
 from tests.integration.workers import ROOT, SHIPPED_CONFIG, run_cli
 
@@ -30,10 +32,10 @@ CANDIDATE = f"{CANDIDATE_MODULE}:replies_while_drafting"
 def recorded(
     kafka_bootstrap: str, run_prefix: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[EngineDeployment, list[Plan]]]:
-    """120 workflows of every kind, run to their ends by the default worker."""
+    """60 workflows of every kind, run to their ends by the default worker."""
     data = tmp_path_factory.mktemp("replay") / "data"
     dep = EngineDeployment.make(kafka_bootstrap, f"{run_prefix}replay.", data, tag="rpl")
-    plans = build_plans(120, name="rp")
+    plans = build_plans(60, name="rp")
     assert {p.kind for p in plans} == set(KINDS)
     worker = dep.worker()
     run = EngineRun(dep, plans)
@@ -219,3 +221,48 @@ def test_a_candidate_policy_through_the_gate_names_exactly_the_events_it_would_q
     assert _ends(dep) == before
     only_policy = run_cli("replay", "--policy", str(candidate), env=env)
     assert only_policy.returncode == 2 and "use it with --through-gate" in only_policy.stderr
+
+
+def _wait_for_stopped_workers(dep: EngineDeployment) -> None:
+    """A stopped worker's static membership lasts until its session times out."""
+    deadline = time.monotonic() + 60
+    while not group_is_empty(dep.client_config, dep.app_id):
+        assert time.monotonic() < deadline, "the worker group kept its members"
+        time.sleep(1)
+
+
+def test_a_backfill_writes_what_changed_once_and_a_second_one_writes_nothing(
+    recorded: tuple[EngineDeployment, list[Plan]],
+) -> None:
+    """Last in this module: it writes to the recorded run's topics. The candidate re-drafts a
+    reply on an early customer reply, so the replied_first workflows get a new draft_reply
+    command, their changed decisions and their new state, once."""
+    dep, plans = recorded
+    _wait_for_stopped_workers(dep)
+    redraft = f"{CANDIDATE_MODULE}:redraft_on_reply"
+    expected = {p.workflow_id for p in plans if p.kind == "replied_first"}
+    steps_before = {(m.partition, m.offset) for m in read_topic(dep.bootstrap, dep.steps)}
+    first = _result(_replay(dep, "--definitions", redraft, "--execute", "--yes", "--json"))
+    plan = first["backfill"]["plan"]
+    assert set(plan["workflows"]) == expected
+    assert plan["records"][dep.steps] == len(expected)  # one new draft_reply each
+    assert plan["records"][dep.workflows_changelog] == len(expected)
+    assert first["backfill"]["written"] == sum(plan["records"].values())
+    new_commands = [m for m in read_topic(dep.bootstrap, dep.steps)
+                    if (m.partition, m.offset) not in steps_before]  # fmt: skip
+    assert len(new_commands) == len(expected)
+    issued = [decode_step_command(m.value or b"") for m in new_commands]
+    assert {(c.workflow_id, c.step) for c in issued} == {(wf, "draft_reply") for wf in expected}
+    # The backfilled states are the replayed ones: what `show --at` now rebuilds.
+    states = final_states(dep)
+    assert all(states[wf].status == "drafting_reply" for wf in expected)
+    # Again: every record and state is already there; nothing is written, nothing re-sent.
+    ends = _ends(dep)
+    second = _result(_replay(dep, "--definitions", redraft, "--execute", "--yes", "--json"))
+    assert second["backfill"]["written"] == 0 and second["backfill"]["plan"]["records"] == {}
+    assert _ends(dep) == ends
+    # Another candidate has something to write, but without --yes and a terminal, it asks and
+    # writes nothing.
+    asked = _replay(dep, "--definitions", CANDIDATE, "--execute")
+    assert asked.returncode == 2 and "confirm with --yes" in asked.stderr
+    assert _ends(dep) == ends
