@@ -11,13 +11,11 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentflow.errors import UserError
 from agentflow.gate_config import load_gate
 from agentflow.settings import Settings, load_settings
-from agents import ModelEndpoint
-from agents.executor import StepExecutor
 from agents.tools import ToolRegistry
 from processors.contract import Processor
 from processors.deployment import Deployment
@@ -29,6 +27,9 @@ from processors.roles import QUARANTINE_ROLE
 from processors.steps import LEDGER_TABLE
 from topics import catalog_names
 from workflows import DefinitionRegistry
+
+if TYPE_CHECKING:  # pydantic-ai and the provider SDKs take seconds to import: see step_executor
+    from agents.executor import StepExecutor  # here: only the step runner needs models
 
 
 def build_deployment(
@@ -118,6 +119,9 @@ def step_executor(settings: Settings, actor: Actor) -> StepExecutor:
     m = settings.models
     key = m.model_api_key.get_secret_value() if m.model_api_key is not None else None
     anthropic = m.anthropic_api_key
+    from agents.executor import StepExecutor  # here: only the step runner needs models
+    from agents.models import ModelEndpoint
+
     endpoint = ModelEndpoint(
         m.model_base_url,
         key,

@@ -8,7 +8,6 @@ import click
 from rich.table import Table
 
 from agentflow.cli.output import console, print_json
-from agentflow.demo import run_demo
 from agentflow.workflow_query import details
 
 
@@ -30,6 +29,10 @@ def demo_cmd(as_json: bool, timeout: float) -> None:
     def echo(message: str) -> None:
         if not as_json:  # plain text: a subject such as "[sloppy] ..." is not rich markup
             console.print(message, highlight=False, markup=False)
+
+    # Imported here: the demo starts the step runner's machinery (pydantic-ai), seconds of
+    # import that no other command should pay.
+    from agentflow.demo import run_demo
 
     run = run_demo(echo, timeout_s=timeout)
     if as_json:

@@ -14,7 +14,6 @@ from agentflow.composition import build_deployment, step_executor
 from agentflow.errors import UserError
 from agentflow.gate_config import load_keyring
 from agentflow.settings import load_settings
-from agents.runner import StepRunner
 from processors.events import Actor
 from processors.steps import STEP_SOURCE
 from streams.errors import HostError, StartupError
@@ -71,6 +70,8 @@ def run_cmd(role_pairs: tuple[str, ...], key_id: str | None, as_json: bool, log_
     deployment = build_deployment(settings, roles=parse_roles(role_pairs))
     observer = StatsObserver(settings.host.stats_file, logging.getLogger("agentflow.steps"))
     try:
+        from agents.runner import StepRunner  # here: pydantic-ai takes seconds to import
+
         runner = StepRunner(
             settings.kafka,
             settings.host,

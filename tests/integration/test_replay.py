@@ -95,7 +95,7 @@ def test_an_unchanged_engine_replays_history_identically_and_writes_nothing(
     assert result["totals"] == {"identical": len(plans), "changed": 0, "new": 0, "missing": 0}
     assert result["decisions_replayed"] == result["decisions_recorded"] > 0
     assert json.loads(report.read_text())["totals"] == result["totals"]
-    assert "| 120 | 0 | 0 | 0 |" in (tmp_path / "report.md").read_text()
+    assert f"| {len(plans)} | 0 | 0 | 0 |" in (tmp_path / "report.md").read_text()
     assert _ends(dep) == before  # a dry run: no topic grew
 
 
