@@ -7,7 +7,8 @@ import pytest
 from processors.engine import AuditRecord
 from replay.diff import diff_decisions
 from replay.reader import ReplayError, parse_time
-from replay.session import Selection
+from replay.report import markdown
+from replay.session import ReplayResult, Selection
 
 NOW = 1_800_000_000_000
 
@@ -56,3 +57,14 @@ def test_each_workflow_gets_a_verdict_and_its_first_divergence() -> None:
     # A replay that decides more than was recorded is changed where the extra one starts.
     longer = diff_decisions({"w": [_audit(1)]}, {"w": [_audit(1), _audit(2)]}).workflows[0]
     assert (longer.verdict, longer.first and longer.first.recorded) == ("changed", None)
+
+
+def test_the_markdown_report_shows_totals_and_each_first_divergence() -> None:
+    diff = diff_decisions({"wf-1": [_audit(1)], "wf-2": [_audit(1)]},
+                          {"wf-1": [_audit(1, "rejected")], "wf-2": [_audit(1)]})  # fmt: skip
+    result = ReplayResult(diff, events_read=4, events_replayed=4, decisions_recorded=2,
+                          decisions_replayed=2, seconds=0.5)  # fmt: skip
+    text = markdown(result)
+    assert "| 1 | 1 | 0 | 0 |" in text
+    assert "| wf-1 | changed | ticket.created e1 | classifying | applied | rejected |" in text
+    assert "wf-2" not in text  # identical workflows are only counted

@@ -153,9 +153,13 @@ func main() {
 	}
 	producer.Close()
 
-	// Read back what the engine decided: audit records, decoded by their fingerprint.
-	audit := loadSchema(dir, "internal/audit_record.avsc")
-	readers := map[string]avro.Schema{string(fingerprint(audit)): audit}
+	// Read back what the engine decided: audit records, decoded by their fingerprint (each
+	// version of the schema that a topic may hold: v2 now, v1 before the upgrade).
+	readers := map[string]avro.Schema{}
+	for _, file := range []string{"internal/audit_record.v2.avsc", "internal/audit_record.avsc"} {
+		schema := loadSchema(dir, file)
+		readers[string(fingerprint(schema))] = schema
+	}
 	consumer, err := kgo.NewClient(
 		kgo.SeedBrokers(env("BOOTSTRAP")),
 		kgo.ConsumerGroup("producer-example-go-"+runID),

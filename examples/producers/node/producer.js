@@ -102,9 +102,10 @@ async function main() {
   await producer.send({ topic: env('INGRESS_TOPIC'), acks: -1, messages });
   await producer.disconnect();
 
-  // Read back what the engine decided: audit records, decoded by their fingerprint.
-  const audit = loadSchema(dir, 'internal/audit_record.avsc');
-  const readers = new Map([[fingerprint(audit).toString('hex'), audit]]);
+  // Read back what the engine decided: audit records, decoded by their fingerprint (each
+  // version of the schema that a topic may hold: v2 now, v1 before the upgrade).
+  const readers = new Map(['internal/audit_record.v2.avsc', 'internal/audit_record.avsc'].map(
+    (file) => { const schema = loadSchema(dir, file); return [fingerprint(schema).toString('hex'), schema]; }));
   const consumer = kafka.consumer({ groupId: `producer-example-node-${runId}`,
     readUncommitted: false });
   await consumer.connect();

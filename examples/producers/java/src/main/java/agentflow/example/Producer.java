@@ -135,10 +135,12 @@ public final class Producer {
       producer.flush();
     }
 
-    // Read back what the engine decided: audit records, decoded by their fingerprint.
-    Schema audit = new Schema.Parser().parse(new File(schemaDir, "internal/audit_record.avsc"));
+    // Read back what the engine decided: audit records, decoded by their fingerprint (each
+    // version of the schema that a topic may hold: v2 now, v1 before the upgrade).
+    Schema audit = new Schema.Parser().parse(new File(schemaDir, "internal/audit_record.v2.avsc"));
     BinaryMessageDecoder<GenericRecord> decoder =
         new BinaryMessageDecoder<>(GenericData.get(), audit);
+    decoder.addSchema(new Schema.Parser().parse(new File(schemaDir, "internal/audit_record.avsc")));
     Properties c = new Properties();
     c.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
     c.put(ConsumerConfig.GROUP_ID_CONFIG, "producer-example-java-" + runId);
