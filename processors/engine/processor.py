@@ -31,15 +31,13 @@ from processors.engine.timers import (
     is_hold_expiry,
 )
 from processors.events import (
-    CONTENT_TYPE_AVRO,
-    HEADER_CONTENT_TYPE,
     Envelope,
     EventDecodeError,
     TimerFiredV1,
     decided_at,
-    decided_at_header,
     decode,
     encode,
+    workflow_event_headers,
 )
 from processors.quarantine import quarantine_emit
 from processors.roles import (
@@ -50,8 +48,6 @@ from processors.roles import (
     STEPS_ROLE,
 )
 from workflows import DefinitionRegistry
-
-_AVRO_HEADERS = ((HEADER_CONTENT_TYPE, CONTENT_TYPE_AVRO.encode()),)
 
 
 @dataclass
@@ -152,8 +148,9 @@ class OrchestratorProcessor:
         else:
             event, decisions = fire_timer(current, ref, self.registry, ctx.now_ms)
         if event is not None:
-            headers = (*_AVRO_HEADERS, decided_at_header(ctx.now_ms))
-            out.emit(Emit(EVENTS_ROLE, event.key, encode(event), headers))
+            out.emit(
+                Emit(EVENTS_ROLE, event.key, encode(event), workflow_event_headers(ctx.now_ms))
+            )
         return decisions
 
 

@@ -91,6 +91,7 @@ from processors.events.headers import (
     decided_at_header,
     is_content_type,
     media_type,
+    workflow_event_headers,
 )
 from processors.events.jsonconv import parse_timestamp_millis
 from processors.events.registry import EventRegistry, SchemaEntry, default_registry
@@ -184,4 +185,5 @@ __all__ = [
     "sign",
     "validation_detail",
     "verify",
+    "workflow_event_headers",
 ]

@@ -58,6 +58,12 @@ def decided_at_header(now_ms: int) -> tuple[str, bytes]:
     return HEADER_DECIDED_AT, str(now_ms).encode()
 
 
+def workflow_event_headers(now_ms: int) -> tuple[tuple[str, bytes], ...]:
+    """The headers of a workflow-events record (Avro) that the engine decides at ``now_ms``:
+    what the gate writes for an event it admits, and the punctuation for a timer event."""
+    return (HEADER_CONTENT_TYPE, CONTENT_TYPE_AVRO.encode()), decided_at_header(now_ms)
+
+
 def decided_at(headers: Iterable[tuple[str, bytes | None]]) -> int | None:
     """The ``af-decided-at`` time in ``headers``; None if absent or not a decimal number."""
     for name, value in headers:

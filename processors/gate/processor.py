@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from processors.contract import Context, Emit, Record, Result, StateView, TableSpec
-from processors.events import CONTENT_TYPE_AVRO, HEADER_CONTENT_TYPE, decided_at_header
+from processors.events import workflow_event_headers
 from processors.gate.gate import Accepted, Gate
 from processors.partitioning import partition_for
 from processors.quarantine import quarantine_emit
@@ -13,7 +13,6 @@ from processors.roles import EVENTS_ROLE, INGRESS_ROLE, QUARANTINE_ROLE
 
 #: Where the gate writes: back to ingress (a re-routed record), events (admitted), quarantine.
 GATE_OUTPUT_ROLES: tuple[str, ...] = (INGRESS_ROLE, EVENTS_ROLE, QUARANTINE_ROLE)
-_AVRO_HEADERS = ((HEADER_CONTENT_TYPE, CONTENT_TYPE_AVRO.encode()),)
 
 
 def misrouted(record: Record, ctx: Context) -> Emit | None:
@@ -39,8 +38,7 @@ def admit(gate: Gate, record: Record, ctx: Context) -> tuple[Accepted | None, Re
     if isinstance(outcome, Accepted):
         event = outcome.event
         # When it was admitted: the time the orchestrator decides it at, live and in a replay.
-        headers = (*_AVRO_HEADERS, decided_at_header(ctx.now_ms))
-        emit = Emit(EVENTS_ROLE, event.key, outcome.value, headers)
+        emit = Emit(EVENTS_ROLE, event.key, outcome.value, workflow_event_headers(ctx.now_ms))
         return outcome, Result(emits=(emit,))
     rejected = quarantine_emit(
         record, outcome.reason, outcome.detail, ctx, gate.version, outcome.event_id, outcome.tenant
