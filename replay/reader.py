@@ -12,7 +12,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,6 +48,48 @@ def parse_time(text: str, now_ms: int, option: str) -> int:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return int(parsed.timestamp() * 1000)
+
+
+_OFFSET = r"(@\d+|\d+:\d+)"
+_OFFSETS = re.compile(rf"^{_OFFSET}(,{_OFFSET})*$")
+
+
+@dataclass(frozen=True)
+class Offsets:
+    """Explicit offsets of the workflow-events topic: one for every partition (``@1200``),
+    some partitions' own (``0:1200,3:950``), or both (``@0,2:300``: partition 2 from 300, the
+    others from 0). A partition not named, with no ``@N``, is not bounded."""
+
+    every: int | None = None
+    by_partition: Mapping[int, int] = field(default_factory=dict)
+
+    def get(self, partition: int) -> int | None:
+        """The offset given for ``partition``, or None if it is not bounded."""
+        return self.by_partition.get(partition, self.every)
+
+
+def is_offsets(text: str) -> bool:
+    """True if ``text`` is written as offsets (``@N`` or ``P:N,...``), not as a time."""
+    return bool(_OFFSETS.match(text.strip()))
+
+
+def parse_offsets(text: str, option: str) -> Offsets:
+    """:class:`Offsets` from ``@N``, ``P:N`` or a comma-separated list of them."""
+    value = text.strip()
+    if not is_offsets(value):
+        raise ReplayError(
+            f"{option} {text!r} is not offsets: give @N (offset N of every partition) and/or "
+            "P:N (offset N of partition P), separated by commas"
+        )
+    every: int | None = None
+    by_partition: dict[int, int] = {}
+    for part in value.split(","):
+        if part.startswith("@"):
+            every = int(part[1:])
+        else:
+            partition, offset = part.split(":")
+            by_partition[int(partition)] = int(offset)
+    return Offsets(every, by_partition)
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from processors.events import (
 )
 from processors.roles import AUDIT_ROLE, EVENTS_ROLE, STEPS_ROLE
 from replay.diff import ReplayDiff, WorkflowDiff, diff_decisions
-from replay.reader import ReplayError, read_records, topic_ends
+from replay.reader import Offsets, ReplayError, read_records, topic_ends
 from replay.shadow import ShadowRun
 
 #: Progress: (records read, records to read at most).
@@ -41,7 +41,10 @@ Progress = Callable[[int, int], None]
 @dataclass(frozen=True)
 class Selection:
     """What to replay. Empty filters select everything; a workflow is selected when any of
-    its decisions in the window matches the tenant, definition and event type given."""
+    its decisions in the window matches the tenant, definition and event type given.
+
+    The window is given by decision times (``from_ms``/``to_ms``), by offsets of the
+    workflow-events topic (``from_offsets``/``to_offsets``, both inclusive), or both."""
 
     workflow_ids: frozenset[str] = frozenset()
     tenant: str | None = None
@@ -49,15 +52,40 @@ class Selection:
     event_type: str | None = None
     from_ms: int | None = None
     to_ms: int | None = None
+    from_offsets: Offsets | None = None
+    to_offsets: Offsets | None = None
 
     def __post_init__(self) -> None:
         if self.from_ms is not None and self.to_ms is not None and self.to_ms < self.from_ms:
             raise ReplayError("--to is before --from: give a window that ends after it starts")
+        low, high = self.from_offsets, self.to_offsets
+        if low is not None and high is not None:
+            for p in set(low.by_partition) | set(high.by_partition) | {-1}:
+                start, end = low.get(p), high.get(p)
+                if start is not None and end is not None and end < start:
+                    where = "" if p < 0 else f" on partition {p}"
+                    raise ReplayError(
+                        f"--to is before --from{where}: give offsets that end after they start"
+                    )
+
+    @property
+    def by_offsets(self) -> bool:
+        return self.from_offsets is not None or self.to_offsets is not None
 
     def in_window(self, at_ms: int) -> bool:
         return (self.from_ms is None or at_ms >= self.from_ms) and (
             self.to_ms is None or at_ms <= self.to_ms
         )
+
+    def before(self, partition: int, offset: int) -> bool:
+        """True if the record at ``offset`` of ``partition`` comes before the offset window."""
+        start = self.from_offsets.get(partition) if self.from_offsets is not None else None
+        return start is not None and offset < start
+
+    def after(self, partition: int, offset: int, at_ms: int) -> bool:
+        """True if the record comes after the window (by time or by offset)."""
+        end = self.to_offsets.get(partition) if self.to_offsets is not None else None
+        return (self.to_ms is not None and at_ms > self.to_ms) or (end is not None and offset > end)
 
     def matches(self, audits: Sequence[AuditRecord]) -> bool:
         """True if the workflow with these decisions (in the window) is selected."""
@@ -76,6 +104,7 @@ class ReplayResult:
     diff: ReplayDiff
     events_read: int = 0
     events_replayed: int = 0
+    events_in_window: int = 0
     decisions_recorded: int = 0
     decisions_replayed: int = 0
     seconds: float = 0.0
@@ -93,6 +122,7 @@ class ReplayResult:
             "needs_new_step_result": self.needs_new_step_result,
             "events_read": self.events_read,
             "events_replayed": self.events_replayed,
+            "events_in_window": self.events_in_window,
             "decisions_recorded": self.decisions_recorded,
             "decisions_replayed": self.decisions_replayed,
             "seconds": round(self.seconds, 3),
@@ -124,6 +154,8 @@ class Replay:
         # Step commands: issued by the replay (id -> step), answered in the log.
         self._issued: dict[str, dict[str, str]] = defaultdict(dict)
         self._answered: set[str] = set()
+        # With an offset window: each workflow's first and last selected event times.
+        self._spans: dict[str, tuple[int, int]] = {}
         #: Every emit of the replay, per workflow, in order, when ``keep_emits`` (a backfill).
         self.keep_emits = False
         self.emits: dict[str, list[Emit]] = defaultdict(list)
@@ -147,12 +179,22 @@ class Replay:
                 self._replay(shadow, events_ends, result)
             except KeyboardInterrupt:
                 result.interrupted = True
+            if self._windowed and not result.events_in_window and not result.interrupted:
+                raise ReplayError(
+                    f"the window selects none of the {result.events_read:,} events of "
+                    f"{events_topic}: widen --from/--to (or check the workflow filter)"
+                )
             self._read_recorded(audit_ends, result)
             result.diff = self._diff(result)
             result.seconds = time.monotonic() - started
             if then is not None and not result.interrupted:
                 then(result, shadow)
         return result
+
+    @property
+    def _windowed(self) -> bool:
+        s = self.selection
+        return s.by_offsets or s.from_ms is not None or s.to_ms is not None
 
     def _wanted(self, key: bytes | None) -> bool:
         ids = self.selection.workflow_ids
@@ -167,13 +209,18 @@ class Replay:
             if not self._wanted(record.key):
                 continue
             at = decided_at(record.headers) or record.timestamp_ms
-            if self.selection.to_ms is not None and at > self.selection.to_ms:
+            if self.selection.after(record.partition, record.offset, at):
                 continue  # after the window: not part of this replay
             emits = shadow.feed(record)
             result.events_replayed += 1
             self._note_steps(record.value, emits)
-            if not self.selection.in_window(at):
+            if not self.selection.in_window(at) or self.selection.before(
+                record.partition, record.offset
+            ):
                 continue  # before the window: it builds the state, it is not compared
+            result.events_in_window += 1
+            if self.selection.by_offsets and record.key is not None:
+                self._note_span(record.key.decode(), at)
             if self.keep_emits and record.key is not None:
                 self.emits[record.key.decode()].extend(emits)
             for emit in emits:
@@ -181,6 +228,21 @@ class Replay:
                     self._replayed_raw[emit.key.decode()].append(emit.value)
         if self.progress is not None:
             self.progress(result.events_read, total)
+
+    def _note_span(self, workflow_id: str, at_ms: int) -> None:
+        """An offset window compares a workflow's decisions made from its first selected
+        event's time to its last's: an audit record names no offset."""
+        low, high = self._spans.get(workflow_id, (at_ms, at_ms))
+        self._spans[workflow_id] = (min(low, at_ms), max(high, at_ms))
+
+    def _compared(self, workflow_id: str, at_ms: int) -> bool:
+        """True if a recorded decision of ``workflow_id`` at ``at_ms`` is in the window."""
+        if not self.selection.in_window(at_ms):
+            return False
+        if not self.selection.by_offsets:
+            return True
+        span = self._spans.get(workflow_id)
+        return span is not None and span[0] <= at_ms <= span[1]
 
     def _note_steps(self, value: bytes | None, emits: Sequence[Any]) -> None:
         """Remember the step results the log holds and the commands the replay issued."""
@@ -216,8 +278,8 @@ class Replay:
             if not self._wanted(record.key) or not record.value or record.key is None:
                 continue
             audit = AuditRecord.decode(record.value)
-            if self.selection.in_window(audit.decided_at):
-                wf = record.key.decode()
+            wf = record.key.decode()
+            if self._compared(wf, audit.decided_at):
                 self._recorded[wf].append(audit)
                 self._recorded_raw[wf].append(record.value)
 

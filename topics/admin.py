@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,6 +62,7 @@ def ensure_topics(
                 report.unchanged.append(name)  # created concurrently by someone else
                 continue
             report.created.append(name)
+        _await_metadata(admin, report.created, timeout_s)
     present = [s for s in specs if s.name in existing]
     if present:
         resources = [ConfigResource(ResourceType.TOPIC, s.name) for s in present]
@@ -82,3 +84,19 @@ def ensure_topics(
             else:
                 report.unchanged.append(name)
     return report
+
+
+def _await_metadata(admin: AdminClient, names: list[str], timeout_s: float) -> None:
+    """Wait until every created topic's partitions are in the broker's metadata: a creation
+    is acknowledged before a freshly started broker serves it, and a worker started right
+    after would find the topic missing."""
+    deadline = time.monotonic() + timeout_s
+    waiting = set(names)
+    while waiting and time.monotonic() < deadline:
+        topics = admin.list_topics(timeout=timeout_s).topics
+        waiting = {
+            n for n in waiting
+            if n not in topics or topics[n].error is not None or not topics[n].partitions
+        }  # fmt: skip
+        if waiting:
+            time.sleep(0.1)

@@ -22,7 +22,7 @@ from processors.deployment import Deployment
 from processors.engine import OrchestratorProcessor
 from replay.diff import WorkflowDiff
 from replay.gate_replay import replay_gate
-from replay.reader import ReplayError, parse_time
+from replay.reader import ReplayError, is_offsets, parse_offsets, parse_time
 from replay.report import gate_markdown, markdown
 from replay.session import Replay, ReplayResult, Selection
 from workflows import DefinitionRegistry
@@ -47,10 +47,16 @@ def _candidate(spec: str | None) -> DefinitionRegistry:
 @click.option(
     "--from",
     "from_",
-    metavar="TIME",
-    help="Compare decisions from this time: ISO (2026-11-30T12:00Z), -2h, or epoch ms.",
+    metavar="TIME|OFFSETS",
+    help="Compare decisions from this time: ISO (2026-11-30T12:00Z), -2h or epoch ms; or from "
+    "these workflow-events offsets: @N (every partition) and/or P:N (partition P), "
+    "comma-separated, as in @0,2:300 (a partition not named, with no @N, is not bounded).",
 )
-@click.option("--to", metavar="TIME", help="Replay and compare up to this time (same forms).")
+@click.option(
+    "--to",
+    metavar="TIME|OFFSETS",
+    help="Replay and compare up to this time or these offsets (same forms; inclusive).",
+)
 @click.option(
     "--workflow",
     "workflows",
@@ -162,8 +168,10 @@ def replay_cmd(
             tenant=tenant,
             definition=definition,
             event_type=event_type,
-            from_ms=parse_time(from_, now_ms, "--from") if from_ else None,
-            to_ms=parse_time(to, now_ms, "--to") if to else None,
+            from_ms=_time(from_, now_ms, "--from"),
+            to_ms=_time(to, now_ms, "--to"),
+            from_offsets=parse_offsets(from_, "--from") if from_ and is_offsets(from_) else None,
+            to_offsets=parse_offsets(to, "--to") if to and is_offsets(to) else None,
         )
         orchestrator = OrchestratorProcessor(_candidate(candidate))
         deployment = build_deployment(settings, [orchestrator])
@@ -185,6 +193,13 @@ def replay_cmd(
     over = max_changed is not None and changed > max_changed
     if over or any(result.diff.totals[v] for v in fail_on):
         raise SystemExit(CHANGED_EXIT)
+
+
+def _time(text: str | None, now_ms: int, option: str) -> int | None:
+    """``text`` as a time, or None if it is not given or written as offsets."""
+    if text is None or is_offsets(text):
+        return None
+    return parse_time(text, now_ms, option)
 
 
 def _through_gate(

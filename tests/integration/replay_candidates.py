@@ -6,10 +6,13 @@ the ``replied_first`` workflows decide otherwise."""
 
 from __future__ import annotations
 
+import os
+import time
 from dataclasses import replace
+from pathlib import Path
 
 from examples.workflows import EXAMPLE_DEFINITIONS
-from workflows import DefinitionRegistry, Transition
+from workflows import DefinitionRegistry, Transition, WorkflowDefinition
 
 ADDED = Transition("customer.replied", "drafting_reply", "drafting_reply")
 
@@ -31,3 +34,28 @@ def redraft_on_reply() -> DefinitionRegistry:
         for d in EXAMPLE_DEFINITIONS
     ]
     return DefinitionRegistry(definitions)
+
+
+#: ``pausing`` writes this file and waits when its replay reaches :data:`PAUSE_AT`.
+PAUSE_FILE_ENV = "AGENTFLOW_TEST_REPLAY_PAUSE_FILE"
+#: The lookup of a running workflow's definition (one per event after a start) it pauses at.
+PAUSE_AT = 100
+
+
+class _PausingRegistry(DefinitionRegistry):
+    """Pauses the replay in mid-history so a test can aim its Ctrl-C there: a signal sent
+    from outside by timing would land before the first event or after the last."""
+
+    lookups = 0
+
+    def get(self, name: str, version: int) -> WorkflowDefinition | None:
+        self.lookups += 1
+        if self.lookups == PAUSE_AT:
+            Path(os.environ[PAUSE_FILE_ENV]).write_text(str(self.lookups))
+            time.sleep(120)  # the test's SIGINT ends this
+        return super().get(name, version)
+
+
+def pausing() -> DefinitionRegistry:
+    """The example definitions, unchanged, in a registry that pauses (see above)."""
+    return _PausingRegistry(EXAMPLE_DEFINITIONS)

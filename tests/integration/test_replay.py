@@ -5,6 +5,7 @@ should, each at its first divergent decision; filters and bad arguments."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -21,7 +22,8 @@ from tests.integration.enginekit.deployment import EngineDeployment
 from tests.integration.enginekit.plans import KINDS, Plan, build_plans
 from tests.integration.enginekit.readers import final_states, read_topic
 from tests.integration.enginekit.run import EngineRun
-from tests.integration.workers import ROOT, SHIPPED_CONFIG, run_cli
+from tests.integration.replay_candidates import PAUSE_FILE_ENV
+from tests.integration.workers import CLI, ROOT, SHIPPED_CONFIG, cli_env, run_cli
 
 pytestmark = pytest.mark.timeout(300)
 CANDIDATE_MODULE = "tests.integration.replay_candidates"
@@ -159,6 +161,62 @@ def test_filters_select_workflows_and_bad_arguments_say_what_to_fix(
     assert missing.returncode == 2 and "does not exist" in missing.stderr
     bad_candidate = _replay(dep, "--definitions", "tests.nowhere:registry")
     assert bad_candidate.returncode == 2 and "cannot load" in bad_candidate.stderr
+
+
+def test_an_offset_window_compares_exactly_the_decisions_of_its_events(
+    recorded: tuple[EngineDeployment, list[Plan]],
+) -> None:
+    """``--from @END,0:MID --to 0:LAST`` selects the second half of partition 0: the workflows
+    with an event there are compared (each identical, on those events' decisions only), and no
+    other workflow is."""
+    dep, _ = recorded
+    events = [m for m in read_topic(dep.bootstrap, dep.events) if m.partition == 0]
+    mid, last = events[len(events) // 2].offset, events[-1].offset
+    chosen = events[len(events) // 2 :]
+    beyond = max(m.offset for m in read_topic(dep.bootstrap, dep.events)) + 1
+    window = _result(_replay(dep, "--from", f"@{beyond},0:{mid}", "--to", f"0:{last}", "--json"))
+    full = _result(_replay(dep, "--json"))
+    assert window["events_in_window"] == len(chosen)
+    expected = {m.key.decode() for m in chosen if m.key is not None}
+    assert {w["workflow_id"] for w in window["workflows"]} == expected
+    assert window["totals"] == {"identical": len(expected), "changed": 0, "new": 0, "missing": 0}
+    assert 0 < window["decisions_recorded"] == window["decisions_replayed"]
+    assert window["decisions_recorded"] < full["decisions_recorded"]
+    empty = _replay(dep, "--from", f"@{beyond}")
+    assert empty.returncode == 2 and "the window selects none of the" in empty.stderr
+    backwards = _replay(dep, "--from", "0:9", "--to", "0:3")
+    assert backwards.returncode == 2 and "--to is before --from on partition 0" in backwards.stderr
+    assert "Traceback" not in empty.stderr + backwards.stderr
+
+
+def test_ctrl_c_stops_the_replay_and_writes_a_partial_report(
+    recorded: tuple[EngineDeployment, list[Plan]], tmp_path: Path
+) -> None:
+    """Ctrl-C in mid-history (aimed: the candidate pauses at its 100th lookup and says so)
+    ends the replay cleanly, exit 0, with the reports written and marked partial."""
+    dep, _ = recorded
+    marker, as_json, as_md = tmp_path / "paused", tmp_path / "part.json", tmp_path / "part.md"
+    env = cli_env({**_env(dep), PAUSE_FILE_ENV: str(marker)})
+    args = ["replay", "--definitions", f"{CANDIDATE_MODULE}:pausing", "--json",
+            "--report", str(as_json), "--report", str(as_md)]  # fmt: skip
+    proc = subprocess.Popen([*CLI, *args], env=env, cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0 and "Traceback" not in err, err[-2000:]
+    partial = json.loads(out)
+    full = _result(_replay(dep, "--json"))
+    assert partial["interrupted"] is True
+    assert 0 < partial["events_replayed"] < full["events_replayed"]
+    assert json.loads(as_json.read_text())["interrupted"] is True
+    assert "(interrupted: partial)" in as_md.read_text()
 
 
 def test_workflow_show_at_a_time_gives_the_state_the_live_run_had_then(
