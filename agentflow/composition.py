@@ -104,11 +104,16 @@ def load_tools(settings: Settings) -> ToolRegistry:
     return tools
 
 
-def step_executor(settings: Settings, actor: Actor) -> StepExecutor:
-    """The executor of the configured workflows' steps, with their tools and models; a
-    UserError names a declared tool that has no implementation."""
-    registry = load_registry(settings)
-    tools = load_tools(settings)
+def step_executor(
+    settings: Settings,
+    actor: Actor,
+    registry: DefinitionRegistry | None = None,
+    tools: ToolRegistry | None = None,
+) -> StepExecutor:
+    """The executor of the configured workflows' steps (or ``registry``'s), with their tools
+    (or ``tools``) and models; a UserError names a declared tool that has no implementation."""
+    registry = registry if registry is not None else load_registry(settings)
+    tools = tools if tools is not None else load_tools(settings)
     declared = [t for d in registry for t in d.tools]
     missing = tools.missing(declared)
     if missing:

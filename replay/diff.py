@@ -2,14 +2,18 @@
 
 Decisions are compared as the audit records' bytes, in order. Since every id and time in an
 audit record derives from the log, an unchanged engine replays each one byte for byte; any
-difference is a decision that would now be taken otherwise.
+difference is a decision that would now be taken otherwise. One field is left out of the
+comparison: ``usage``, what a step result says its model cost. A step run again (a candidate
+prompt, ``--call-models``) never costs exactly the same, and that is not a different
+decision; :func:`usage_totals` sums it on each side instead.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Literal
 
 from processors.engine import AuditRecord
@@ -70,6 +74,8 @@ class WorkflowDiff:
     #: Steps the replay issued that history never ran, so it has no result for them (a
     #: candidate that takes another path): the workflow's replay stops short there.
     needs_new_step_result: tuple[str, ...] = ()
+    #: Steps the replay ran again (a candidate's declarations, or ``--call-models``).
+    steps_rerun: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -78,6 +84,7 @@ class WorkflowDiff:
             "recorded_decisions": self.recorded,
             "replayed_decisions": self.replayed,
             "needs_new_step_result": list(self.needs_new_step_result),
+            "steps_rerun": list(self.steps_rerun),
         }
         if self.first is not None:
             out["first_divergence"] = {
@@ -109,6 +116,32 @@ def _summary(value: bytes | None) -> dict[str, Any] | None:
     return decision_summary(AuditRecord.decode(value)) if value is not None else None
 
 
+def same_decision(recorded: bytes | None, replayed: bytes | None) -> bool:
+    """True if two audit records are equal, byte for byte or but for their ``usage``."""
+    if recorded == replayed:
+        return True
+    if recorded is None or replayed is None:
+        return False
+    was, now = AuditRecord.decode(recorded), AuditRecord.decode(replayed)
+    return was.model_copy(update={"usage": None}) == now.model_copy(update={"usage": None})
+
+
+def usage_totals(audits: Iterable[bytes]) -> dict[str, Any]:
+    """What the step results among ``audits`` said they cost, summed."""
+    totals: dict[str, Any] = {"requests": 0, "input_tokens": 0, "output_tokens": 0}
+    cost = Decimal(0)
+    for raw in audits:
+        usage = AuditRecord.decode(raw).usage
+        if usage is None:
+            continue
+        totals["requests"] += usage.requests
+        totals["input_tokens"] += usage.input_tokens
+        totals["output_tokens"] += usage.output_tokens
+        cost += Decimal(usage.cost_usd or "0")
+    totals["cost_usd"] = str(cost)
+    return totals
+
+
 def diff_workflow(
     workflow_id: str, recorded: Sequence[bytes], replayed: Sequence[bytes]
 ) -> WorkflowDiff:
@@ -124,7 +157,7 @@ def diff_workflow(
     for i in range(max(len(recorded), len(replayed))):
         was = recorded[i] if i < len(recorded) else None
         now = replayed[i] if i < len(replayed) else None
-        if was != now:
+        if not same_decision(was, now):
             first = Divergence(i, _summary(was), _summary(now))
             return WorkflowDiff(workflow_id, "changed", len(recorded), len(replayed), first)
     return WorkflowDiff(workflow_id, "identical", len(recorded), len(replayed))

@@ -19,20 +19,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from processors.contract import Emit, Processor
+from processors.contract import Emit, Processor, Record
 from processors.deployment import Deployment
 from processors.engine import AuditRecord
-from processors.events import (
-    EventDecodeError,
-    StepCompletedPayloadV1,
-    StepFailedPayloadV1,
-    decided_at,
-    decode,
-)
-from processors.roles import AUDIT_ROLE, EVENTS_ROLE, STEPS_ROLE
-from replay.diff import ReplayDiff, WorkflowDiff, diff_decisions
+from processors.events import decided_at
+from processors.roles import AUDIT_ROLE, EVENTS_ROLE
+from replay.diff import ReplayDiff, WorkflowDiff, diff_decisions, usage_totals
 from replay.reader import Offsets, ReplayError, read_records, topic_ends
 from replay.shadow import ShadowRun
+from replay.steps import StepBook, StepReruns
 
 #: Progress: (records read, records to read at most).
 Progress = Callable[[int, int], None]
@@ -105,6 +100,9 @@ class ReplayResult:
     events_read: int = 0
     events_replayed: int = 0
     events_in_window: int = 0
+    steps_rerun: int = 0
+    #: What the compared step results cost, recorded and replayed (see replay.diff).
+    usage: dict[str, dict[str, Any]] = field(default_factory=dict)
     decisions_recorded: int = 0
     decisions_replayed: int = 0
     seconds: float = 0.0
@@ -123,6 +121,8 @@ class ReplayResult:
             "events_read": self.events_read,
             "events_replayed": self.events_replayed,
             "events_in_window": self.events_in_window,
+            "steps_rerun": self.steps_rerun,
+            "usage": self.usage,
             "decisions_recorded": self.decisions_recorded,
             "decisions_replayed": self.decisions_replayed,
             "seconds": round(self.seconds, 3),
@@ -142,6 +142,7 @@ class Replay:
         processors: Sequence[Processor],
         selection: Selection = Selection(),
         progress: Progress | None = None,
+        reruns: StepReruns | None = None,
     ) -> None:
         self.config = dict(client_config)
         self.deployment = deployment
@@ -151,9 +152,10 @@ class Replay:
         self._recorded: dict[str, list[AuditRecord]] = defaultdict(list)
         self._recorded_raw: dict[str, list[bytes]] = defaultdict(list)
         self._replayed_raw: dict[str, list[bytes]] = defaultdict(list)
-        # Step commands: issued by the replay (id -> step), answered in the log.
-        self._issued: dict[str, dict[str, str]] = defaultdict(dict)
-        self._answered: set[str] = set()
+        # Every recorded decision of the selected workflows, before the window is applied.
+        self._history: dict[str, list[tuple[AuditRecord, bytes]]] = defaultdict(list)
+        self.reruns = reruns
+        self.steps = StepBook(reruns, set())
         # With an offset window: each workflow's first and last selected event times.
         self._spans: dict[str, tuple[int, int]] = {}
         #: Every emit of the replay, per workflow, in order, when ``keep_emits`` (a backfill).
@@ -176,6 +178,8 @@ class Replay:
         result = ReplayResult(ReplayDiff(), topics={"events": events_topic, "audit": audit_topic})
         with ShadowRun(self.processors, self.deployment) as shadow:
             try:
+                # History first: which commands it issued decides which steps run again.
+                self._load_history(audit_ends)
                 self._replay(shadow, events_ends, result)
             except KeyboardInterrupt:
                 result.interrupted = True
@@ -184,7 +188,8 @@ class Replay:
                     f"the window selects none of the {result.events_read:,} events of "
                     f"{events_topic}: widen --from/--to (or check the workflow filter)"
                 )
-            self._read_recorded(audit_ends, result)
+            self._select_recorded()
+            result.steps_rerun = sum(len(v) for v in self.steps.rerun.values())
             result.diff = self._diff(result)
             result.seconds = time.monotonic() - started
             if then is not None and not result.interrupted:
@@ -211,21 +216,21 @@ class Replay:
             at = decided_at(record.headers) or record.timestamp_ms
             if self.selection.after(record.partition, record.offset, at):
                 continue  # after the window: not part of this replay
-            emits = shadow.feed(record)
-            result.events_replayed += 1
-            self._note_steps(record.value, emits)
-            if not self.selection.in_window(at) or self.selection.before(
+            in_window = self.selection.in_window(at) and not self.selection.before(
                 record.partition, record.offset
-            ):
-                continue  # before the window: it builds the state, it is not compared
-            result.events_in_window += 1
-            if self.selection.by_offsets and record.key is not None:
-                self._note_span(record.key.decode(), at)
-            if self.keep_emits and record.key is not None:
-                self.emits[record.key.decode()].extend(emits)
-            for emit in emits:
-                if emit.role == AUDIT_ROLE and emit.key is not None and emit.value:
-                    self._replayed_raw[emit.key.decode()].append(emit.value)
+            )
+            queue = [self.steps.before(record, at)]
+            while queue:  # the record, then any fresh step answers it calls for
+                fed = queue.pop(0)
+                emits = shadow.feed(fed)
+                queue.extend(self.steps.after(fed, emits, at))
+                if in_window:  # else it builds the state, it is not compared
+                    self._keep(fed, emits)
+            result.events_replayed += 1
+            if in_window:
+                result.events_in_window += 1
+                if self.selection.by_offsets and record.key is not None:
+                    self._note_span(record.key.decode(), at)
         if self.progress is not None:
             self.progress(result.events_read, total)
 
@@ -244,44 +249,30 @@ class Replay:
         span = self._spans.get(workflow_id)
         return span is not None and span[0] <= at_ms <= span[1]
 
-    def _note_steps(self, value: bytes | None, emits: Sequence[Any]) -> None:
-        """Remember the step results the log holds and the commands the replay issued."""
-        payload = None
-        # The event type is plain text in the Avro body: decode only what may be a result.
-        if value is not None and b"step." in value:
-            try:
-                payload = getattr(decode(value), "payload", None)
-            except EventDecodeError:
-                payload = None
-        if isinstance(payload, StepCompletedPayloadV1 | StepFailedPayloadV1):
-            self._answered.add(payload.command_id)
+    def _keep(self, record: Record, emits: Sequence[Emit]) -> None:
+        """Keep what the replay decided on an event in the window."""
+        if self.keep_emits and record.key is not None:
+            self.emits[record.key.decode()].extend(emits)
         for emit in emits:
-            if emit.role == STEPS_ROLE and emit.key is not None:
-                headers = dict(emit.headers)
-                command, step = headers.get("af-command-id"), headers.get("af-step")
-                if command is not None and step is not None:
-                    self._issued[emit.key.decode()][command.decode()] = step.decode()
+            if emit.role == AUDIT_ROLE and emit.key is not None and emit.value:
+                self._replayed_raw[emit.key.decode()].append(emit.value)
 
-    def _unanswered(self, wf: str) -> tuple[str, ...]:
-        """Steps the replay of ``wf`` issued that history neither issued nor answered."""
-        recorded = {c for a in self._recorded.get(wf, ()) for c in a.commands}
-        return tuple(
-            sorted(
-                step
-                for command, step in self._issued.get(wf, {}).items()
-                if command not in self._answered and command not in recorded
-            )
-        )
-
-    def _read_recorded(self, ends: Any, result: ReplayResult) -> None:
+    def _load_history(self, ends: Any) -> None:
+        commands: set[str] = set()
         for record in read_records(self.config, ends, AUDIT_ROLE):
             if not self._wanted(record.key) or not record.value or record.key is None:
                 continue
             audit = AuditRecord.decode(record.value)
-            wf = record.key.decode()
-            if self._compared(wf, audit.decided_at):
-                self._recorded[wf].append(audit)
-                self._recorded_raw[wf].append(record.value)
+            self._history[record.key.decode()].append((audit, record.value))
+            commands.update(audit.commands)
+        self.steps = StepBook(self.reruns, commands)
+
+    def _select_recorded(self) -> None:
+        for wf, decisions in self._history.items():
+            for audit, raw in decisions:
+                if self._compared(wf, audit.decided_at):
+                    self._recorded[wf].append(audit)
+                    self._recorded_raw[wf].append(raw)
 
     def _diff(self, result: ReplayResult) -> ReplayDiff:
         chosen = set()
@@ -295,10 +286,15 @@ class Replay:
         replayed = {wf: v for wf, v in self._replayed_raw.items() if wf in chosen}
         result.decisions_recorded = sum(len(v) for v in recorded.values())
         result.decisions_replayed = sum(len(v) for v in replayed.values())
+        result.usage = {
+            "recorded": usage_totals(v for vs in recorded.values() for v in vs),
+            "replayed": usage_totals(v for vs in replayed.values() for v in vs),
+        }
         diff = diff_decisions(recorded, replayed)
         diff.workflows = [self._with_steps(w) for w in diff.workflows]
         return diff
 
     def _with_steps(self, w: WorkflowDiff) -> WorkflowDiff:
-        missing = self._unanswered(w.workflow_id)
-        return replace(w, needs_new_step_result=missing) if missing else w
+        missing = self.steps.needs_new_result(w.workflow_id)
+        rerun = tuple(self.steps.rerun.get(w.workflow_id, ()))
+        return replace(w, needs_new_step_result=missing, steps_rerun=rerun)

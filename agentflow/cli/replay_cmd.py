@@ -25,6 +25,7 @@ from replay.gate_replay import replay_gate
 from replay.reader import ReplayError, is_offsets, parse_offsets, parse_time
 from replay.report import gate_markdown, markdown
 from replay.session import Replay, ReplayResult, Selection
+from replay.steps import StepReruns
 from workflows import DefinitionRegistry
 
 #: The exit code when the replay ran but history changed beyond what --fail-on allows.
@@ -86,6 +87,26 @@ def _candidate(spec: str | None) -> DefinitionRegistry:
     "DefinitionRegistry); default: AGENTFLOW_WORKFLOWS.",
 )
 @click.option(
+    "--steps",
+    "steps_spec",
+    metavar="MODULE:FUNCTION",
+    help="Candidate step declarations (a function returning StepSpecs) in place of the "
+    "same-named ones; every command of those steps runs again (handler steps; model steps "
+    "with --call-models) instead of taking history's result.",
+)
+@click.option(
+    "--call-models",
+    is_flag=True,
+    help="Let steps run again call their models: those of --steps, and any step history has "
+    "no result for. Costs what the models cost; the report totals it.",
+)
+@click.option(
+    "--call-read-tools",
+    is_flag=True,
+    help="Let steps run again call read tools (never a write or high_impact tool: those get "
+    "the ledger's recorded outcome, or are refused).",
+)
+@click.option(
     "--report",
     "reports",
     multiple=True,
@@ -128,6 +149,9 @@ def replay_cmd(
     through_gate: bool,
     policy: Path | None,
     candidate: str | None,
+    steps_spec: str | None,
+    call_models: bool,
+    call_read_tools: bool,
     reports: tuple[Path, ...],
     fail_on: tuple[str, ...],
     max_changed: int | None,
@@ -158,6 +182,14 @@ def replay_cmd(
         raise UserError("--to-prefix and --yes go with --execute")
     if execute and through_gate:
         raise UserError("--execute backfills the engine's decisions; drop --through-gate")
+    reruns = steps_spec is not None or call_models
+    if call_read_tools and not reruns:
+        raise UserError("--call-read-tools is for steps run again: add --steps or --call-models")
+    if reruns and (execute or through_gate):
+        raise UserError(
+            "--steps and --call-models are for a dry run of the engine: a backfill writes "
+            "decisions on history's step results; drop --execute/--through-gate"
+        )
     if through_gate:
         _through_gate(settings, policy, frozenset(workflows), reports, fail_on, max_changed,
                       as_json)  # fmt: skip
@@ -173,14 +205,25 @@ def replay_cmd(
             from_offsets=parse_offsets(from_, "--from") if from_ and is_offsets(from_) else None,
             to_offsets=parse_offsets(to, "--to") if to and is_offsets(to) else None,
         )
-        orchestrator = OrchestratorProcessor(_candidate(candidate))
+        registry = _candidate(candidate)
+        step_reruns, runner = None, None
+        if reruns:
+            from agentflow.replay_steps import dry_run_reruns  # loads the agent runtime
+
+            registry, step_reruns, runner = dry_run_reruns(
+                settings, registry, steps_spec, call_models, call_read_tools
+            )
+        orchestrator = OrchestratorProcessor(registry)
         deployment = build_deployment(settings, [orchestrator])
         backfill = Backfill(settings, to_prefix) if execute else None
         result = _run(settings.kafka.client_config(), deployment, orchestrator, selection,
-                      as_json, backfill.then if backfill else None)  # fmt: skip
+                      as_json, backfill.then if backfill else None, step_reruns)  # fmt: skip
         done = backfill.run(yes, as_json) if backfill else None
     except ReplayError as exc:
         raise UserError(str(exc)) from None
+    finally:
+        if runner is not None:
+            runner.close()
     for path in reports:
         text = json.dumps(result.as_dict(), indent=2) if path.suffix == ".json" else \
             markdown(result)  # fmt: skip
@@ -253,9 +296,10 @@ def _run(
     selection: Selection,
     quiet: bool,
     then: Then | None = None,
+    reruns: StepReruns | None = None,
 ) -> ReplayResult:
     def run(progress: Callable[[int, int], None] | None = None) -> ReplayResult:
-        replay = Replay(config, deployment, [orchestrator], selection, progress)
+        replay = Replay(config, deployment, [orchestrator], selection, progress, reruns)
         replay.keep_emits = then is not None
         after = (lambda result, shadow: then(replay, result, shadow)) if then else None
         return replay.run(after)
@@ -291,6 +335,14 @@ def _print(result: ReplayResult, reports: tuple[Path, ...]) -> None:
         _print_divergence(w)
     if len(differing) > 20:
         console.print(f"... and {len(differing) - 20} more (see --report)")
+    if result.steps_rerun:
+        spent = result.usage.get("replayed", {})
+        console.print(
+            f"Ran {result.steps_rerun} step(s) again; the compared step results cost "
+            f"{spent.get('requests', 0)} model requests, {spent.get('cost_usd', '0')} USD "
+            f"(history: {result.usage.get('recorded', {}).get('cost_usd', '0')} USD).",
+            highlight=False,
+        )
     stuck = result.needs_new_step_result
     if stuck:
         console.print(

@@ -138,6 +138,49 @@ def test_a_candidate_definition_changes_exactly_the_workflows_it_should(
     assert _result(_replay(dep, "--definitions", CANDIDATE, "--json"))["totals"] == result["totals"]
 
 
+def test_candidate_steps_run_again_without_a_write_and_call_models_only_when_asked(
+    recorded: tuple[EngineDeployment, list[Plan]],
+) -> None:
+    """``--steps``: every classify runs again as the candidate's handler. The refund tickets,
+    now low risk, change at their classify result and need a draft history never made; every
+    other ticket decides as before (what a step cost is not a decision). ``--call-models``
+    then drafts those replies on the (offline, scripted) model, and nothing is written."""
+    dep, plans = recorded
+    before = _ends(dep)
+    steps = f"{CANDIDATE_MODULE}:classify_all_low_risk"
+    refunds = {p.workflow_id for p in plans if p.kind == "refund"}
+    tickets = {p.workflow_id for p in plans if p.kind in
+               ("low_risk", "refund", "closed_first", "replied_first")}  # fmt: skip
+    dry = _result(_replay(dep, "--steps", steps, "--json"))
+    changed = {w["workflow_id"]: w for w in dry["workflows"] if w["verdict"] == "changed"}
+    assert set(changed) == refunds and refunds
+    assert dry["totals"]["identical"] == len(plans) - len(refunds)
+    for w in changed.values():
+        first = w["first_divergence"]
+        assert first["recorded"]["event_type"] == first["replayed"]["event_type"] == \
+            "step.completed"  # fmt: skip
+        assert first["recorded"]["transition"].endswith("classifying -> proposing_refund")
+        assert first["replayed"]["transition"].endswith("classifying -> drafting_reply")
+        assert w["needs_new_step_result"] == ["draft_reply"]
+    by_id = {w["workflow_id"]: w for w in dry["workflows"]}
+    assert {wf for wf, w in by_id.items() if "classify" in w["steps_rerun"]} == tickets
+    assert dry["steps_rerun"] == len(tickets)
+    assert dry["usage"]["replayed"]["requests"] < dry["usage"]["recorded"]["requests"]
+    models = _result(_replay(dep, "--steps", steps, "--call-models", "--json"))
+    assert models["needs_new_step_result"] == []
+    assert {w["workflow_id"] for w in models["workflows"] if w["verdict"] == "changed"} == refunds
+    for wf in refunds:
+        assert by_id[wf]["steps_rerun"] == ["classify"]
+        rerun = next(w for w in models["workflows"] if w["workflow_id"] == wf)["steps_rerun"]
+        assert rerun == ["classify", "draft_reply"]
+    assert models["steps_rerun"] == len(tickets) + len(refunds)
+    assert _ends(dep) == before
+    lonely = _replay(dep, "--call-read-tools")
+    assert lonely.returncode == 2 and "add --steps or --call-models" in lonely.stderr
+    unknown = _replay(dep, "--steps", f"{CANDIDATE_MODULE}:pausing")
+    assert unknown.returncode == 2 and "must return workflows.StepSpec" in unknown.stderr
+
+
 def test_filters_select_workflows_and_bad_arguments_say_what_to_fix(
     recorded: tuple[EngineDeployment, list[Plan]],
 ) -> None:
