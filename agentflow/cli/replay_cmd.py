@@ -6,7 +6,7 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
@@ -26,6 +26,9 @@ from replay.reader import ReplayError, is_offsets, parse_offsets, parse_time
 from replay.report import gate_markdown, markdown
 from replay.session import Replay, ReplayResult, Selection
 from replay.steps import StepReruns
+
+if TYPE_CHECKING:
+    from agentflow.replay_steps import DryRunSteps
 from workflows import DefinitionRegistry
 
 #: The exit code when the replay ran but history changed beyond what --fail-on allows.
@@ -194,6 +197,8 @@ def replay_cmd(
         _through_gate(settings, policy, frozenset(workflows), reports, fail_on, max_changed,
                       as_json)  # fmt: skip
         return
+    step_reruns: StepReruns | None = None
+    runner: DryRunSteps | None = None
     try:
         selection = Selection(
             workflow_ids=frozenset(workflows),
@@ -206,7 +211,6 @@ def replay_cmd(
             to_offsets=parse_offsets(to, "--to") if to and is_offsets(to) else None,
         )
         registry = _candidate(candidate)
-        step_reruns, runner = None, None
         if reruns:
             from agentflow.replay_steps import dry_run_reruns  # loads the agent runtime
 

@@ -4,6 +4,7 @@ down fires exactly once when it is back, and never again on later restarts."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from collections import Counter
 from pathlib import Path
@@ -18,7 +19,7 @@ from tests.integration.enginekit.plans import plan
 from tests.integration.enginekit.readers import Msg, final_states, read_topic
 from tests.integration.enginekit.run import EngineRun
 from tests.integration.short_deadlines import APPROVAL_DEADLINE_MS
-from tests.integration.workers import Worker
+from tests.integration.workers import Worker, run_cli
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -43,6 +44,15 @@ def _live_timers(dep: EngineDeployment) -> dict[bytes, object]:
         latest[m.key] = m.value
     codec = TimerRefCodec()
     return {k: codec.decode(v) for k, v in latest.items() if v is not None}
+
+
+def _replay_env(dep: EngineDeployment) -> dict[str, str]:
+    return {
+        "AGENTFLOW_BOOTSTRAP_SERVERS": dep.bootstrap,
+        "AGENTFLOW_TOPIC_PREFIX": dep.prefix,
+        "AGENTFLOW_APP_ID": dep.app_id,
+        "AGENTFLOW_PARTITIONS": str(dep.partitions),
+    }
 
 
 def _idle_restart(dep: EngineDeployment, worker_id: str, data_dir: Path) -> Worker:
@@ -103,6 +113,10 @@ def test_should_fire_a_deadline_missed_while_down_exactly_once_after_restart(
         run.settle(1.0)
         got = collect(dep)
         timers_left = _live_timers(dep)
+        # History with a fired deadline replays identically, and nothing is written.
+        replayed = run_cli("replay", "--json", env={**_replay_env(dep),
+                                                   "AGENTFLOW_WORKFLOWS": WORKFLOWS})  # fmt: skip
+        ends_after_replay = collect(dep)
     finally:
         run.close()
         worker.kill()
@@ -137,6 +151,12 @@ def test_should_fire_a_deadline_missed_while_down_exactly_once_after_restart(
         "escalated",
     )
     assert sum(1 for a in got.audits if a.event_type == "timer.fired") == 1
+    assert replayed.returncode == 0, replayed.stderr[-2000:]
+    replay = json.loads(replayed.stdout)
+    assert replay["totals"] == {"identical": 2, "changed": 0, "new": 0, "missing": 0}
+    assert replay["decisions_replayed"] == replay["decisions_recorded"] == len(got.audits)
+    for topic in ("events", "audits", "steps", "outputs", "quarantine"):
+        assert len(getattr(ends_after_replay, topic)) == len(getattr(got, topic)), topic
     # Final states: A escalated, B resolved; no deadline left anywhere.
     a_state, b_state = got.states[late.workflow_id], got.states[on_time.workflow_id]
     assert (a_state.status, a_state.final_outcome) == ("escalated", "escalated")

@@ -332,6 +332,40 @@ def _wait_for_stopped_workers(dep: EngineDeployment) -> None:
         time.sleep(1)
 
 
+def test_a_backfill_to_shadow_topics_leaves_the_live_ones_alone(
+    recorded: tuple[EngineDeployment, list[Plan]], tmp_path: Path
+) -> None:
+    """``--to-prefix``: the changed workflows' replayed commands and states go to the shadow
+    topics (created beforehand, as `topics ensure` does), once; no live topic moves."""
+    dep, plans = recorded
+    shadow = EngineDeployment(dep.bootstrap, f"{dep.prefix}shadow.", dep.app_id, tmp_path)
+    shadow.create()
+    redraft = f"{CANDIDATE_MODULE}:redraft_on_reply"
+    expected = {p.workflow_id for p in plans if p.kind == "replied_first"}
+
+    def live_ends() -> dict[tuple[str, int], int]:
+        return {k: v for k, v in _ends(dep).items() if not k[0].startswith(shadow.prefix)}
+
+    live = live_ends()
+    args = ("--definitions", redraft, "--execute", "--to-prefix", shadow.prefix, "--yes", "--json")
+    first = _result(_replay(dep, *args))
+    assert set(first["backfill"]["plan"]["workflows"]) == expected
+    assert first["backfill"]["written"] > 0
+    commands = [
+        decode_step_command(m.value or b"") for m in read_topic(dep.bootstrap, shadow.steps)
+    ]
+    assert sorted((c.workflow_id, c.step) for c in commands) == sorted(
+        (wf, step) for wf in expected for step in ("classify", "draft_reply", "draft_reply")
+    )
+    assert {wf: s.status for wf, s in final_states(shadow).items()} == \
+        {wf: "drafting_reply" for wf in expected}  # fmt: skip
+    shadow_ends = _ends(shadow)
+    second = _result(_replay(dep, *args))
+    assert second["backfill"]["written"] == 0
+    assert _ends(shadow) == shadow_ends
+    assert live_ends() == live
+
+
 def test_a_backfill_writes_what_changed_once_and_a_second_one_writes_nothing(
     recorded: tuple[EngineDeployment, list[Plan]],
 ) -> None:
