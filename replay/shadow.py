@@ -4,10 +4,12 @@
 directory of its own (a temporary one by default) and drives the same
 :class:`~streams.runtime.PartitionTask` the stream host uses. Each record is decided at the time
 its ``af-decided-at`` header recorded (the gate's admission time, or the punctuation's for an
-event the engine made), else at its timestamp. The state goes to RocksDB in batches, as the
-host's does at a commit; reads see the writes not yet flushed. It never punctuates: deadlines
-and hold expiries that fired live are ``timer.fired`` events in the log, read and decided like
-any other. It produces nothing; the caller reads the emits it returns.
+event the engine made), else at its timestamp. The state is never committed, so it stays in
+memory, decoded, up to :data:`KEEP_KEYS` keys per table and partition; past that the earliest
+written go to RocksDB, encoded, in one batch (a replay re-reads a workflow's state for each of
+its events: decoding and encoding it each time was most of a replay's cost). It never
+punctuates: deadlines and hold expiries that fired live are ``timer.fired`` events in the log,
+read and decided like any other. It produces nothing; the caller reads the emits it returns.
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ from processors.events import decided_at
 from streams.runtime import PartitionTask
 from streams.tables import PartitionState, TableStore
 
-#: Records a partition's shadow state takes before its writes go to RocksDB in one batch.
-FLUSH_EVERY = 500
+#: Keys a partition's table keeps decoded in memory; past it, the earliest written half spill.
+KEEP_KEYS = 20_000
 
 
 class ShadowRun:
@@ -45,23 +47,16 @@ class ShadowRun:
             else data_dir  # fmt: skip
         self._tables = tables
         self._tasks: dict[int, PartitionTask] = {}
-        self._unflushed: dict[int, int] = {}
 
     def feed(self, record: Record) -> list[Emit]:
         """Decide ``record`` (on its partition's shadow state); what it would have emitted."""
         task = self._task(record.partition)
         now_ms = decided_at(record.headers) or record.timestamp_ms
         emits = task.process(record, now_ms)
-        # Reads see the unflushed writes, so writing to RocksDB in batches changes nothing
-        # but the cost (a write batch per record was a third of a replay's time).
-        self._unflushed[record.partition] = self._unflushed.get(record.partition, 0) + 1
-        if self._unflushed[record.partition] >= FLUSH_EVERY:
-            self._flush(task)
+        for table in self._tables:
+            if task.state.pending_count(table) > KEEP_KEYS:
+                task.state.spill(table, KEEP_KEYS // 2)
         return emits
-
-    def _flush(self, task: PartitionTask) -> None:
-        task.state.flush(task.state.encoded_changes())
-        self._unflushed[task.partition] = 0
 
     def state(self, partition: int) -> PartitionState:
         """The shadow state of ``partition`` (opened empty on first use)."""
@@ -69,7 +64,6 @@ class ShadowRun:
 
     def close(self) -> None:
         for task in self._tasks.values():
-            self._flush(task)
             task.state.close()
         self._tasks.clear()
         if self._owned:

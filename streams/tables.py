@@ -12,6 +12,7 @@ Split by responsibility, in the manner of Quix Streams:
 
 from __future__ import annotations
 
+import itertools
 import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -186,6 +187,24 @@ class PartitionState:
         for table, changes in encoded.items():
             self.stores[table].write(changes, offsets.get(table))
         self.discard()
+
+    def pending_count(self, table: str) -> int:
+        """How many keys of ``table`` have a write not yet flushed."""
+        return len(self._pending[table])
+
+    def spill(self, table: str, count: int) -> None:
+        """Write the ``count`` earliest-written pending keys of ``table`` to its store and drop
+        them from the pending writes. For a state that is never committed (a replay's shadow):
+        it keeps its recent writes decoded, and encodes a key only when it leaves."""
+        pending = self._pending[table]
+        codec = self.stores[table].codec
+        leaving = list(itertools.islice(pending, count))
+        self.stores[table].write(
+            {k: None if pending[k] is _DELETED else codec.encode(pending[k]) for k in leaving},
+            None,
+        )
+        for key in leaving:
+            del pending[key]
 
     def discard(self) -> None:
         """Forget the uncommitted writes (the transaction was aborted)."""

@@ -117,3 +117,18 @@ def test_should_distrust_store_of_another_changelog(tmp_path: Path) -> None:
     moved = _store(tmp_path)
     assert _distrust_reason(moved, high=100) == "store belongs to changelog old.changelog"
     moved.close()
+
+
+def test_a_spill_writes_the_earliest_pending_keys_and_reads_stay_the_same(tmp_path: Path) -> None:
+    state = PartitionState(0, {"t": _store(tmp_path)})
+    state.apply((Put("t", b"a", 1), Put("t", b"b", 2), Put("t", b"c", 3)))
+    state.apply((Delete("t", b"b"), Put("t", b"a", 4)))  # a rewrite keeps a's place
+    state.spill("t", 2)
+    assert state.pending_count("t") == 1
+    store = state.stores["t"]
+    assert (store.get_raw(b"a"), store.get_raw(b"b"), store.get_raw(b"c")) == (
+        IntCodec().encode(4), None, None,
+    )  # fmt: skip
+    assert [state.get("t", k) for k in (b"a", b"b", b"c")] == [4, None, 3]
+    assert list(state.range("t", b"a", b"z")) == [(b"a", 4), (b"c", 3)]
+    state.close()
