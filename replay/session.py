@@ -149,13 +149,14 @@ class Replay:
         self.processors = list(processors)
         self.selection = selection
         self.progress = progress
-        self._recorded: dict[str, list[AuditRecord]] = defaultdict(list)
         self._recorded_raw: dict[str, list[bytes]] = defaultdict(list)
         self._replayed_raw: dict[str, list[bytes]] = defaultdict(list)
-        # Every recorded decision of the selected workflows, before the window is applied.
-        self._history: dict[str, list[tuple[AuditRecord, bytes]]] = defaultdict(list)
+        # Every recorded decision of the selected workflows, before the window is applied;
+        # decoded only where something needs a field (a window, a filter, a step question).
+        self._history: dict[str, list[bytes]] = defaultdict(list)
+        self._decoded: dict[bytes, AuditRecord] = {}
         self.reruns = reruns
-        self.steps = StepBook(reruns, set())
+        self.steps = StepBook(reruns, self._history_commands)
         # With an offset window: each workflow's first and last selected event times.
         self._spans: dict[str, tuple[int, int]] = {}
         #: Every emit of the replay, per workflow, in order, when ``keep_emits`` (a backfill).
@@ -258,38 +259,47 @@ class Replay:
                 self._replayed_raw[emit.key.decode()].append(emit.value)
 
     def _load_history(self, ends: Any) -> None:
-        commands: set[str] = set()
         for record in read_records(self.config, ends, AUDIT_ROLE):
-            if not self._wanted(record.key) or not record.value or record.key is None:
-                continue
-            audit = AuditRecord.decode(record.value)
-            self._history[record.key.decode()].append((audit, record.value))
-            commands.update(audit.commands)
-        self.steps = StepBook(self.reruns, commands)
+            if self._wanted(record.key) and record.value and record.key is not None:
+                self._history[record.key.decode()].append(record.value)
+
+    def _audit(self, raw: bytes) -> AuditRecord:
+        audit = self._decoded.get(raw)
+        if audit is None:
+            audit = self._decoded[raw] = AuditRecord.decode(raw)
+        return audit
+
+    def _history_commands(self, workflow_id: str) -> set[str]:
+        """The step commands history issued for ``workflow_id``."""
+        return {c for raw in self._history.get(workflow_id, ()) for c in self._audit(raw).commands}
+
+    def _decisions(self, workflow_id: str) -> list[AuditRecord]:
+        """The workflow's compared decisions: recorded ones, else (a new one) replayed ones."""
+        raw = self._recorded_raw.get(workflow_id) or self._replayed_raw.get(workflow_id) or []
+        return [self._audit(v) for v in raw]
 
     def _select_recorded(self) -> None:
         for wf, decisions in self._history.items():
-            for audit, raw in decisions:
-                if self._compared(wf, audit.decided_at):
-                    self._recorded[wf].append(audit)
+            if not self._windowed:
+                self._recorded_raw[wf] = decisions
+                continue
+            for raw in decisions:
+                if self._compared(wf, self._audit(raw).decided_at):
                     self._recorded_raw[wf].append(raw)
 
     def _diff(self, result: ReplayResult) -> ReplayDiff:
-        chosen = set()
-        for wf in set(self._recorded_raw) | set(self._replayed_raw):
-            audits = self._recorded.get(wf) or [
-                AuditRecord.decode(v) for v in self._replayed_raw.get(wf, ())
-            ]
-            if self.selection.matches(audits):
-                chosen.add(wf)
+        chosen = set(self._recorded_raw) | set(self._replayed_raw)
+        if self.selection.tenant or self.selection.definition or self.selection.event_type:
+            chosen = {wf for wf in chosen if self.selection.matches(self._decisions(wf))}
         recorded = {wf: v for wf, v in self._recorded_raw.items() if wf in chosen}
         replayed = {wf: v for wf, v in self._replayed_raw.items() if wf in chosen}
         result.decisions_recorded = sum(len(v) for v in recorded.values())
         result.decisions_replayed = sum(len(v) for v in replayed.values())
-        result.usage = {
-            "recorded": usage_totals(v for vs in recorded.values() for v in vs),
-            "replayed": usage_totals(v for vs in replayed.values() for v in vs),
-        }
+        if self.reruns is not None:  # else every step result is history's, and so its usage
+            result.usage = {
+                "recorded": usage_totals(v for vs in recorded.values() for v in vs),
+                "replayed": usage_totals(v for vs in replayed.values() for v in vs),
+            }
         diff = diff_decisions(recorded, replayed)
         diff.workflows = [self._with_steps(w) for w in diff.workflows]
         return diff

@@ -67,12 +67,18 @@ class StepBook:
     """The step commands of one replay: which the log answers, which the replay issued, and
     the fresh answers of those it runs again (see the module docstring)."""
 
-    def __init__(self, reruns: StepReruns | None, history_commands: set[str]) -> None:
+    def __init__(
+        self, reruns: StepReruns | None, history_commands: Callable[[str], set[str]]
+    ) -> None:
         self.reruns = reruns
         self.history_commands = history_commands
         #: Per workflow: the commands the replay issued (id -> step).
         self.issued: dict[str, dict[str, str]] = defaultdict(dict)
         self.answered: set[str] = set()
+        # Per workflow: the issued commands not answered yet, as their ids' bytes. A step
+        # result names its command id in its body, so only a record holding one of those is
+        # decoded to find out (decoding every step result again cost a tenth of a replay).
+        self._open: dict[bytes, set[bytes]] = defaultdict(set)
         #: Per workflow: steps run again, and steps whose recorded result had to be kept.
         self.rerun: dict[str, list[str]] = defaultdict(list)
         self.kept: dict[str, set[str]] = defaultdict(set)
@@ -81,10 +87,15 @@ class StepBook:
     def before(self, record: Record, at_ms: int) -> Record:
         """``record`` as the replay feeds it: a step result of a command run again is
         replaced by the fresh answer."""
-        command_id = step_result_command(record.value)
+        waiting = self._open.get(record.key or b"")
+        value = record.value
+        if not waiting or value is None or not any(cid in value for cid in waiting):
+            return record
+        command_id = step_result_command(value)
         if command_id is None:
             return record
         self.answered.add(command_id)
+        waiting.discard(command_id.encode())
         command = self._pending.pop(command_id, None)
         if command is None or self.reruns is None:
             return record
@@ -106,10 +117,13 @@ class StepBook:
             command_id, step = headers.get("af-command-id"), headers.get("af-step")
             if command_id is None or step is None:
                 continue
-            cid, name = command_id.decode(), step.decode()
-            self.issued[emit.key.decode()][cid] = name
-            in_history = cid in self.history_commands
-            if self.reruns is None or not self.reruns.reruns(name, in_history):
+            cid, name, wf = command_id.decode(), step.decode(), emit.key.decode()
+            self.issued[wf][cid] = name
+            self._open[emit.key].add(command_id)
+            if self.reruns is None:
+                continue
+            in_history = cid in self.history_commands(wf)
+            if not self.reruns.reruns(name, in_history):
                 continue
             command = decode_step_command(emit.value)
             if in_history:
@@ -119,6 +133,7 @@ class StepBook:
             if value is None:
                 continue  # unanswered: the workflow needs a new step result
             self.answered.add(cid)
+            self._open[emit.key].discard(command_id)
             self.rerun[command.workflow_id].append(name)
             headers_out = workflow_event_headers(at_ms)
             fresh.append(replace(record, value=value, headers=headers_out))
@@ -128,8 +143,11 @@ class StepBook:
         """Steps of ``workflow_id`` the replay needed an answer for and had none: issued
         and never answered, or run again and unable to run."""
         unanswered = {
-            step
+            command: step
             for command, step in self.issued.get(workflow_id, {}).items()
-            if command not in self.answered and command not in self.history_commands
+            if command not in self.answered
         }
-        return tuple(sorted(unanswered | self.kept.get(workflow_id, set())))
+        if unanswered:  # history may have issued them and be waiting for their results
+            recorded = self.history_commands(workflow_id)
+            unanswered = {c: s for c, s in unanswered.items() if c not in recorded}
+        return tuple(sorted(set(unanswered.values()) | self.kept.get(workflow_id, set())))
