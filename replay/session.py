@@ -13,6 +13,7 @@ from live state; events after the window are not read into it.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -132,6 +133,27 @@ class ReplayResult:
         }
 
 
+class _Background(threading.Thread):
+    """A call in a thread of its own, whose exception :meth:`join` raises in the caller."""
+
+    def __init__(self, call: Callable[..., None], *args: Any) -> None:
+        super().__init__(name="replay-audit-reader", daemon=True)
+        self._call, self._args = call, args
+        self._error: Exception | None = None
+
+    def run(self) -> None:
+        try:
+            self._call(*self._args)
+        except Exception as exc:  # handed to the caller by join()
+            self._error = exc
+
+    def join(self, timeout: float | None = None) -> None:
+        if self.is_alive():
+            super().join(timeout)
+        if self._error is not None:
+            raise self._error
+
+
 class Replay:
     """One dry-run replay; see the module docstring."""
 
@@ -177,13 +199,17 @@ class Replay:
         events_ends = topic_ends(self.config, events_topic)
         audit_ends = topic_ends(self.config, audit_topic)
         result = ReplayResult(ReplayDiff(), topics={"events": events_topic, "audit": audit_topic})
+        history = _Background(self._load_history, audit_ends)
         with ShadowRun(self.processors, self.deployment) as shadow:
             try:
-                # History first: which commands it issued decides which steps run again.
-                self._load_history(audit_ends)
+                if self.reruns is not None:
+                    history.run()  # first: which commands it issued decides what runs again
+                else:
+                    history.start()  # beside the replay, which needs it only for the diff
                 self._replay(shadow, events_ends, result)
             except KeyboardInterrupt:
                 result.interrupted = True
+            history.join()
             if self._windowed and not result.events_in_window and not result.interrupted:
                 raise ReplayError(
                     f"the window selects none of the {result.events_read:,} events of "
