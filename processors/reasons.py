@@ -118,6 +118,21 @@ REVIEWER_NOT_PERMITTED: Final = _define(
     "the approval's actor is not its reviewer, or lacks the approval step's role",
     "engine",
 )
+SELF_APPROVAL: Final = _define(
+    "self_approval",
+    "the reviewer started the workflow, or caused the event that led to the request",
+    "engine",
+)
+STALE_APPROVAL: Final = _define(
+    "stale_approval",
+    "the answer names another proposal than the pending one (its hash, or a quorum's edits)",
+    "engine",
+)
+DUPLICATE_APPROVER: Final = _define(
+    "duplicate_approver",
+    "the reviewer already granted this approval, which needs distinct approvers",
+    "engine",
+)
 UNEXPECTED_STEP_RESULT: Final = _define(
     "unexpected_step_result",
     "a step.completed/failed whose command the workflow never issued",

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from workflows.steps import StepSpec, ToolSpec
-from workflows.triggers import START, Trigger, parse_trigger
+from workflows.triggers import START, DefinitionError, Trigger, parse_trigger
 
 DEFAULT_FAILED_STATE: Final = "failed"
 DEFAULT_MAX_ATTEMPTS: Final = 3
@@ -45,7 +45,9 @@ class ApprovalStep:
     """Entering ``state`` requests a human approval for ``step``.
 
     Only ``approval.granted``/``approval.denied`` answering that request (same approval id and
-    step) are accepted there. ``deadline`` names a :class:`Deadline` of the same state whose due
+    step) are accepted there, from a reviewer with ``required_role`` who did not ask for it;
+    ``quorum`` distinct approvers must grant it (see ``processors.engine.approvals``).
+    ``deadline`` names a :class:`Deadline` of the same state whose due
     time is announced as the request's ``due_at``.
     """
 
@@ -54,6 +56,12 @@ class ApprovalStep:
     required_role: str
     deadline: str | None = None
     summary: str = ""
+    #: Distinct approvers needed before it is granted (one denial ends it at once).
+    quorum: int = 1
+
+    def __post_init__(self) -> None:
+        if self.quorum < 1:
+            raise DefinitionError(f"approval of {self.step!r}: quorum must be at least 1")
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,8 @@
 * :func:`event_from_dict` builds the typed event from a plain dict (parsed JSON).
 * :func:`build_record` is the pure part: the exact key, value and headers that would be sent.
 * :mod:`agentflow.sdk.quarantine` reads the quarantine topic and releases records from it.
+* :func:`proposal_hash` is the hash an ``approval.granted``/``approval.denied`` v2 carries of
+  the proposal its reviewer was shown.
 
 Every problem the caller can fix raises :class:`SdkError` (an :class:`InvalidEventError` for a
 bad event, always before anything is produced).
@@ -27,6 +29,7 @@ from agentflow.sdk.records import (
     encode_value,
     event_from_dict,
 )
+from processors.events import proposal_hash
 
 __all__ = [
     "ContentType",
@@ -41,4 +44,5 @@ __all__ = [
     "check_event",
     "encode_value",
     "event_from_dict",
+    "proposal_hash",
 ]

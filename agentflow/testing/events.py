@@ -18,8 +18,11 @@ from processors.events import (
     AlertResolvedPayloadV1,
     AlertResolvedV1,
     ApprovalDecision,
+    ApprovalDecisionV2,
     ApprovalDeniedV1,
+    ApprovalDeniedV2,
     ApprovalGrantedV1,
+    ApprovalGrantedV2,
     ApprovalRequestedV1,
     CustomerRepliedPayloadV1,
     CustomerRepliedV1,
@@ -33,6 +36,7 @@ from processors.events import (
     TicketClosedV1,
     TicketCreatedPayloadV1,
     TicketCreatedV1,
+    proposal_hash,
 )
 
 
@@ -108,6 +112,37 @@ class EventFactory:
             return ApprovalGrantedV1(**self._env(REVIEWER, "console"), payload=answer)
         answer = self._decision(approval_id, step, "denied")
         return ApprovalDeniedV1(**self._env(REVIEWER, "console"), payload=answer)
+
+    def approval_answer(
+        self,
+        request: ApprovalRequestedV1,
+        *,
+        granted: bool = True,
+        reviewer: Actor = REVIEWER,
+        changes: dict[str, str] | None = None,
+        shown: dict[str, str] | None = None,
+    ) -> ApprovalGrantedV2 | ApprovalDeniedV2:
+        """A v2 answer to ``request`` by ``reviewer``: with ``changes`` (field -> new value)
+        and the hash of the proposal it was shown (``shown``; default: the request's)."""
+        proposal = request.payload.proposal
+        answer = ApprovalDecisionV2.model_validate(
+            {
+                "approval_id": request.payload.approval_id,
+                "step": request.payload.step,
+                "reviewer_id": reviewer.id,
+                "decision": "granted" if granted else "denied",
+                "decided_at": self.start_ms + (self.count + 1) * 1000,
+                "changes": [
+                    {"field": k, "old_value": proposal.get(k), "new_value": v}
+                    for k, v in (changes or {}).items()
+                ],
+                "proposal_hash": proposal_hash(proposal if shown is None else shown),
+            }
+        )
+        env = self._env(reviewer, "console")
+        if granted:
+            return ApprovalGrantedV2(**env, payload=answer)
+        return ApprovalDeniedV2(**env, payload=answer)
 
     def alert_fired(self) -> AlertFiredV1:
         payload = AlertFiredPayloadV1(

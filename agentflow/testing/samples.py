@@ -11,14 +11,16 @@ from typing import Any, TypeVar
 
 from agentflow.testing.actors import CUSTOMER, MONITOR, REVIEWER, RUNTIME
 from agentflow.testing.actors import STEP_WORKER as AGENT
-from processors.events import EVENT_CLASSES, default_registry
+from processors.events import EVENT_CLASSES, default_registry, proposal_hash
 from processors.events.catalog import (
     AlertFiredPayloadV1,
     AlertFiredV1,
     AlertResolvedPayloadV1,
     AlertResolvedV1,
     ApprovalDeniedV1,
+    ApprovalDeniedV2,
     ApprovalGrantedV1,
+    ApprovalGrantedV2,
     ApprovalRequestedPayloadV1,
     ApprovalRequestedV1,
     CustomerRepliedPayloadV1,
@@ -50,7 +52,13 @@ from processors.events.catalog import (
     TimerFiredV1,
     ToolCallV1,
 )
-from processors.events.common import Actor, ApprovalDecision, AvroModel, FieldChange
+from processors.events.common import (
+    Actor,
+    ApprovalDecision,
+    ApprovalDecisionV2,
+    AvroModel,
+    FieldChange,
+)
 from processors.events.envelope import Envelope
 
 T0 = 1_718_000_000_000  # 2024-06-10T06:13:20Z
@@ -113,6 +121,13 @@ def _decision(decision: str, n: int) -> ApprovalDecision:
             else [],
             "comment": "Shipping is not refundable." if granted else "Duplicate request.",
         }
+    )
+
+
+def _decision_v2(decision: str, n: int) -> ApprovalDecisionV2:
+    shown = proposal_hash({"amount_minor": "4999", "currency": "EUR"})
+    return ApprovalDecisionV2.model_validate(
+        {**_decision(decision, n).model_dump(), "proposal_hash": shown}
     )
 
 
@@ -196,6 +211,13 @@ def _approval_events() -> list[Envelope]:
         ),
         _make(ApprovalGrantedV1, 8, REVIEWER, _decision("granted", 8), cause=7, source="console"),
         _make(ApprovalDeniedV1, 9, REVIEWER, _decision("denied", 9), cause=7, source="console"),
+        *(
+            _make(cls, n, REVIEWER, _decision_v2(kind, n), cause=7, source="console")
+            for cls, n, kind in (
+                (ApprovalGrantedV2, 20, "granted"),
+                (ApprovalDeniedV2, 21, "denied"),
+            )
+        ),
         _make(
             DocumentUploadedV1,
             10,

@@ -45,6 +45,7 @@ from processors.events import (
     StepFailedPayloadV2,
     default_registry,
     model_for,
+    proposal_hash,
 )
 from workflows import Transition, WorkflowDefinition
 from workflows.definition import START
@@ -259,6 +260,11 @@ def _request_approval(work: Work, d: WorkflowDefinition, state_name: str) -> Non
     assert st.tenant is not None
     approval_id = ids.approval_id(work.event.event_id, approval.step)
     due = next((t.due_at for t in st.timers if t.name == approval.deadline), None)
+    # What the reviewer may change: the result of the step that led here, flattened.
+    proposal: dict[str, str] = {}
+    if isinstance(work.event.payload, StepCompletedPayloadV1):
+        proposal = flatten(result_document(work.event.payload.result_json))
+    asking = {a for a in (st.started_by, work.event.actor.id) if a is not None}
     st.pending_approvals.append(
         PendingApproval(
             approval_id=approval_id,
@@ -268,12 +274,11 @@ def _request_approval(work: Work, d: WorkflowDefinition, state_name: str) -> Non
             requested_at=work.now_ms,
             due_at=due,
             causation_id=work.event.event_id,
+            proposal_hash=proposal_hash(proposal),
+            requested_by=sorted(asking),
+            quorum=approval.quorum,
         )
     )
-    # What the reviewer may change: the result of the step that led here, flattened.
-    proposal: dict[str, str] = {}
-    if isinstance(work.event.payload, StepCompletedPayloadV1):
-        proposal = flatten(result_document(work.event.payload.result_json))
     work.outputs.append(
         ApprovalRequestedV1(
             event_id=ids.approval_request_event_id(work.event.event_id, approval.step),

@@ -22,6 +22,7 @@ from __future__ import annotations
 from processors import reasons
 from processors.contract import Headers
 from processors.engine import apply
+from processors.engine.approvals import approval_refusal, count_grant, counts_toward_quorum
 from processors.engine.decision import (
     Decision,
     Rejection,
@@ -41,7 +42,6 @@ from processors.engine.state import (
 )
 from processors.engine.work import Work
 from processors.events import (
-    ApprovalDecision,
     Envelope,
     StepCompletedPayloadV1,
     StepFailedPayloadV1,
@@ -180,9 +180,12 @@ def evaluate(work: Work, registry: DefinitionRegistry, headers: Headers) -> Deci
                 f"{answer.step!r}, which is not pending in state {status!r}"
             )
             return work.finish("rejected", Rejection(reasons.UNEXPECTED_APPROVAL, detail))
-        refusal = _reviewer_refusal(event, answer, approval)
+        refusal = approval_refusal(event, answer, approval)
         if refusal is not None:
-            return work.finish("rejected", Rejection(reasons.REVIEWER_NOT_PERMITTED, refusal))
+            return work.finish("rejected", refusal)
+        if counts_toward_quorum(answer, approval):
+            count_grant(event, answer, approval)
+            return work.finish("counted")
     call: StepCall | None = None
     if isinstance(payload, StepCompletedPayloadV1 | StepFailedPayloadV1):
         call = st.open_call(payload.command_id)
@@ -248,6 +251,7 @@ def _start(work: Work, d: WorkflowDefinition) -> Decision:
     st.definition_name, st.definition_version = d.name, d.version
     st.tenant = event.tenant
     st.started_at = work.now_ms
+    st.started_by = event.actor.id
     st.context = payload_fields(event)
     apply.take(work, d, transition)
     return work.finish("applied")
@@ -308,20 +312,3 @@ def _hold(work: Work, timeout_ms: int, headers: Headers) -> Decision:
         TimerRef(held.expires_at, st.workflow_id, event.event_id, "hold", event.event_type)
     )
     return work.finish("held", keep_id=st.started)
-
-
-def _reviewer_refusal(
-    event: Envelope, answer: ApprovalDecision, approval: PendingApproval
-) -> str | None:
-    """Why the event's actor may not answer ``approval``, or None if it may.
-
-    Defence in depth behind the gate's policy: the definition names the role an approval
-    needs, held plainly or for the workflow's tenant, and the reviewer must be the actor.
-    """
-    actor = event.actor
-    if answer.reviewer_id != actor.id:
-        return f"reviewer {answer.reviewer_id!r} is not the event's actor {actor.id!r}"
-    role = approval.required_role
-    if role not in actor.roles and f"{event.tenant}:{role}" not in actor.roles:
-        return f"{actor.id!r} lacks role {role!r} needed to answer {approval.step!r}"
-    return None

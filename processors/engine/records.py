@@ -27,7 +27,9 @@ STEP_COMMAND: Final = "agentflow.internal.StepCommand"
 AUDIT_RECORD: Final = "agentflow.internal.AuditRecord"
 WORKFLOW_NOTICE: Final = "agentflow.internal.WorkflowNotice"
 
-DecisionKind = Literal["applied", "retried", "held", "rejected", "expired", "duplicate", "ignored"]
+DecisionKind = Literal[
+    "applied", "retried", "held", "rejected", "expired", "duplicate", "ignored", "counted"
+]
 """What a decision did with its event:
 
 * ``applied`` — a transition was taken;

@@ -95,6 +95,17 @@ class PendingApproval(_Model):
     requested_at: EpochMillis
     due_at: EpochMillis | None = None
     causation_id: str
+    #: sha256 of the proposal shown to reviewers (:func:`processors.steps.proposal_hash`);
+    #: an answer that names another is refused as ``stale_approval``.
+    proposal_hash: str | None = None
+    #: Who may not decide it (``self_approval``): the workflow's starter and the actor of the
+    #: event that led to the request.
+    requested_by: list[str] = Field(default_factory=list)
+    #: Distinct approvers needed; the grants so far, and the edits the first one made (as
+    #: canonical JSON), which every later approver must grant unchanged.
+    quorum: Int32 = 1
+    granted_by: list[str] = Field(default_factory=list)
+    granted_changes: str | None = None
 
 
 class WorkflowTimer(_Model):
@@ -160,6 +171,8 @@ class WorkflowState(_Model):
     tenant: str | None = None
     status: str | None = None
     started_at: EpochMillis | None = None
+    #: The actor whose event started the workflow (never its approver); None before v3.
+    started_by: str | None = None
     updated_at: EpochMillis
     last_event_id: str | None = None
     #: No longer written (-1): a decision must not depend on the offset an event was read at.

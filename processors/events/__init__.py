@@ -12,7 +12,9 @@ from processors.events.catalog import (
     AlertResolvedPayloadV1,
     AlertResolvedV1,
     ApprovalDeniedV1,
+    ApprovalDeniedV2,
     ApprovalGrantedV1,
+    ApprovalGrantedV2,
     ApprovalRequestedPayloadV1,
     ApprovalRequestedV1,
     CustomerRepliedPayloadV1,
@@ -62,6 +64,7 @@ from processors.events.common import (
     Actor,
     ActorKind,
     ApprovalDecision,
+    ApprovalDecisionV2,
     ApprovalOutcome,
     AvroModel,
     EpochMillis,
@@ -94,6 +97,7 @@ from processors.events.headers import (
     workflow_event_headers,
 )
 from processors.events.jsonconv import parse_timestamp_millis
+from processors.events.proposal import canonical_json, changes_text, proposal_hash
 from processors.events.registry import EventRegistry, SchemaEntry, default_registry
 from processors.events.signing import KeyRing, SigningKey, sign, verify
 
@@ -116,8 +120,11 @@ __all__ = [
     "AlertResolvedPayloadV1",
     "AlertResolvedV1",
     "ApprovalDecision",
+    "ApprovalDecisionV2",
     "ApprovalDeniedV1",
+    "ApprovalDeniedV2",
     "ApprovalGrantedV1",
+    "ApprovalGrantedV2",
     "ApprovalOutcome",
     "ApprovalRequestedPayloadV1",
     "ApprovalRequestedV1",
@@ -164,6 +171,8 @@ __all__ = [
     "TimerFiredPayloadV1",
     "TimerFiredV1",
     "ToolCallV1",
+    "canonical_json",
+    "changes_text",
     "content_type_header",
     "crc64_avro",
     "decided_at",
@@ -181,6 +190,7 @@ __all__ = [
     "media_type",
     "model_for",
     "parse_timestamp_millis",
+    "proposal_hash",
     "schema_fingerprint",
     "sign",
     "validation_detail",

@@ -27,6 +27,7 @@ from pydantic import Field, model_validator
 
 from processors.events.common import (
     ApprovalDecision,
+    ApprovalDecisionV2,
     AvroModel,
     EpochMillis,
     FieldChange,
@@ -358,6 +359,20 @@ class JobCompletedV1(Envelope):
     event_type: Literal["job.completed"] = "job.completed"
     schema_version: Literal[1] = 1
     payload: JobCompletedPayloadV1
+
+
+class ApprovalGrantedV2(ApprovalGrantedV1):
+    """approval.granted v2: with the hash of the proposal the reviewer was shown."""
+
+    schema_version: Literal[2] = 2  # type: ignore[assignment]
+    payload: ApprovalDecisionV2
+
+
+class ApprovalDeniedV2(ApprovalDeniedV1):
+    """approval.denied v2: with the hash of the proposal the reviewer was shown."""
+
+    schema_version: Literal[2] = 2  # type: ignore[assignment]
+    payload: ApprovalDecisionV2
 
 
 class StepCompletedV1(Envelope):

@@ -72,3 +72,10 @@ class ApprovalDecision(AvroModel):
     decided_at: EpochMillis
     changes: list[FieldChange] = Field(default_factory=list)
     comment: str | None = None
+
+
+class ApprovalDecisionV2(ApprovalDecision):
+    """``agentflow.ApprovalDecisionV2`` (approval.granted/denied v2): v1's fields and the hash
+    of the exact proposal the reviewer was shown (:func:`processors.steps.proposal_hash`)."""
+
+    proposal_hash: str | None = None
