@@ -104,6 +104,21 @@ class ModelSettings(BaseSettings):
     anthropic_api_key: SecretStr | None = None
 
 
+class EdgeSettings(BaseSettings):
+    """``agentflow serve``: where it listens, its webhook sources, how long it waits for the
+    broker's acknowledgement before it answers 503."""
+
+    model_config = settings_config()
+
+    serve_host: str = "127.0.0.1"
+    serve_port: int = Field(default=8080, ge=0, le=65535)
+    webhooks_file: Path | None = None
+    ack_timeout_s: float = Field(default=5.0, gt=0)
+    #: ``POST /v1/events`` requests a second per envelope source, and the burst above it.
+    events_rate_per_s: float = Field(default=500.0, gt=0)
+    events_burst: float = Field(default=1000.0, ge=1)
+
+
 class BrokerSettings(BaseSettings):
     """Where ``agentflow broker`` keeps the local broker."""
 
@@ -139,6 +154,7 @@ class Settings:
     models: ModelSettings
     runner: RunnerSettings
     broker: BrokerSettings
+    edge: EdgeSettings
 
     @classmethod
     def of(cls, **concerns: dict[str, Any]) -> Settings:
@@ -171,6 +187,7 @@ def load_settings() -> Settings:
         models=load(ModelSettings),
         runner=load(RunnerSettings),
         broker=load(BrokerSettings),
+        edge=load(EdgeSettings),
     )
 
 
