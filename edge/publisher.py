@@ -7,7 +7,8 @@ and the app answers 503: the client sends again, and a record that did reach the
 all is the same event id, which the engine drops as a duplicate.
 
 A thread of its own serves the producer's delivery callbacks, which settle the asyncio futures
-the requests wait on.
+the requests wait on. A producer that hit a fatal error (possible for an idempotent one after
+deliveries time out) is replaced before the next request.
 """
 
 from __future__ import annotations
@@ -38,16 +39,17 @@ class Publisher:
     ) -> None:
         self.topic = topic
         self.partitions = partitions
-        self._producer = Producer(
-            {
-                **client_config,
-                "enable.idempotence": True,
-                "acks": "all",
-                "linger.ms": 2,
-                "message.timeout.ms": int(timeout_s * 1000),
-                "log_level": 2,
-            }
-        )
+        self._config = {
+            **client_config,
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 2,
+            "message.timeout.ms": int(timeout_s * 1000),
+            "log_level": 2,
+            "error_cb": self._on_error,
+        }
+        self._fatal = False
+        self._producer = Producer(self._config)
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="edge-producer", daemon=True)
         self._thread.start()
@@ -56,6 +58,9 @@ class Publisher:
         self, key: bytes, value: bytes, headers: Sequence[tuple[str, bytes]]
     ) -> tuple[int, int]:
         """Produce and wait for the broker's acknowledgement; its (partition, offset)."""
+        if self._fatal:  # an idempotent producer that hit a fatal error takes nothing more
+            self._fatal = False
+            self._producer = Producer(self._config)
         loop = asyncio.get_running_loop()
         done: asyncio.Future[tuple[int, int]] = loop.create_future()
 
@@ -77,6 +82,10 @@ class Publisher:
         except KafkaException as exc:
             raise BrokerUnavailable(str(exc)) from None
         return await done
+
+    def _on_error(self, err: KafkaError) -> None:
+        if err.fatal():
+            self._fatal = True
 
     def _serve(self) -> None:
         while not self._stopping.is_set():

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.integration.isolated_broker import isolated_broker_env  # noqa: F401 - a fixture
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
