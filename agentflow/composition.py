@@ -21,9 +21,10 @@ from processors.contract import Processor
 from processors.deployment import Deployment
 from processors.engine import OrchestratorProcessor
 from processors.events import Actor
-from processors.gate import GateProcessor
+from processors.gate import Gate, GateProcessor
 from processors.pipeline import WorkflowPipeline
 from processors.roles import QUARANTINE_ROLE
+from processors.schedules import SCHEDULE_SOURCE, SCHEDULES_TABLE, Scheduler
 from processors.steps import LEDGER_TABLE
 from topics import catalog_names
 from workflows import DefinitionRegistry
@@ -138,9 +139,26 @@ def step_executor(
 
 
 def worker_processors(settings: Settings) -> list[Processor]:
-    """The validation gate fused with the orchestrator: one pass, one transaction."""
-    orchestrator = OrchestratorProcessor(load_registry(settings))
-    return [WorkflowPipeline(load_gate(settings), orchestrator)]
+    """The validation gate fused with the orchestrator: one pass, one transaction; and the
+    scheduler of the registry's schedules, if it has any."""
+    registry = load_registry(settings)
+    gate = load_gate(settings)
+    return [WorkflowPipeline(gate, OrchestratorProcessor(registry), scheduler(registry, gate))]
+
+
+def scheduler(registry: DefinitionRegistry, gate: Gate) -> Scheduler | None:
+    """The scheduler of ``registry``'s schedules (None without any); a UserError if no key
+    may sign for the schedules' source."""
+    if not registry.schedules:
+        return None
+    key_ids = gate.keyring.key_ids(SCHEDULE_SOURCE)
+    if not key_ids:
+        raise UserError(
+            f"the workflows declare schedules, and no signing key may sign for the "
+            f"{SCHEDULE_SOURCE!r} source: add one to the signing keys (and allow the source "
+            "schedule.* in the gate policy)"
+        )
+    return Scheduler(registry.schedules, gate.keyring, key_ids[0])
 
 
 def gate_only() -> GateProcessor:
@@ -160,7 +178,7 @@ def topology_deployment(
         deployment = build_deployment(
             settings, [OrchestratorProcessor(DefinitionRegistry())], roles
         )
-        return deployment.with_tables([LEDGER_TABLE])
+        return deployment.with_tables([LEDGER_TABLE, SCHEDULES_TABLE])
     deployment = build_deployment(settings, processors, roles)
     used = {r for p in processors for r in (*p.input_roles, *p.output_roles)}
     used.add(QUARANTINE_ROLE)

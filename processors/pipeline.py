@@ -4,6 +4,9 @@ A record from ingress goes through the gate. A rejected one goes to quarantine. 
 event is written to the workflow-events topic, which stays the ordered history of record that
 replay reads, and goes straight on to the orchestrator in the same transaction. Ingress and
 workflow-events are co-partitioned by ``workflow_id``, so per-workflow order holds end to end.
+
+With a :class:`~processors.schedules.Scheduler`, each punctuation also fires the schedules'
+due ticks (to ingress, signed), and a ``schedule.control`` event pauses or resumes one.
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ from dataclasses import dataclass
 
 from processors.contract import Context, Record, Result, StateView, TableSpec
 from processors.engine import OrchestratorProcessor
+from processors.events import ScheduleControlV1
 from processors.gate import GATE_OUTPUT_ROLES, INGRESS_ROLE, Gate, admit
+from processors.schedules import SCHEDULES, Scheduler
 
 
 @dataclass
@@ -21,6 +26,7 @@ class WorkflowPipeline:
 
     gate: Gate
     orchestrator: OrchestratorProcessor
+    scheduler: Scheduler | None = None
     name: str = "pipeline"
     input_roles: tuple[str, ...] = (INGRESS_ROLE,)
 
@@ -30,7 +36,8 @@ class WorkflowPipeline:
 
     @property
     def tables(self) -> tuple[TableSpec, ...]:
-        return self.orchestrator.tables
+        extra = (SCHEDULES,) if self.scheduler is not None else ()
+        return self.orchestrator.tables + extra
 
     @property
     def punctuate_interval_ms(self) -> int:
@@ -40,8 +47,15 @@ class WorkflowPipeline:
         accepted, gated = admit(self.gate, record, ctx)
         if accepted is None:
             return gated
+        if isinstance(accepted.event, ScheduleControlV1) and self.scheduler is not None:
+            # An instruction to this worker, not a workflow's event: not written to history.
+            return self.scheduler.control(accepted.event, state)
         decided = self.orchestrator.handle(accepted.event, record, state, ctx)
         return Result(emits=gated.emits + decided.emits, writes=decided.writes)
 
     def punctuate(self, state: StateView, ctx: Context) -> Result:
-        return self.orchestrator.punctuate(state, ctx)
+        timers = self.orchestrator.punctuate(state, ctx)
+        if self.scheduler is None:
+            return timers
+        fired = self.scheduler.tick(state, ctx)
+        return Result(emits=timers.emits + fired.emits, writes=timers.writes + fired.writes)

@@ -54,6 +54,7 @@ SOURCE_OF_FAMILY = {
     "timer": "agentflow-steps",
     "reply": "agentflow-steps",  # agent outputs: a step worker may publish them itself
     "postmortem": "agentflow-steps",
+    "schedule": "agentflow-schedules",
 }
 SECRETS: dict[str, dict[str, str]] = {
     "helpdesk": {
@@ -66,6 +67,7 @@ SECRETS: dict[str, dict[str, str]] = {
     "documents": {"documents-1": "test-secret-documents-1"},
     "jobs": {"jobs-1": "test-secret-jobs-1"},
     "agentflow-steps": {"steps-1": "test-secret-steps-1"},
+    "agentflow-schedules": {"schedules-1": "test-secret-schedules-1"},
 }
 REVOKED_KEY_ID = "helpdesk-2025"
 KEY_ID = {
@@ -75,6 +77,7 @@ KEY_ID = {
     "documents": "documents-1",
     "jobs": "jobs-1",
     "agentflow-steps": "steps-1",
+    "agentflow-schedules": "schedules-1",
 }
 APPROVER = Actor(id="u-olga", kind="user", roles=["support", "approver"])
 

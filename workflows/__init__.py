@@ -12,6 +12,7 @@ from workflows.definition import (
     WorkflowDefinition,
 )
 from workflows.registry import DefinitionRegistry
+from workflows.schedules import CatchUp, Schedule
 from workflows.steps import (
     TRANSIENT_ERRORS,
     Impact,
@@ -27,10 +28,12 @@ __all__ = [
     "START",
     "TRANSIENT_ERRORS",
     "ApprovalStep",
+    "CatchUp",
     "Deadline",
     "DefinitionError",
     "DefinitionRegistry",
     "Impact",
+    "Schedule",
     "StepHandler",
     "StepOutput",
     "StepSpec",

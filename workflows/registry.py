@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator
 from typing import Final
 
 from workflows.definition import WorkflowDefinition
+from workflows.schedules import Schedule
 from workflows.triggers import DefinitionError
 
 DEFAULT_ORPHAN_TIMEOUT_MS: Final = 10 * 60_000
@@ -21,6 +22,8 @@ class DefinitionRegistry:
 
     ``orphan_timeout_ms`` is how long an event for a workflow that has not started is held
     waiting for its start event (no definition is known yet, so it cannot come from one).
+    ``schedules`` are the :class:`~workflows.schedules.Schedule` s whose ticks the worker
+    fires; a definition starts on one with the start event ``schedule.fired:<name>``.
     """
 
     def __init__(
@@ -28,14 +31,26 @@ class DefinitionRegistry:
         definitions: Iterable[WorkflowDefinition] = (),
         *,
         orphan_timeout_ms: int = DEFAULT_ORPHAN_TIMEOUT_MS,
+        schedules: Iterable[Schedule] = (),
     ) -> None:
         if orphan_timeout_ms <= 0:
             raise ValueError("orphan_timeout_ms must be > 0")
         self.orphan_timeout_ms = orphan_timeout_ms
+        self.schedules: tuple[Schedule, ...] = tuple(schedules)
+        names = [s.name for s in self.schedules]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise DefinitionError(f"schedules {twice} are registered twice")
         self._by_key: dict[tuple[str, int], WorkflowDefinition] = {}
-        self._starter: dict[str, str] = {}  # start event type -> definition name
+        self._starter: dict[str, str] = {}  # start event (or schedule trigger) -> definition
         for definition in definitions:
             self.register(definition)
+        for schedule in self.schedules:
+            if self.for_start_event(f"schedule.fired:{schedule.name}") is None:
+                raise DefinitionError(
+                    f"schedule {schedule.name!r}: no definition starts on it; give one the "
+                    f"start event 'schedule.fired:{schedule.name}'"
+                )
 
     def register(self, definition: WorkflowDefinition) -> None:
         """Add ``definition``; :class:`DefinitionError` if its ``(name, version)`` is taken or
@@ -78,8 +93,21 @@ class DefinitionRegistry:
                 return definition
         return None  # pragma: no cover - _starter only names definitions listing the event
 
+    def for_start(self, keys: Iterable[str]) -> WorkflowDefinition | None:
+        """The definition the first of ``keys`` (an event's trigger strings, most specific
+        first: ``schedule.fired:nightly``, or a plain event type) starts, or None."""
+        for key in keys:
+            found = self.for_start_event(key)
+            if found is not None:
+                return found
+        return None
+
     def is_start_event(self, event_type: str) -> bool:
         return self.for_start_event(event_type) is not None
+
+    def schedule(self, name: str) -> Schedule | None:
+        """The registered schedule ``name``, or None."""
+        return next((s for s in self.schedules if s.name == name), None)
 
     def __iter__(self) -> Iterator[WorkflowDefinition]:
         return iter(sorted(self._by_key.values(), key=lambda d: (d.name, d.version)))

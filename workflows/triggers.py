@@ -6,7 +6,9 @@ Four shapes, so a definition reads like the event log it reacts to:
 * ``"step.completed:<step>"`` or ``"step.completed:<step>:<outcome>"`` — a step result; the
   outcome is read from the result document (the definition's ``outcome_field``);
 * ``"step.failed:<step>"`` — a step that failed for good (retries exhausted or permanent);
-* ``"timer.fired:<deadline name>"`` — a deadline of the definition came due.
+* ``"timer.fired:<deadline name>"`` — a deadline of the definition came due;
+* ``"schedule.fired:<schedule name>"`` — a tick of a schedule (:mod:`workflows.schedules`),
+  usually a start event.
 """
 
 from __future__ import annotations
@@ -22,16 +24,17 @@ START: Final = "(start)"
 STEP_COMPLETED: Final = "step.completed"
 STEP_FAILED: Final = "step.failed"
 TIMER_FIRED: Final = "timer.fired"
+SCHEDULE_FIRED: Final = "schedule.fired"
 APPROVAL_GRANTED: Final = "approval.granted"
 APPROVAL_DENIED: Final = "approval.denied"
 
 #: Event types the engine matches by a qualifier, never by their bare type.
-QUALIFIED_TYPES: Final = frozenset({STEP_COMPLETED, STEP_FAILED, TIMER_FIRED})
+QUALIFIED_TYPES: Final = frozenset({STEP_COMPLETED, STEP_FAILED, TIMER_FIRED, SCHEDULE_FIRED})
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 
-TriggerKind = Literal["event", "step_completed", "step_failed", "timer"]
+TriggerKind = Literal["event", "step_completed", "step_failed", "timer", "schedule"]
 
 
 class DefinitionError(ValueError):
@@ -48,6 +51,7 @@ class Trigger:
     step: str | None = None
     outcome: str | None = None
     timer: str | None = None
+    schedule: str | None = None
 
     def overlaps(self, other: Trigger) -> bool:
         """True if some event would match both triggers (e.g. ``step.completed:a`` and
@@ -79,11 +83,15 @@ def parse_trigger(text: str) -> Trigger:
         return Trigger(text, "step_failed", head, step=parts[0])
     if head == TIMER_FIRED and len(parts) == 1:
         return Trigger(text, "timer", head, timer=parts[0])
+    if head == SCHEDULE_FIRED and len(parts) == 1:
+        return Trigger(text, "schedule", head, schedule=parts[0])
     if head in QUALIFIED_TYPES:
         raise DefinitionError(
             f"trigger {text!r}: use {STEP_COMPLETED}:<step>[:<outcome>], "
-            f"{STEP_FAILED}:<step> or {TIMER_FIRED}:<deadline>"
+            f"{STEP_FAILED}:<step>, {TIMER_FIRED}:<deadline> or {SCHEDULE_FIRED}:<schedule>"
         )
     if parts:
-        raise DefinitionError(f"trigger {text!r}: only step and timer triggers take qualifiers")
+        raise DefinitionError(
+            f"trigger {text!r}: only step, timer and schedule triggers take qualifiers"
+        )
     return Trigger(text, "event", head)

@@ -17,6 +17,7 @@ from workflows.triggers import (
     APPROVAL_DENIED,
     APPROVAL_GRANTED,
     QUALIFIED_TYPES,
+    SCHEDULE_FIRED,
     START,
     DefinitionError,
     Trigger,
@@ -64,8 +65,17 @@ def _check_basics(d: WorkflowDefinition) -> None:
     if not d.start_events:
         raise _fail(d, "no start events")
     for event_type in d.start_events:
+        if event_type.startswith(f"{SCHEDULE_FIRED}:") and _is_schedule_trigger(event_type):
+            continue  # a schedule's ticks: schedule.fired:<schedule>
         if event_type in QUALIFIED_TYPES or event_type not in _KNOWN_EVENT_TYPES:
             raise _fail(d, f"start event {event_type!r} is not a startable event type")
+
+
+def _is_schedule_trigger(text: str) -> bool:
+    try:
+        return parse_trigger(text).kind == "schedule"
+    except DefinitionError:
+        return False
 
 
 def _check_transition(d: WorkflowDefinition, t: Transition, trigger: Trigger) -> None:

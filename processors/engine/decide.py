@@ -147,7 +147,7 @@ def evaluate(work: Work, registry: DefinitionRegistry, headers: Headers) -> Deci
     """Steps 3-6 of the module docstring. None: ``work.held`` is still early, keep holding."""
     st, event = work.state, work.event
     if not st.started:
-        starting = registry.for_start_event(event.event_type)
+        starting = registry.for_start(event_keys(event, ""))
         if starting is not None:
             return _start(work, starting)
         if work.held is not None:
@@ -244,7 +244,7 @@ def _closed_by_the_workflow(
 
 def _start(work: Work, d: WorkflowDefinition) -> Decision:
     st, event = work.state, work.event
-    transition = d.match(START, (event.event_type,))
+    transition = d.match(START, event_keys(event, d.outcome_field))
     if transition is None:  # pragma: no cover - validation requires one per start event
         raise AssertionError(f"{d.ident} has no start transition for {event.event_type}")
     work.definition = d

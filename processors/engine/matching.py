@@ -14,11 +14,12 @@ from typing import Any
 from processors.events import (
     ApprovalDecision,
     Envelope,
+    ScheduleFiredPayloadV1,
     StepCompletedPayloadV1,
     StepFailedPayloadV1,
     TimerFiredPayloadV1,
 )
-from workflows.triggers import STEP_COMPLETED, STEP_FAILED, TIMER_FIRED, is_name
+from workflows.triggers import SCHEDULE_FIRED, STEP_COMPLETED, STEP_FAILED, TIMER_FIRED, is_name
 
 
 def result_document(result_json: str) -> dict[str, Any]:
@@ -47,6 +48,8 @@ def event_keys(event: Envelope, outcome_field: str) -> tuple[str, ...]:
         return (f"{STEP_FAILED}:{payload.step}",)
     if isinstance(payload, TimerFiredPayloadV1):
         return (f"{TIMER_FIRED}:{payload.kind}",)
+    if isinstance(payload, ScheduleFiredPayloadV1):
+        return (f"{SCHEDULE_FIRED}:{payload.schedule}",)
     return (event.event_type,)
 
 

@@ -261,6 +261,24 @@ class TimerFiredPayloadV1(AvroModel):
     subject_id: str | None = None
 
 
+class ScheduleFiredPayloadV1(AvroModel):
+    """schedule.fired v1: a tick of schedule ``schedule``, due at ``due_at``."""
+
+    schedule: str
+    due_at: EpochMillis
+    data: dict[str, str] = Field(default_factory=dict)
+
+
+ScheduleAction = Literal["pause", "resume"]
+
+
+class ScheduleControlPayloadV1(AvroModel):
+    """schedule.control v1: pause or resume schedule ``schedule``."""
+
+    schedule: str
+    action: ScheduleAction
+
+
 class TicketCreatedV1(Envelope):
     event_type: Literal["ticket.created"] = "ticket.created"
     schema_version: Literal[1] = 1
@@ -421,6 +439,18 @@ class TimerFiredV1(Envelope):
     event_type: Literal["timer.fired"] = "timer.fired"
     schema_version: Literal[1] = 1
     payload: TimerFiredPayloadV1
+
+
+class ScheduleFiredV1(Envelope):
+    event_type: Literal["schedule.fired"] = "schedule.fired"
+    schema_version: Literal[1] = 1
+    payload: ScheduleFiredPayloadV1
+
+
+class ScheduleControlV1(Envelope):
+    event_type: Literal["schedule.control"] = "schedule.control"
+    schema_version: Literal[1] = 1
+    payload: ScheduleControlPayloadV1
 
 
 def _concrete(cls: type[Envelope]) -> list[type[Envelope]]:

@@ -42,6 +42,8 @@ EXPECTED_TYPES = {
     "postmortem.drafted": (1,),
     "step.failed": (1, 2),
     "timer.fired": (1,),
+    "schedule.fired": (1,),
+    "schedule.control": (1,),
 }
 ENVELOPE = [
     "event_id",
