@@ -13,6 +13,7 @@ from agentflow.cli.demo_cmd import demo_cmd
 from agentflow.cli.output import fail
 from agentflow.cli.produce_cmd import register as register_sdk_commands
 from agentflow.cli.replay_cmd import replay_cmd
+from agentflow.cli.schedules_cmd import schedules_group
 from agentflow.cli.serve_cmd import serve_cmd
 from agentflow.cli.steps_cmd import steps_group
 from agentflow.cli.topics_cmd import topics_group
@@ -35,6 +36,7 @@ cli.add_command(demo_cmd)
 cli.add_command(workflow_group)
 cli.add_command(replay_cmd)
 cli.add_command(serve_cmd)
+cli.add_command(schedules_group)
 register_sdk_commands(cli)
 
 
