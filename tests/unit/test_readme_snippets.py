@@ -44,3 +44,10 @@ def test_the_workflows_registry_example_loads_with_its_timeouts() -> None:
     assert registry.orphan_timeout_ms == 3_600_000
     [review] = list(registry)
     assert (review.pending_timeout_ms, review.max_attempts) == (1_800_000, 5)
+
+
+def test_the_schedule_snippet_registers_a_schedule_and_its_workflow() -> None:
+    registry = run("schedule")["registry"]
+    assert isinstance(registry, DefinitionRegistry)
+    [schedule] = registry.schedules
+    assert registry.for_start_event(f"schedule.fired:{schedule.name}") is not None
