@@ -265,6 +265,7 @@ def _request_approval(work: Work, d: WorkflowDefinition, state_name: str) -> Non
     if isinstance(work.event.payload, StepCompletedPayloadV1):
         proposal = flatten(result_document(work.event.payload.result_json))
     asking = {a for a in (st.started_by, work.event.actor.id) if a is not None}
+    summary = approval.summary or f"Approve {approval.step}"
     st.pending_approvals.append(
         PendingApproval(
             approval_id=approval_id,
@@ -277,6 +278,8 @@ def _request_approval(work: Work, d: WorkflowDefinition, state_name: str) -> Non
             proposal_hash=proposal_hash(proposal),
             requested_by=sorted(asking),
             quorum=approval.quorum,
+            proposal=proposal,
+            summary=summary,
         )
     )
     work.outputs.append(
@@ -292,7 +295,7 @@ def _request_approval(work: Work, d: WorkflowDefinition, state_name: str) -> Non
                 approval_id=approval_id,
                 step=approval.step,
                 subject=f"{d.name}:{st.workflow_id}",
-                summary=approval.summary or f"Approve {approval.step}",
+                summary=summary,
                 proposal=proposal,
                 required_role=approval.required_role,
                 due_at=due,

@@ -10,10 +10,11 @@ value; timer index entries are put or deleted, the last change of a key winning.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from processors.contract import Context, Delete, Emit, Headers, Put, Record, Result
 from processors.engine.decision import Decision, TimerRef
+from processors.engine.inbox import inbox_writes, pending_snapshot
 from processors.engine.records import WorkflowNotice
 from processors.engine.state import HeldEvent, WorkflowState
 from processors.events import encode
@@ -41,6 +42,16 @@ class ResultBuilder:
     emits: list[Emit] = field(default_factory=list)
     states: dict[str, WorkflowState] = field(default_factory=dict)
     timers: dict[bytes, Put | Delete] = field(default_factory=dict)
+    #: Each workflow's pending approvals before its decisions (see ``inbox``).
+    approvals_before: dict[str, tuple[str | None, dict[str, dict[str, Any]]]] = field(
+        default_factory=dict
+    )
+
+    def note(self, workflow_id: str, state: WorkflowState | None) -> None:
+        """Remember ``state``'s pending approvals before the engine decides on it."""
+        if workflow_id not in self.approvals_before:
+            tenant = state.tenant if state is not None else None
+            self.approvals_before[workflow_id] = (tenant, pending_snapshot(state))
 
     def add(self, decisions: tuple[Decision, ...], record: Record | None) -> None:
         """Add ``decisions``; ``record`` is the input record the first of them decided (None
@@ -83,6 +94,10 @@ class ResultBuilder:
             Put(WORKFLOWS, wf.encode(), st) for wf, st in self.states.items()
         ]
         writes.extend(self.timers.values())
+        for wf, st in self.states.items():
+            tenant, before = self.approvals_before.get(wf, (None, {}))
+            if before or st.pending_approvals:
+                writes.extend(inbox_writes(wf, st.tenant or tenant, before, st))
         return Result(emits=tuple(self.emits), writes=tuple(writes))
 
     def _source(self, d: Decision, record: Record | None) -> Record:

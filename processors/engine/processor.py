@@ -22,6 +22,7 @@ from processors.contract import Context, Emit, Record, Result, StateView, TableS
 from processors.engine.decide import process_event
 from processors.engine.decision import Decision, TimerRef, due_upper_bound
 from processors.engine.emits import ENGINE_VERSION, TIMERS, WORKFLOWS, ResultBuilder
+from processors.engine.inbox import APPROVALS_TABLE
 from processors.engine.state import WorkflowState, WorkflowStateCodec
 from processors.engine.timers import (
     TimerRefCodec,
@@ -71,6 +72,7 @@ class OrchestratorProcessor:
     tables: tuple[TableSpec, ...] = (
         TableSpec(WORKFLOWS, WorkflowStateCodec()),
         TableSpec(TIMERS, TimerRefCodec()),
+        APPROVALS_TABLE,
     )
     punctuate_interval_ms: int = 1000
     max_timers_per_punctuation: int = 1000
@@ -97,6 +99,8 @@ class OrchestratorProcessor:
             return _refuse(record, reasons.KEY_MISMATCH, detail, ctx, event)
         now_ms = decided_at(record.headers) or ctx.now_ms
         current = state.get(WORKFLOWS, event.key)  # a private copy: the engine may edit it
+        out = ResultBuilder(ctx)
+        out.note(event.workflow_id, current)
         if is_hold_expiry(event):
             decisions = expire_on(current, event, now_ms)
         else:
@@ -109,7 +113,6 @@ class OrchestratorProcessor:
                 headers=record.headers,
                 handed_over=True,
             )
-        out = ResultBuilder(ctx)
         out.add(decisions, record)
         return out.result()
 
@@ -130,6 +133,7 @@ class OrchestratorProcessor:
             current = states[wf] if wf in states else state.get(WORKFLOWS, wf.encode())
             if current is None:
                 continue
+            out.note(wf, current)
             decisions = self._fire(current, ref, out, ctx)
             for d in decisions:
                 if d.state is not None:

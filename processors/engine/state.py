@@ -106,6 +106,9 @@ class PendingApproval(_Model):
     quorum: Int32 = 1
     granted_by: list[str] = Field(default_factory=list)
     granted_changes: str | None = None
+    #: What the reviewer is shown and may edit, and the line that sums it up.
+    proposal: dict[str, str] = Field(default_factory=dict)
+    summary: str = ""
 
 
 class WorkflowTimer(_Model):

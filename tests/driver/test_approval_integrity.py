@@ -16,6 +16,7 @@ from agentflow.testing.actors import REVIEWER
 from examples.workflows import EXAMPLE_DEFINITIONS
 from processors.engine import OrchestratorProcessor
 from processors.events import Actor, ApprovalRequestedV1, proposal_hash
+from processors.partitioning import partition_for
 from streams.driver import TestDriver
 from workflows import DefinitionRegistry
 
@@ -110,8 +111,17 @@ def test_a_quorum_needs_distinct_approvers_who_grant_the_same_edits(h2: Workflow
     request = _to_approval(h)
     edit = {"amount_minor": "4500"}
     first = h.events.approval_answer(request, changes=edit)
+    key = f"acme/{request.payload.approval_id}".encode()
+    # The inbox's read model, kept on the workflow's partition.
+    part = partition_for(WF.encode(), h.driver.partitions)
+    entry = h.driver.state("approvals", key, part)
+    assert entry is not None and entry["granted_by"] == [] and entry["quorum"] == 2
+    assert (entry["workflow_id"], entry["proposal"]) == (WF, request.payload.proposal)
+    assert entry["proposal_hash"] == proposal_hash(request.payload.proposal)
+    assert [t["to"] for t in entry["timeline"]][-1] == "awaiting_approval"
     h.send(first)
     assert h.audits()[-1].decision == "counted"
+    assert h.driver.state("approvals", key, part)["granted_by"] == [REVIEWER.id]
     pending = h.state().pending_approvals[0]
     assert (pending.quorum, pending.granted_by) == (2, [REVIEWER.id])
     assert h.state().status == "awaiting_approval" and h.commands() == []
@@ -124,6 +134,7 @@ def test_a_quorum_needs_distinct_approvers_who_grant_the_same_edits(h2: Workflow
     assert h.state().pending_approvals[0].granted_by == [REVIEWER.id]
     h.send(h.events.approval_answer(request, reviewer=SECOND, changes=edit))
     assert [a.decision for a in h.audits()] == ["rejected", "rejected", "applied"]
+    assert h.driver.state("approvals", key, part) is None  # decided: out of the inbox
     assert h.state().status == "executing_refund"
     execute = h.command()
     assert json.loads(execute.input["event.changes"])[0]["new_value"] == "4500"
