@@ -117,6 +117,11 @@ class EdgeSettings(BaseSettings):
     #: ``POST /v1/events`` requests a second per envelope source, and the burst above it.
     events_rate_per_s: float = Field(default=500.0, gt=0)
     events_burst: float = Field(default=1000.0, ge=1)
+    #: The approval inbox's reviewer accounts (JSON, or a file); without them, no inbox.
+    reviewers: str | None = None
+    reviewers_file: Path | None = None
+    #: Signs the inbox's session cookies; unset, a random one (sessions end with the process).
+    session_secret: SecretStr | None = None
 
 
 class BrokerSettings(BaseSettings):

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Route
 
+from edge.inbox import Decided, InboxError
+from edge.inbox_web import InboxPages
 from edge.providers import check
 from edge.publisher import BrokerUnavailable, Publisher
 from edge.ratelimit import TokenBucket, retry_after
@@ -190,12 +195,45 @@ class Edge:
         return JSONResponse({"ok": True})
 
 
-def build_app(config: EdgeConfig, publisher: Publisher) -> Starlette:
-    """The app: ``POST /v1/events``, ``POST /v1/webhooks/{source}``, ``GET /healthz``."""
+def inbox_publisher(publisher: Publisher) -> Callable[[Decided], Awaitable[None]]:
+    """Puts an inbox decision on ingress, or says the broker is unavailable (503)."""
+
+    async def publish(decided: Decided) -> None:
+        try:
+            await publisher.publish(decided.key, decided.value, decided.headers)
+        except BrokerUnavailable as exc:
+            raise InboxError(503, f"the answer was not sent, try again: {exc}") from None
+
+    return publish
+
+
+def build_app(
+    config: EdgeConfig,
+    publisher: Publisher,
+    inbox: InboxPages | None = None,
+    session_secret: str | None = None,
+) -> Starlette:
+    """The app: ``POST /v1/events``, ``POST /v1/webhooks/{source}``, ``GET /healthz``, and
+    with ``inbox`` the approval inbox's pages (``/login``, ``/inbox``)."""
     edge = Edge(config, publisher)
     routes = [
         Route("/v1/events", edge.events, methods=["POST"]),
         Route("/v1/webhooks/{source}", edge.webhook, methods=["POST"]),
         Route("/healthz", edge.health, methods=["GET"]),
     ]
-    return Starlette(routes=routes, on_shutdown=[publisher.close])
+    middleware: list[Middleware] = []
+    if inbox is not None:
+        routes += inbox.routes()
+        routes.append(Route("/", lambda _: RedirectResponse("/inbox", status_code=303)))
+        secret = session_secret or secrets.token_urlsafe(32)  # sessions end with the process
+        middleware.append(
+            Middleware(
+                SessionMiddleware,
+                secret_key=secret,
+                session_cookie="agentflow_inbox",
+                max_age=8 * 3600,
+                same_site="strict",
+            )
+        )
+    shutdown = [publisher.close] + ([inbox.inbox.pending.close] if inbox is not None else [])
+    return Starlette(routes=routes, middleware=middleware, on_shutdown=shutdown)

@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from agentflow import __version__
 from agentflow.broker import BrokerError
+from agentflow.cli.approvals_cmd import approvals_group
 from agentflow.cli.broker_cmd import broker_group
 from agentflow.cli.demo_cmd import demo_cmd
 from agentflow.cli.output import fail
@@ -37,6 +38,7 @@ cli.add_command(workflow_group)
 cli.add_command(replay_cmd)
 cli.add_command(serve_cmd)
 cli.add_command(schedules_group)
+cli.add_command(approvals_group)
 register_sdk_commands(cli)
 
 

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from agentflow.composition import build_deployment
+from agentflow.composition import build_deployment, topology_deployment
 from agentflow.errors import UserError
 from agentflow.gate_config import load_gate_policy, load_keyring
 from agentflow.settings import Settings, load_settings
+from processors.engine.inbox import APPROVALS
 from processors.roles import INGRESS_ROLE
 from streams.clients import check_topics
 from streams.errors import StartupError
 
 if TYPE_CHECKING:
     from edge.app import EdgeConfig
+    from edge.inbox_web import InboxPages
 
 
 def _edge_config(settings: Settings, webhooks: Path | None) -> EdgeConfig:
@@ -48,6 +50,24 @@ def _edge_config(settings: Settings, webhooks: Path | None) -> EdgeConfig:
     )
 
 
+def _inbox_pages(settings: Settings, config: EdgeConfig, publish: Any) -> InboxPages | None:
+    """The approval inbox, if reviewer accounts are configured."""
+    edge = settings.edge
+    if edge.reviewers is None and edge.reviewers_file is None:
+        return None
+    from edge.inbox import Inbox, InboxError, PendingApprovals
+    from edge.inbox_web import InboxPages
+    from edge.reviewers import AccountsError, load_accounts
+
+    try:
+        accounts = load_accounts(edge.reviewers, edge.reviewers_file)
+        topic = topology_deployment(settings).changelog(APPROVALS)
+        pending = PendingApprovals(settings.kafka.client_config(), topic).start()
+        return InboxPages(Inbox(pending, config.keyring), accounts, publish)
+    except (AccountsError, InboxError) as exc:
+        raise UserError(str(exc)) from None
+
+
 @click.command("serve")
 @click.option("--host", help="Address to listen on (default: AGENTFLOW_SERVE_HOST).")
 @click.option("--port", type=int, help="Port to listen on (default: AGENTFLOW_SERVE_PORT).")
@@ -67,7 +87,8 @@ def serve_cmd(host: str | None, port: int | None, webhooks: Path | None, log_lev
     header), checks its signature and maps it to an envelope as the webhooks file says.
     Each answers 202 once the broker acknowledged the record, 4xx with the gate's reason code
     for a refusal, 429 (Retry-After) over a source's rate and 503 while the broker is
-    unavailable. GET /healthz answers 200.
+    unavailable. GET /healthz answers 200. With reviewer accounts (AGENTFLOW_REVIEWERS or
+    AGENTFLOW_REVIEWERS_FILE) it also serves the approval inbox at /inbox.
     """
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -81,12 +102,14 @@ def serve_cmd(host: str | None, port: int | None, webhooks: Path | None, log_lev
         raise UserError(str(exc)) from None
     import uvicorn  # here: only serve needs it
 
-    from edge.app import build_app
+    from edge.app import build_app, inbox_publisher
     from edge.publisher import Publisher
 
     publisher = Publisher(settings.kafka.client_config(), ingress, partitions,
                           settings.edge.ack_timeout_s)  # fmt: skip
-    app = build_app(config, publisher)
+    pages = _inbox_pages(settings, config, inbox_publisher(publisher))
+    secret = settings.edge.session_secret
+    app = build_app(config, publisher, pages, secret.get_secret_value() if secret else None)
     uvicorn.run(
         app,
         host=host or settings.edge.serve_host,
