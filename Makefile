@@ -16,12 +16,16 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	@touch $@
 
-# kcat is used by a test as an independent, non-Python producer.
+# kcat is used by a test as an independent, non-Python producer; Chromium and its driver by
+# the approval inbox's browser test.
+SYSDEPS := kcat chromium chromium-driver
 sysdeps:
-	@command -v kcat >/dev/null || { \
-	  echo "Installing kcat (Debian package) ..."; \
+	@missing=""; for p in $(SYSDEPS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing$$missing (Debian packages) ..."; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq kcat >/dev/null; }
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
 broker: $(BIN)/.installed
 	$(AGENTFLOW) broker up

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from html import escape
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -97,7 +98,7 @@ class InboxPages:
         return _page("Sign in to the approval inbox", body, status=status)
 
     async def login(self, request: Request) -> Response:
-        form = await request.form()
+        form = await _form(request)
         if not self._checked(request, form):
             return await self.login_form(request, "The form expired: sign in again.", 403)
         reviewer = self.accounts.login(str(form.get("reviewer", "")), str(form.get("password", "")))
@@ -109,7 +110,7 @@ class InboxPages:
         return RedirectResponse("/inbox", status_code=303)
 
     async def logout(self, request: Request) -> Response:
-        form = await request.form()
+        form = await _form(request)
         if self._checked(request, form):
             request.session.clear()
         return RedirectResponse("/login", status_code=303)
@@ -176,7 +177,7 @@ class InboxPages:
         reviewer = self._reviewer(request)
         if reviewer is None:
             return RedirectResponse("/login", status_code=303)
-        form = await request.form()
+        form = await _form(request)
         if not self._checked(request, form):
             return await self.detail(request, "The form expired: reload the page.", 403)
         approval_id = request.path_params["approval_id"]
@@ -190,6 +191,12 @@ class InboxPages:
         except InboxError as exc:
             return await self.detail(request, str(exc), exc.status)
         return RedirectResponse(f"/inbox?sent={approval_id}", status_code=303)
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """The posted form (``application/x-www-form-urlencoded``, what these pages send)."""
+    body = await request.body()
+    return dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
 
 
 def _proposal_text(entry: dict[str, Any]) -> str:

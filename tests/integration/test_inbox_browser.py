@@ -1,0 +1,179 @@
+"""The approval inbox in a real headless Chromium (Debian's, driven by Selenium), on the real
+broker, against a real worker, step worker and payments service.
+
+Two refunds wait for approval, one of tenant acme and one of globex. Olga (an acme refund
+approver) signs in, sees exactly the acme one, edits its amount and approves: the workflow
+resumes and the payments service receives the edited amount. Gwen (globex) sees only the
+globex one, and the acme approval's page is not found for her. The CLI lists the same.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+
+from edge.reviewers import hash_password, token_digest
+from tests.integration.enginekit.deployment import EngineDeployment
+from tests.integration.enginekit.plans import plan
+from tests.integration.enginekit.run import EngineRun
+from tests.integration.test_serve import _free_port
+from tests.integration.workers import CLI, ROOT, SHIPPED_CONFIG, cli_env, run_cli
+
+pytestmark = pytest.mark.timeout(300)
+
+#: Where the screenshots the README shows are kept.
+DOCS = ROOT / "docs"
+OLGA_TOKEN = "olga-api-token"
+
+
+def _reviewers() -> str:
+    return json.dumps({"reviewers": [
+        {"id": "u-olga", "name": "Olga", "roles": ["acme:refund_approver"],
+         "password_argon2": hash_password("olga-pass"), "token_sha256": [token_digest(OLGA_TOKEN)]},
+        {"id": "u-gwen", "name": "Gwen", "roles": ["globex:refund_approver"],
+         "password_argon2": hash_password("gwen-pass")},
+    ]})  # fmt: skip
+
+
+def _chrome() -> WebDriver:
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver_path = shutil.which("chromedriver")
+    if binary is None or driver_path is None:
+        pytest.fail("Chromium and chromedriver are not installed: `make test` installs them "
+                    "(Debian packages chromium and chromium-driver)")  # fmt: skip
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                "--window-size=1200,900"):  # fmt: skip
+        options.add_argument(arg)
+    return webdriver.Chrome(options=options, service=Service(driver_path))
+
+
+def _sign_in(browser: WebDriver, url: str, reviewer: str, password: str) -> None:
+    browser.delete_all_cookies()
+    browser.get(f"{url}/login")
+    browser.find_element(By.NAME, "reviewer").send_keys(reviewer)
+    browser.find_element(By.NAME, "password").send_keys(password)
+    browser.find_element(By.ID, "sign-in").click()
+
+
+def _rows(browser: WebDriver, url: str, want: int, timeout: float = 30) -> list[str]:
+    """The inbox's rows, once there are ``want`` (the read model follows the changelog)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        browser.get(f"{url}/inbox")
+        rows = [r.text for r in browser.find_elements(By.CSS_SELECTOR, "tr.approval")]
+        if len(rows) >= want or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.5)
+
+
+@pytest.fixture
+def browser() -> Iterator[WebDriver]:
+    driver = _chrome()
+    yield driver
+    driver.quit()
+
+
+def test_a_reviewer_edits_and_approves_in_the_browser_and_sees_only_their_tenant(
+    kafka_bootstrap: str, run_prefix: str, tmp_path: Path, browser: WebDriver
+) -> None:
+    dep = EngineDeployment.make(kafka_bootstrap, f"{run_prefix}inbox.", tmp_path / "d", tag="inb")
+    acme = replace(plan(1, "refund", name="inb"), approvals=0)
+    globex = replace(plan(3, "refund", name="inb"), approvals=0)
+    assert (acme.tenant, globex.tenant) == ("acme", "globex")
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**SHIPPED_CONFIG, "AGENTFLOW_BOOTSTRAP_SERVERS": dep.bootstrap, "AGENTFLOW_TOPIC_PREFIX": dep.prefix,
+           "AGENTFLOW_APP_ID": dep.app_id, "AGENTFLOW_REVIEWERS": _reviewers(),
+           "AGENTFLOW_SESSION_SECRET": "test-session-secret"}  # fmt: skip
+    worker = dep.worker()
+    run = EngineRun(dep, [acme, globex])
+    log = (tmp_path / "serve.log").open("w")
+    serve = subprocess.Popen([*CLI, "serve", "--port", str(port)], env=cli_env(env), cwd=ROOT,
+                             stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        run.send([acme, globex])
+        run.wait(lambda r: acme.workflow_id in r.requests and globex.workflow_id in r.requests,
+                 timeout=120, what="both approval requests")  # fmt: skip
+        [request] = run.requests[acme.workflow_id]
+        approval_id = request.payload.approval_id
+        assert request.payload.proposal["amount"] == "42.00"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert serve.poll() is None and time.monotonic() < deadline, \
+                (tmp_path / "serve.log").read_text()  # fmt: skip
+            time.sleep(0.2)
+
+        _sign_in(browser, url, "u-olga", "olga-pass")
+        rows = _rows(browser, url, 1)
+        assert len(rows) == 1 and acme.workflow_id in rows[0], rows
+        assert globex.workflow_id not in browser.page_source
+        _keep(browser, "inbox-list.png")
+        browser.find_element(By.CSS_SELECTOR, "tr.approval a").click()
+        assert approval_id in browser.current_url
+        amount = browser.find_element(By.ID, "field-amount")
+        amount.clear()
+        amount.send_keys("30.00")
+        browser.find_element(By.ID, "comment").send_keys("Shipping is not refundable.")
+        _keep(browser, "inbox-detail.png")
+        browser.find_element(By.ID, "approve").click()
+        assert browser.find_element(By.ID, "sent").is_displayed()
+
+        run.wait(lambda r: acme.workflow_id in r.finished, timeout=120, what="the refund")
+        assert run.finished[acme.workflow_id] == "resolved"
+        assert run.steps is not None
+        refunds = run.steps.payments.effective_refunds()
+        assert [(r["refund"]["amount"], r["refund"]["currency"]) for r in refunds] == [
+            ("30.00", "EUR")
+        ]
+
+        _sign_in(browser, url, "u-gwen", "gwen-pass")
+        rows = _rows(browser, url, 1)
+        assert len(rows) == 1 and globex.workflow_id in rows[0], rows
+        browser.get(f"{url}/inbox/{approval_id}")
+        assert "no pending approval" in browser.page_source
+
+        listed = run_cli("approvals", "list", "--json",
+                         env={**env, "AGENTFLOW_REVIEWER_TOKEN": OLGA_TOKEN})  # fmt: skip
+        assert listed.returncode == 0, listed.stderr
+        assert json.loads(listed.stdout) == []  # olga's only approval is decided
+        wrong = run_cli("approvals", "list", env={**env, "AGENTFLOW_REVIEWER_TOKEN": "nope"})
+        assert wrong.returncode == 2 and "not in the reviewer accounts" in wrong.stderr
+    finally:
+        run.close()
+        serve.send_signal(signal.SIGTERM)
+        try:
+            serve.wait(timeout=20)
+        finally:
+            serve.kill()
+            log.close()
+            worker.stop()
+            dep.delete()
+    assert "olga-pass" not in (tmp_path / "serve.log").read_text()
+
+
+def _keep(browser: WebDriver, name: str) -> None:
+    """Save a screenshot to docs/ when AGENTFLOW_KEEP_SCREENSHOTS is set (a test run never
+    writes to the checkout otherwise)."""
+    if os.environ.get("AGENTFLOW_KEEP_SCREENSHOTS"):
+        browser.save_screenshot(str(DOCS / name))
