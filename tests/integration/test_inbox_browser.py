@@ -98,9 +98,14 @@ def test_a_reviewer_edits_and_approves_in_the_browser_and_sees_only_their_tenant
     assert (acme.tenant, globex.tenant) == ("acme", "globex")
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {**SHIPPED_CONFIG, "AGENTFLOW_BOOTSTRAP_SERVERS": dep.bootstrap, "AGENTFLOW_TOPIC_PREFIX": dep.prefix,
-           "AGENTFLOW_APP_ID": dep.app_id, "AGENTFLOW_REVIEWERS": _reviewers(),
-           "AGENTFLOW_SESSION_SECRET": "test-session-secret"}  # fmt: skip
+    env = {
+        **SHIPPED_CONFIG,
+        "AGENTFLOW_BOOTSTRAP_SERVERS": dep.bootstrap,
+        "AGENTFLOW_TOPIC_PREFIX": dep.prefix,
+        "AGENTFLOW_APP_ID": dep.app_id,
+        "AGENTFLOW_REVIEWERS": _reviewers(),
+        "AGENTFLOW_SESSION_SECRET": "test-session-secret",
+    }
     worker = dep.worker()
     run = EngineRun(dep, [acme, globex])
     log = (tmp_path / "serve.log").open("w")
