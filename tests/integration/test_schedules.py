@@ -17,7 +17,7 @@ from processors.events import ScheduleFiredV1, decode
 from tests.integration.enginekit.deployment import EngineDeployment
 from tests.integration.enginekit.readers import read_topic
 from tests.integration.schedule_flows import schedule_named
-from tests.integration.workers import Worker, run_cli
+from tests.integration.workers import SHIPPED_CONFIG, Worker, run_cli
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -107,3 +107,37 @@ def dep_env(dep: EngineDeployment) -> dict[str, str]:
         "AGENTFLOW_APP_ID": dep.app_id,
         "AGENTFLOW_PARTITIONS": str(dep.partitions),
     }
+
+
+def test_a_paused_schedule_stops_firing_until_it_is_resumed(
+    kafka_bootstrap: str, run_prefix: str, tmp_path: Path
+) -> None:
+    """``agentflow schedules pause`` and ``resume`` through the CLI: while paused, the ``all``
+    schedule fires nothing (the others go on); resumed, it fires from the next tick."""
+    dep = EngineDeployment.make(kafka_bootstrap, f"{run_prefix}pause.", tmp_path, tag="pau")
+    env = {**dep_env(dep), **FLOWS, **SHIPPED_CONFIG}
+    name = schedule_named("all")
+    worker = dep.worker("w1", env=FLOWS)
+    try:
+        _wait_ticks(dep, 2)
+        paused = run_cli("schedules", "pause", name, "--json", env=env)
+        assert paused.returncode == 0, paused.stderr
+        listed: list[dict[str, object]] = []
+        deadline = time.monotonic() + 30
+        while not any(r["name"] == name and r["paused"] for r in listed):
+            assert time.monotonic() < deadline, listed
+            listed = json.loads(run_cli("schedules", "list", "--json", env=env).stdout)
+            time.sleep(0.5)
+        before = _ticks(dep)
+        time.sleep(4)
+        during = _ticks(dep)
+        resumed = run_cli("schedules", "resume", name, "--json", env=env)
+        assert resumed.returncode == 0, resumed.stderr
+        others = schedule_named("none")
+        assert len(during[name]) <= len(before[name]) + 1  # at most one already in flight
+        assert len(during[others]) >= len(before[others]) + 3
+        _wait_ticks(dep, 2, after=len(during[name]))
+        assert worker.stop() == 0, worker.log()
+    finally:
+        worker.kill()
+        dep.delete()
