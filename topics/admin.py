@@ -86,17 +86,21 @@ def ensure_topics(
     return report
 
 
+def _served(topic: Any) -> bool:
+    """True if every partition of ``topic`` (metadata) has a leader."""
+    if topic is None or topic.error is not None or not topic.partitions:
+        return False
+    return all(p.leader >= 0 and p.error is None for p in topic.partitions.values())
+
+
 def _await_metadata(admin: AdminClient, names: list[str], timeout_s: float) -> None:
-    """Wait until every created topic's partitions are in the broker's metadata: a creation
-    is acknowledged before a freshly started broker serves it, and a worker started right
-    after would find the topic missing."""
+    """Wait until every created topic's partitions are in the broker's metadata, each with a
+    leader: a creation is acknowledged before the broker serves it, and a client right after
+    would find the topic missing or its partitions leaderless."""
     deadline = time.monotonic() + timeout_s
     waiting = set(names)
     while waiting and time.monotonic() < deadline:
         topics = admin.list_topics(timeout=timeout_s).topics
-        waiting = {
-            n for n in waiting
-            if n not in topics or topics[n].error is not None or not topics[n].partitions
-        }  # fmt: skip
+        waiting = {n for n in waiting if not _served(topics.get(n))}
         if waiting:
             time.sleep(0.1)

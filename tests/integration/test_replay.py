@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from agentflow.workflow_query import details
 from processors.engine import WorkflowStateCodec, decode_step_command
@@ -66,15 +66,24 @@ def _replay(dep: EngineDeployment, *args: str) -> subprocess.CompletedProcess[st
 
 
 def _ends(dep: EngineDeployment) -> dict[tuple[str, int], int]:
-    """Every topic of the deployment's end offsets."""
+    """Every topic of the deployment's end offsets (asked again while a just-created
+    partition's leader is still being elected)."""
     consumer = Consumer({**dep.client_config, "group.id": "replay-ends"})
+    deadline = time.monotonic() + 30
     try:
-        topics = [t for t in consumer.list_topics(timeout=10).topics if t.startswith(dep.prefix)]
-        return {
-            (t, p): consumer.get_watermark_offsets(TopicPartition(t, p), timeout=10)[1]
-            for t in topics
-            for p in range(dep.partitions)
-        }
+        while True:
+            topics = [t for t in consumer.list_topics(timeout=10).topics
+                      if t.startswith(dep.prefix)]  # fmt: skip
+            try:
+                return {
+                    (t, p): consumer.get_watermark_offsets(TopicPartition(t, p), timeout=10)[1]
+                    for t in topics
+                    for p in range(dep.partitions)
+                }
+            except KafkaException:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
     finally:
         consumer.close()
 
