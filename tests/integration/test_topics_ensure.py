@@ -26,7 +26,9 @@ CATALOG = {
     "agentflow.audit": "audit",
     "agentflow.workflows.changelog": "changelog",
     "agentflow.timers.changelog": "changelog",
+    "agentflow.approvals.changelog": "changelog",  # the approval inbox's read model
     "agentflow.step_ledger.changelog": "changelog",  # the step runner's ledger
+    "agentflow.schedules.changelog": "changelog",  # the scheduler's last ticks
 }
 ROLES = {"ingress", "events", "quarantine", "steps", "outputs", "audit", "changelog"}
 

@@ -55,10 +55,12 @@ def test_wheel_installs_in_a_clean_venv_and_its_cli_runs(tmp_path: Path) -> None
     topics = json.loads(_run(cli, "topics", "list", "--json", cwd=away))
     assert [t["role"] for t in topics] == [
         "ingress", "events", "quarantine", "steps", "outputs", "audit",
-        "changelog", "changelog", "changelog",
+        "changelog", "changelog", "changelog", "changelog", "changelog",
     ]  # fmt: skip
     assert {t["name"] for t in topics if t["role"] == "changelog"} == {
         "agentflow.workflows.changelog",
         "agentflow.timers.changelog",
+        "agentflow.approvals.changelog",
         "agentflow.step_ledger.changelog",
+        "agentflow.schedules.changelog",
     }
