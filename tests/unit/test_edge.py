@@ -129,3 +129,20 @@ def test_the_readmes_webhooks_file_loads(tmp_path: Path) -> None:
     path.write_text(block)
     [source] = load_webhooks(path, {"GITHUB_WEBHOOK_SECRET": "x"}).values()
     assert source.select == "{header.X-GitHub-Event}" and set(source.events) == {"issues"}
+
+
+def test_the_proposal_hash_the_producers_guide_spells_out_is_ours() -> None:
+    import hashlib
+    import json
+
+    from agentflow.sdk import proposal_hash
+
+    proposal = {"currency": "EUR", "amount": "42.00", "note": "café"}
+    spelled = hashlib.sha256(
+        json.dumps(proposal, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    ).hexdigest()
+    assert proposal_hash(proposal) == spelled
+    assert (
+        'sort_keys=True, separators=(",", ":"), ensure_ascii=False'
+        in (Path(__file__).resolve().parents[2] / "docs" / "producers.md").read_text()
+    )
