@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from processors import reasons
 from processors.engine.decision import Rejection
+from processors.engine.records import AuditApproval, AuditChange
 from processors.engine.state import PendingApproval
 from processors.events import ApprovalDecision, ApprovalDecisionV2, Envelope, changes_text
 
@@ -53,6 +54,17 @@ def approval_refusal(
                 "quorum grants one version of the proposal"  # fmt: skip
             return Rejection(reasons.STALE_APPROVAL, detail)
     return None
+
+
+def audited(answer: ApprovalDecision, approval: PendingApproval) -> AuditApproval:
+    """What the audit record of a decision on ``answer`` shows: the proposal as it was shown
+    and the reviewer's changes, so both versions are on record."""
+    changes = tuple(
+        AuditChange(field=c.field, old_value=c.old_value, new_value=c.new_value)
+        for c in answer.changes
+    )
+    return AuditApproval(approval_id=approval.approval_id, proposal=dict(approval.proposal),
+                         changes=changes, proposal_hash=approval.proposal_hash)  # fmt: skip
 
 
 def counts_toward_quorum(answer: ApprovalDecision, approval: PendingApproval) -> bool:

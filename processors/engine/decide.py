@@ -22,7 +22,12 @@ from __future__ import annotations
 from processors import reasons
 from processors.contract import Headers
 from processors.engine import apply
-from processors.engine.approvals import approval_refusal, count_grant, counts_toward_quorum
+from processors.engine.approvals import (
+    approval_refusal,
+    audited,
+    count_grant,
+    counts_toward_quorum,
+)
 from processors.engine.decision import (
     Decision,
     Rejection,
@@ -180,6 +185,7 @@ def evaluate(work: Work, registry: DefinitionRegistry, headers: Headers) -> Deci
                 f"{answer.step!r}, which is not pending in state {status!r}"
             )
             return work.finish("rejected", Rejection(reasons.UNEXPECTED_APPROVAL, detail))
+        work.approval = audited(answer, approval)
         refusal = approval_refusal(event, answer, approval)
         if refusal is not None:
             return work.finish("rejected", refusal)

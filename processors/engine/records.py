@@ -96,6 +96,24 @@ class AuditTransition(_Record):
     step: str | None = None
 
 
+class AuditChange(_Record):
+    """One field a reviewer changed."""
+
+    field: str
+    old_value: str | None = None
+    new_value: str | None = None
+
+
+class AuditApproval(_Record):
+    """The approval an answer decided on: the proposal as shown, and the reviewer's changes
+    (the approved version is the proposal with them)."""
+
+    approval_id: str
+    proposal: dict[str, str] = Field(default_factory=dict)
+    changes: tuple[AuditChange, ...] = Field(default_factory=tuple)
+    proposal_hash: str | None = None
+
+
 class AuditRecord(_Record):
     """One per decision; complete and deterministic so a replay can diff them."""
 
@@ -118,6 +136,8 @@ class AuditRecord(_Record):
     rejection_detail: str | None = None
     #: For a decision on a step result: what the step said it cost (v2).
     usage: CallUsage | None = None
+    #: For a decision on an approval answer: both versions of the proposal (v3).
+    approval: AuditApproval | None = None
     decided_at: EpochMillis
 
     def encode(self) -> bytes:

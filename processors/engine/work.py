@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from processors.engine import ids
 from processors.engine.decision import Decision, Output, Rejection, TimerRef
 from processors.engine.records import (
+    AuditApproval,
     AuditRecord,
     AuditTransition,
     DecisionKind,
@@ -39,6 +40,8 @@ class Work:
     disarmed: list[TimerRef] = field(default_factory=list)
     transition: AuditTransition | None = None
     held: HeldEvent | None = None
+    #: The approval the event answers, as its audit record shows it.
+    approval: AuditApproval | None = None
 
     @staticmethod
     def begin(state: WorkflowState | None, event: Envelope, offset: int, now_ms: int) -> Work:
@@ -110,6 +113,7 @@ class Work:
             rejection_reason=rejection.reason if rejection else None,
             rejection_detail=rejection.detail if rejection else None,
             usage=_result_usage(self.event),
+            approval=self.approval,
             decided_at=self.now_ms,
         )
         return Decision(

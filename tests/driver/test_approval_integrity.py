@@ -90,6 +90,13 @@ def test_an_answer_for_another_proposal_is_stale_and_the_current_one_is_taken(
     assert _refusal(h) == ("stale_approval", old.event_id)
     assert h.state().status == "awaiting_approval"
     h.send(h.events.approval_answer(request, changes={"amount_minor": "4500"}))
+    # The audit shows both versions: the proposal as shown, and what the reviewer changed.
+    approved = [a for a in h.audits() if a.decision == "applied"][-1].approval
+    assert approved is not None and approved.proposal == request.payload.proposal
+    assert [(c.field, c.old_value, c.new_value) for c in approved.changes] == [
+        ("amount_minor", "4999", "4500")
+    ]
+    assert approved.proposal_hash == proposal_hash(request.payload.proposal)
     execute = h.command()
     assert json.loads(execute.input["event.changes"]) == [
         {"field": "amount_minor", "old_value": "4999", "new_value": "4500"}

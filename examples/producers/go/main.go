@@ -154,9 +154,9 @@ func main() {
 	producer.Close()
 
 	// Read back what the engine decided: audit records, decoded by their fingerprint (each
-	// version of the schema that a topic may hold: v2 now, v1 before the upgrade).
+	// version of the schema that a topic may hold: v3 now, v2 and v1 before the upgrades).
 	readers := map[string]avro.Schema{}
-	for _, file := range []string{"internal/audit_record.v2.avsc", "internal/audit_record.avsc"} {
+	for _, file := range []string{"internal/audit_record.v3.avsc", "internal/audit_record.v2.avsc", "internal/audit_record.avsc"} {
 		schema := loadSchema(dir, file)
 		readers[string(fingerprint(schema))] = schema
 	}

@@ -103,8 +103,9 @@ async function main() {
   await producer.disconnect();
 
   // Read back what the engine decided: audit records, decoded by their fingerprint (each
-  // version of the schema that a topic may hold: v2 now, v1 before the upgrade).
-  const readers = new Map(['internal/audit_record.v2.avsc', 'internal/audit_record.avsc'].map(
+  // version of the schema that a topic may hold: v3 now, v2 and v1 before the upgrades).
+  const readers = new Map(['internal/audit_record.v3.avsc', 'internal/audit_record.v2.avsc',
+    'internal/audit_record.avsc'].map(
     (file) => { const schema = loadSchema(dir, file); return [fingerprint(schema).toString('hex'), schema]; }));
   const consumer = kafka.consumer({ groupId: `producer-example-node-${runId}`,
     readUncommitted: false });

@@ -136,10 +136,11 @@ public final class Producer {
     }
 
     // Read back what the engine decided: audit records, decoded by their fingerprint (each
-    // version of the schema that a topic may hold: v2 now, v1 before the upgrade).
-    Schema audit = new Schema.Parser().parse(new File(schemaDir, "internal/audit_record.v2.avsc"));
+    // version of the schema that a topic may hold: v3 now, v2 and v1 before the upgrades).
+    Schema audit = new Schema.Parser().parse(new File(schemaDir, "internal/audit_record.v3.avsc"));
     BinaryMessageDecoder<GenericRecord> decoder =
         new BinaryMessageDecoder<>(GenericData.get(), audit);
+    decoder.addSchema(new Schema.Parser().parse(new File(schemaDir, "internal/audit_record.v2.avsc")));
     decoder.addSchema(new Schema.Parser().parse(new File(schemaDir, "internal/audit_record.avsc")));
     Properties c = new Properties();
     c.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
