@@ -7,6 +7,7 @@ Pure: no Kafka, no clock. The engine (:mod:`processors.engine`) runs these defin
 
 from workflows.definition import (
     ApprovalStep,
+    Budget,
     Deadline,
     Transition,
     WorkflowDefinition,
@@ -28,6 +29,7 @@ __all__ = [
     "START",
     "TRANSIENT_ERRORS",
     "ApprovalStep",
+    "Budget",
     "CatchUp",
     "Deadline",
     "DefinitionError",

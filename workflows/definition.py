@@ -41,6 +41,18 @@ class Transition:
 
 
 @dataclass(frozen=True, slots=True)
+class Budget:
+    """What a workflow's model steps may spend in all: tokens (input plus output) and/or US
+    dollars (decimal text). The step result that takes the workflow past it moves it to
+    ``exceeded_state`` (a terminal state of the definition) instead of its transition, so no
+    further model step is issued. Counted from the usage in step results, once each."""
+
+    max_tokens: int | None = None
+    max_cost_usd: str | None = None
+    exceeded_state: str = "budget_exceeded"
+
+
+@dataclass(frozen=True, slots=True)
 class ApprovalStep:
     """Entering ``state`` requests a human approval for ``step``.
 
@@ -102,6 +114,8 @@ class WorkflowDefinition:
     #: transition issues. Without them, commands are for step workers of your own.
     steps: tuple[StepSpec, ...] = ()
     tools: tuple[ToolSpec, ...] = ()
+    #: A spending limit over the workflow's model steps; None: no limit.
+    budget: Budget | None = None
     # Indexes built once by validation; not part of equality.
     _by_state: Mapping[str, tuple[tuple[Trigger, Transition], ...]] = field(
         init=False, repr=False, compare=False, default_factory=dict
@@ -164,6 +178,7 @@ __all__ = [
     "DEFAULT_PENDING_TIMEOUT_MS",
     "START",
     "ApprovalStep",
+    "Budget",
     "Deadline",
     "Transition",
     "WorkflowDefinition",

@@ -64,6 +64,12 @@ def _check_basics(d: WorkflowDefinition) -> None:
         raise _fail(d, "pending_timeout_ms must be > 0")
     if not d.start_events:
         raise _fail(d, "no start events")
+    if d.budget is not None:
+        b = d.budget
+        if b.max_tokens is None and b.max_cost_usd is None:
+            raise _fail(d, "a budget needs max_tokens or max_cost_usd")
+        if b.exceeded_state not in d.terminal_states:
+            raise _fail(d, f"budget exceeded_state {b.exceeded_state!r} must be a terminal state")
     for event_type in d.start_events:
         if event_type.startswith(f"{SCHEDULE_FIRED}:") and _is_schedule_trigger(event_type):
             continue  # a schedule's ticks: schedule.fired:<schedule>
@@ -136,12 +142,15 @@ def _check_approvals_and_deadlines(d: WorkflowDefinition, outgoing: set[tuple[st
 
 def _graph(d: WorkflowDefinition) -> dict[str, set[str]]:
     """Successors of each state, with the implicit edge to ``failed_state`` from every state
-    entered with a step (a step that fails for good leads there)."""
+    entered with a step (a step that fails for good leads there), and with a budget, to its
+    ``exceeded_state`` from every state entered with a step (its result may exceed it)."""
     edges: dict[str, set[str]] = {}
     for t in d.transitions:
         edges.setdefault(t.from_state, set()).add(t.to_state)
         if t.step is not None:
             edges.setdefault(t.to_state, set()).add(d.failed_state)
+            if d.budget is not None:
+                edges[t.to_state].add(d.budget.exceeded_state)
     return edges
 
 

@@ -203,6 +203,29 @@ def count_usage(
         _add_usage(work.state.usage, usage)
 
 
+#: The trigger a budget's transition is recorded under (history and audit).
+BUDGET_TRIGGER = "budget.exceeded"
+
+
+def over_budget(d: WorkflowDefinition, total: WorkflowUsage) -> bool:
+    """True if the workflow's spending has passed its definition's budget."""
+    budget = d.budget
+    if budget is None:
+        return False
+    tokens = total.input_tokens + total.output_tokens
+    if budget.max_tokens is not None and tokens > budget.max_tokens:
+        return True
+    spent = Decimal(total.cost_usd or "0")
+    return budget.max_cost_usd is not None and spent > Decimal(budget.max_cost_usd)
+
+
+def exceed_budget(work: Work, d: WorkflowDefinition) -> None:
+    """Move the workflow to its budget's ``exceeded_state`` (terminal): it leaves its state as
+    any transition does, so open calls are cancelled and no further step is issued."""
+    assert d.budget is not None
+    take(work, d, Transition(BUDGET_TRIGGER, work.state.status or START, d.budget.exceeded_state))
+
+
 def _add_usage(total: WorkflowUsage, usage: CallUsage) -> None:
     total.model_steps += 1
     total.requests += usage.requests

@@ -217,6 +217,9 @@ def evaluate(work: Work, registry: DefinitionRegistry, headers: Headers) -> Deci
     if transition is not None:
         if call is not None and isinstance(payload, StepCompletedPayloadV1):
             apply.complete_call(work, d, call, payload)
+            if apply.over_budget(d, st.usage):
+                apply.exceed_budget(work, d)  # instead of the result's transition
+                return work.finish("applied")
         if approval is not None:
             st.pending_approvals.remove(approval)
         if timer is not None:
@@ -280,6 +283,10 @@ def _step_failed(
     del st.errors[:-MAX_ERRORS]
     apply.count_usage(work, call, failure)
     data, call.input = call.input, {}
+    if apply.over_budget(d, st.usage):  # no retry: the spending is over
+        call.status = "failed"
+        apply.exceed_budget(work, d)
+        return work.finish("applied")
     if failure.error_class == "transient" and call.attempt < d.max_attempts:
         call.status = "retried"
         apply.issue(work, d, call.step, call.attempt + 1, data, origin=call.causation_id)
