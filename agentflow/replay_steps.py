@@ -29,7 +29,7 @@ from agentflow.settings import Settings
 from processors.engine.records import StepCommand
 from processors.events import Actor, encode
 from processors.steps import LEDGER, LEDGER_TABLE
-from replay.reader import ReplayError, read_records, topic_ends
+from replay.reader import ReplayError, latest_values, topic_ends
 from replay.steps import StepReruns
 from workflows import DefinitionError, DefinitionRegistry, StepSpec, ToolSpec
 
@@ -71,21 +71,14 @@ def with_steps(
 
 def recorded_ledger(settings: Settings) -> dict[bytes, dict[str, Any]]:
     """The step runner's side-effect ledger, from its changelog (empty if it never ran)."""
-    config = settings.kafka.client_config()
     topic = topology_deployment(settings).changelog(LEDGER_TABLE)
+    config = settings.kafka.client_config()
     try:
         ends = topic_ends(config, topic)
     except ReplayError:
-        return {}
-    ledger: dict[bytes, dict[str, Any]] = {}
-    for record in read_records(config, ends, LEDGER_TABLE):
-        if record.key is None:
-            continue
-        if record.value is None:
-            ledger.pop(record.key, None)
-        else:
-            ledger[record.key] = LEDGER.codec.decode(record.value)
-    return ledger
+        return {}  # the runner never ran here
+    raw = latest_values(config, ends)
+    return {key: LEDGER.codec.decode(value) for key, value in raw.items()}
 
 
 def _refusal(tool: ToolSpec, why: str) -> ToolBinding:

@@ -100,9 +100,14 @@ def main(argv: list[str] | None = None) -> None:
         + (" (under cProfile)" if profiler else "")
     )
     if profiler:
-        out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(args.top)
-        print(out.getvalue())
+        print_profile(profiler, args.top)
+
+
+def print_profile(profiler: cProfile.Profile, top: int) -> None:
+    """cProfile's ``top`` costliest functions by self time."""
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
+    print(out.getvalue())
 
 
 if __name__ == "__main__":

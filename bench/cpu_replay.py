@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import io
-import pstats
 import tempfile
 import time
 from pathlib import Path
 
-from bench.cpu_pipeline import _tasks
+from bench.cpu_pipeline import _tasks, print_profile
 from bench.workload import Workload
 from examples.workflows import example_registry
 from processors.contract import Record
@@ -86,9 +84,7 @@ def main(argv: list[str] | None = None) -> None:
         + (" (replay under cProfile)" if profiler else "")
     )
     if profiler:
-        out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(args.top)
-        print(out.getvalue())
+        print_profile(profiler, args.top)
 
 
 if __name__ == "__main__":

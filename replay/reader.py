@@ -191,3 +191,17 @@ def read_records(
                 )
     finally:
         consumer.close()
+
+
+def latest_values(config: Mapping[str, Any], ends: TopicEnds) -> dict[bytes, bytes]:
+    """Each key's latest value on a (compacted) changelog, up to ``ends``; a tombstone
+    removes its key."""
+    latest: dict[bytes, bytes] = {}
+    for record in read_records(config, ends, "changelog"):
+        if record.key is None:
+            continue
+        if record.value is None:
+            latest.pop(record.key, None)
+        else:
+            latest[record.key] = record.value
+    return latest

@@ -24,27 +24,20 @@ from processors.schedules import (
     iso_utc,
     owner_partition,
 )
-from replay.reader import ReplayError, read_records, topic_ends
+from replay.reader import ReplayError, latest_values, topic_ends
 from workflows import Schedule
 
 
 def _kept(settings: Settings) -> dict[str, dict[str, Any]]:
     """Each schedule's committed state (last tick handled, paused), from its changelog."""
-    config = settings.kafka.client_config()
     topic = topology_deployment(settings).changelog(SCHEDULES_TABLE)
+    config = settings.kafka.client_config()
     try:
         ends = topic_ends(config, topic)
     except ReplayError:
         return {}  # no worker has run schedules yet
-    kept: dict[str, dict[str, Any]] = {}
-    for record in read_records(config, ends, SCHEDULES_TABLE):
-        if record.key is not None:
-            name = record.key.decode()
-            if record.value is None:
-                kept.pop(name, None)
-            else:
-                kept[name] = SCHEDULES.codec.decode(record.value)
-    return kept
+    raw = latest_values(config, ends)
+    return {key.decode(): SCHEDULES.codec.decode(value) for key, value in raw.items()}
 
 
 def _row(schedule: Schedule, kept: dict[str, Any], now_ms: int, partitions: int) -> dict[str, Any]:

@@ -97,7 +97,7 @@ class ResultBuilder:
         for wf, st in self.states.items():
             tenant, before = self.approvals_before.get(wf, (None, {}))
             if before or st.pending_approvals:
-                writes.extend(inbox_writes(wf, st.tenant or tenant, before, st))
+                writes.extend(inbox_writes(st.tenant or tenant, before, st))
         return Result(emits=tuple(self.emits), writes=tuple(writes))
 
     def _source(self, d: Decision, record: Record | None) -> Record:

@@ -49,7 +49,6 @@ def inbox_entry(state: WorkflowState, approval: PendingApproval) -> dict[str, An
 
 
 def inbox_writes(
-    workflow_id: str,
     tenant: str | None,
     before: dict[str, dict[str, Any]],
     after: WorkflowState | None,

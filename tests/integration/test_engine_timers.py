@@ -46,15 +46,6 @@ def _live_timers(dep: EngineDeployment) -> dict[bytes, object]:
     return {k: codec.decode(v) for k, v in latest.items() if v is not None}
 
 
-def _replay_env(dep: EngineDeployment) -> dict[str, str]:
-    return {
-        "AGENTFLOW_BOOTSTRAP_SERVERS": dep.bootstrap,
-        "AGENTFLOW_TOPIC_PREFIX": dep.prefix,
-        "AGENTFLOW_APP_ID": dep.app_id,
-        "AGENTFLOW_PARTITIONS": str(dep.partitions),
-    }
-
-
 def _idle_restart(dep: EngineDeployment, worker_id: str, data_dir: Path) -> Worker:
     """Start a worker, let it own every partition and punctuate for a few seconds, stop it."""
     w = dep.worker(worker_id, data_dir=data_dir, env={"AGENTFLOW_WORKFLOWS": WORKFLOWS})
@@ -114,7 +105,7 @@ def test_should_fire_a_deadline_missed_while_down_exactly_once_after_restart(
         got = collect(dep)
         timers_left = _live_timers(dep)
         # History with a fired deadline replays identically, and nothing is written.
-        replayed = run_cli("replay", "--json", env={**_replay_env(dep),
+        replayed = run_cli("replay", "--json", env={**dep.cli_env(),
                                                    "AGENTFLOW_WORKFLOWS": WORKFLOWS})  # fmt: skip
         ends_after_replay = collect(dep)
     finally:

@@ -12,14 +12,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-import httpx
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -30,8 +27,7 @@ from edge.reviewers import hash_password, token_digest
 from tests.integration.enginekit.deployment import EngineDeployment
 from tests.integration.enginekit.plans import plan
 from tests.integration.enginekit.run import EngineRun
-from tests.integration.test_serve import _free_port
-from tests.integration.workers import CLI, ROOT, SHIPPED_CONFIG, cli_env, run_cli
+from tests.integration.workers import ROOT, SHIPPED_CONFIG, Served, run_cli
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -96,38 +92,23 @@ def test_a_reviewer_edits_and_approves_in_the_browser_and_sees_only_their_tenant
     acme = replace(plan(1, "refund", name="inb"), approvals=0)
     globex = replace(plan(3, "refund", name="inb"), approvals=0)
     assert (acme.tenant, globex.tenant) == ("acme", "globex")
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
     env = {
         **SHIPPED_CONFIG,
-        "AGENTFLOW_BOOTSTRAP_SERVERS": dep.bootstrap,
-        "AGENTFLOW_TOPIC_PREFIX": dep.prefix,
-        "AGENTFLOW_APP_ID": dep.app_id,
+        **dep.cli_env(),
         "AGENTFLOW_REVIEWERS": _reviewers(),
         "AGENTFLOW_SESSION_SECRET": "test-session-secret",
     }
     worker = dep.worker()
     run = EngineRun(dep, [acme, globex])
-    log = (tmp_path / "serve.log").open("w")
-    serve = subprocess.Popen([*CLI, "serve", "--port", str(port)], env=cli_env(env), cwd=ROOT,
-                             stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    server = Served(env, tmp_path / "serve.log")
     try:
+        url = server.start().url
         run.send([acme, globex])
         run.wait(lambda r: acme.workflow_id in r.requests and globex.workflow_id in r.requests,
                  timeout=120, what="both approval requests")  # fmt: skip
         [request] = run.requests[acme.workflow_id]
         approval_id = request.payload.approval_id
         assert request.payload.proposal["amount"] == "42.00"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert serve.poll() is None and time.monotonic() < deadline, \
-                (tmp_path / "serve.log").read_text()  # fmt: skip
-            time.sleep(0.2)
 
         _sign_in(browser, url, "u-olga", "olga-pass")
         rows = _rows(browser, url, 1)
@@ -166,15 +147,10 @@ def test_a_reviewer_edits_and_approves_in_the_browser_and_sees_only_their_tenant
         assert wrong.returncode == 2 and "not in the reviewer accounts" in wrong.stderr
     finally:
         run.close()
-        serve.send_signal(signal.SIGTERM)
-        try:
-            serve.wait(timeout=20)
-        finally:
-            serve.kill()
-            log.close()
-            worker.stop()
-            dep.delete()
-    assert "olga-pass" not in (tmp_path / "serve.log").read_text()
+        server.stop()
+        worker.stop()
+        dep.delete()
+    assert "olga-pass" not in server.log()
 
 
 def _keep(browser: WebDriver, name: str) -> None:

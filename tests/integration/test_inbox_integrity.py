@@ -43,8 +43,7 @@ def test_two_approvers_the_same_edit_and_nobody_approves_their_own_request(
     dep = EngineDeployment.make(kafka_bootstrap, f"{run_prefix}quorum.", tmp_path, tag="quo")
     dep.env.update(FLOWS)
     refund = replace(plan(1, "refund", name="quo"), approvals=0)
-    env = {**SHIPPED_CONFIG, **FLOWS, "AGENTFLOW_BOOTSTRAP_SERVERS": dep.bootstrap,
-           "AGENTFLOW_TOPIC_PREFIX": dep.prefix, "AGENTFLOW_APP_ID": dep.app_id,
+    env = {**SHIPPED_CONFIG, **FLOWS, **dep.cli_env(),
            "AGENTFLOW_REVIEWERS": REVIEWERS}  # fmt: skip
 
     def approvals(token: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -52,17 +52,8 @@ def recorded(
     dep.delete()
 
 
-def _env(dep: EngineDeployment) -> dict[str, str]:
-    return {
-        "AGENTFLOW_BOOTSTRAP_SERVERS": dep.bootstrap,
-        "AGENTFLOW_TOPIC_PREFIX": dep.prefix,
-        "AGENTFLOW_APP_ID": dep.app_id,
-        "AGENTFLOW_PARTITIONS": str(dep.partitions),
-    }
-
-
 def _replay(dep: EngineDeployment, *args: str) -> subprocess.CompletedProcess[str]:
-    return run_cli("replay", *args, env=_env(dep), timeout=180)
+    return run_cli("replay", *args, env=dep.cli_env(), timeout=180)
 
 
 def _ends(dep: EngineDeployment) -> dict[tuple[str, int], int]:
@@ -248,7 +239,7 @@ def test_ctrl_c_stops_the_replay_and_writes_a_partial_report(
     ends the replay cleanly, exit 0, with the reports written and marked partial."""
     dep, _ = recorded
     marker, as_json, as_md = tmp_path / "paused", tmp_path / "part.json", tmp_path / "part.md"
-    env = cli_env({**_env(dep), PAUSE_FILE_ENV: str(marker)})
+    env = cli_env({**dep.cli_env(), PAUSE_FILE_ENV: str(marker)})
     args = ["replay", "--definitions", f"{CANDIDATE_MODULE}:pausing", "--json",
             "--report", str(as_json), "--report", str(as_md)]  # fmt: skip
     proc = subprocess.Popen([*CLI, *args], env=env, cwd=ROOT, text=True,
@@ -295,7 +286,7 @@ def test_workflow_show_at_a_time_gives_the_state_the_live_run_had_then(
 def _replay_show(
     dep: EngineDeployment, workflow_id: str, *args: str
 ) -> subprocess.CompletedProcess[str]:
-    return run_cli("workflow", "show", workflow_id, *args, "--json", env=_env(dep), timeout=120)
+    return run_cli("workflow", "show", workflow_id, *args, "--json", env=dep.cli_env(), timeout=120)
 
 
 def test_a_candidate_policy_through_the_gate_names_exactly_the_events_it_would_quarantine(
@@ -314,7 +305,7 @@ def test_a_candidate_policy_through_the_gate_names_exactly_the_events_it_would_q
     candidate = tmp_path / "policy.json"
     candidate.write_text(json.dumps(policy))
     before = _ends(dep)
-    env = {**SHIPPED_CONFIG, **_env(dep)}
+    env = {**SHIPPED_CONFIG, **dep.cli_env()}
     same = run_cli("replay", "--through-gate", "--json", "--fail-on", "changed", env=env)
     assert _result(same)["totals"]["changed"] == 0  # the shipped policy: history as it was
     done = run_cli("replay", "--through-gate", "--policy", str(candidate), "--json",

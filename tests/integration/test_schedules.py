@@ -75,7 +75,7 @@ def test_ticks_fire_exactly_once_across_restarts_failover_and_downtime(
         w2 = dep.worker("w2", env=FLOWS)
         workers.append(w2)
         _wait_ticks(dep, 3)
-        listed = run_cli("schedules", "list", "--json", env={**dep_env(dep), **FLOWS})
+        listed = run_cli("schedules", "list", "--json", env={**dep.cli_env(), **FLOWS})
         assert w2.stop() == 0, w2.log()
         ticks = _ticks(dep)
     finally:
@@ -100,22 +100,13 @@ def test_ticks_fire_exactly_once_across_restarts_failover_and_downtime(
     assert rows[schedule_named("all")]["last_fired"] is not None
 
 
-def dep_env(dep: EngineDeployment) -> dict[str, str]:
-    return {
-        "AGENTFLOW_BOOTSTRAP_SERVERS": dep.bootstrap,
-        "AGENTFLOW_TOPIC_PREFIX": dep.prefix,
-        "AGENTFLOW_APP_ID": dep.app_id,
-        "AGENTFLOW_PARTITIONS": str(dep.partitions),
-    }
-
-
 def test_a_paused_schedule_stops_firing_until_it_is_resumed(
     kafka_bootstrap: str, run_prefix: str, tmp_path: Path
 ) -> None:
     """``agentflow schedules pause`` and ``resume`` through the CLI: while paused, the ``all``
     schedule fires nothing (the others go on); resumed, it fires from the next tick."""
     dep = EngineDeployment.make(kafka_bootstrap, f"{run_prefix}pause.", tmp_path, tag="pau")
-    env = {**dep_env(dep), **FLOWS, **SHIPPED_CONFIG}
+    env = {**dep.cli_env(), **FLOWS, **SHIPPED_CONFIG}
     name = schedule_named("all")
     worker = dep.worker("w1", env=FLOWS)
     try:

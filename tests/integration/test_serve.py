@@ -11,9 +11,6 @@ import hmac
 import json
 import os
 import re
-import signal
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -24,7 +21,7 @@ import pytest
 from agentflow.sdk import Signer, build_record, event_from_dict
 from tests.integration.enginekit.deployment import EngineDeployment
 from tests.integration.enginekit.readers import read_topic
-from tests.integration.workers import CLI, ROOT, cli_env
+from tests.integration.workers import Served
 
 pytestmark = pytest.mark.timeout(300)
 #: Webhook posts of the load test.
@@ -106,13 +103,6 @@ payload = { ticket_id = "{body.id}", subject = "s", body = "b", customer_id = "c
 """
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def served(
     kafka_bootstrap: str, run_prefix: str, tmp_path_factory: pytest.TempPathFactory
@@ -121,8 +111,7 @@ def served(
     dep = EngineDeployment.make(kafka_bootstrap, f"{run_prefix}serve.", tmp / "data", tag="srv")
     hooks = tmp / "webhooks.toml"
     hooks.write_text(WEBHOOKS)
-    port = _free_port()
-    env = cli_env({
+    server = Served({
         "AGENTFLOW_BOOTSTRAP_SERVERS": dep.bootstrap,
         "AGENTFLOW_TOPIC_PREFIX": dep.prefix,
         "AGENTFLOW_SIGNING_KEYS": json.dumps(KEYS),
@@ -130,30 +119,13 @@ def served(
         "TEST_GITHUB_SECRET": GITHUB_SECRET,
         "TEST_STRIPE_SECRET": STRIPE_SECRET,
         "AGENTFLOW_EVENTS_RATE_PER_S": "100000",
-    })  # fmt: skip
-    log = (tmp / "serve.log").open("w")
-    proc = subprocess.Popen([*CLI, "serve", "--port", str(port)], env=env, cwd=ROOT,
-                            stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert proc.poll() is None, (tmp / "serve.log").read_text()
-        assert time.monotonic() < deadline, "agentflow serve did not come up"
-        time.sleep(0.2)
-    yield dep, url
-    proc.send_signal(signal.SIGTERM)
+    }, tmp / "serve.log")  # fmt: skip
     try:
-        proc.wait(timeout=15)
+        yield dep, server.start().url
     finally:
-        proc.kill()
-        log.close()
+        server.stop()
         dep.delete()
-    assert GITHUB_SECRET not in (tmp / "serve.log").read_text()
+    assert GITHUB_SECRET not in server.log()
 
 
 def _envelope(event_id: str, workflow_id: str) -> dict[str, Any]:

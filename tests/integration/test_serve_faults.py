@@ -5,8 +5,6 @@ sent after the restart is accepted again."""
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -17,8 +15,8 @@ import pytest
 from tests.integration.enginekit.deployment import EngineDeployment
 from tests.integration.enginekit.readers import read_topic
 from tests.integration.faust_apps._harness import run_agentflow
-from tests.integration.test_serve import KEYS, _envelope, _free_port, _signed
-from tests.integration.workers import CLI, ROOT, cli_env
+from tests.integration.test_serve import KEYS, _envelope, _signed
+from tests.integration.workers import Served
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -64,43 +62,25 @@ def test_requests_get_503_while_the_broker_is_down_and_nothing_accepted_is_lost(
     up = run_agentflow("broker", "up", "--json", env=env)
     bootstrap = up["bootstrap"]
     dep = EngineDeployment.make(bootstrap, "faults.", tmp_path / "data", tag="flt")
-    port = _free_port()
-    serve_env = cli_env({
+    server = Served({
         "AGENTFLOW_BOOTSTRAP_SERVERS": bootstrap, "AGENTFLOW_TOPIC_PREFIX": dep.prefix,
         "AGENTFLOW_SIGNING_KEYS": json.dumps(KEYS), "AGENTFLOW_ACK_TIMEOUT_S": "2",
-    })  # fmt: skip
-    log = (tmp_path / "serve.log").open("w")
-    proc = subprocess.Popen([*CLI, "serve", "--port", str(port)], env=serve_env, cwd=ROOT,
-                            stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    sender = Sender(url)
+    }, tmp_path / "serve.log")  # fmt: skip
+    sender = Sender("")
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, \
-                (tmp_path / "serve.log").read_text()  # fmt: skip
-            time.sleep(0.2)
+        sender.url = server.start().url
         sender.start()
         sender.wait_for(202, 50)
         run_agentflow("broker", "down", "--json", env=env, timeout=120)
         sender.wait_for(503, 3)
         run_agentflow("broker", "up", "--json", env=env, timeout=120)
         sender.wait_for(202, 50)
-        assert proc.poll() is None
+        assert server.proc is not None and server.proc.poll() is None
     finally:
         sender.stop.set()
-        sender.join(timeout=60)
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        finally:
-            proc.kill()
-            log.close()
+        if sender.ident is not None:
+            sender.join(timeout=60)
+        server.stop()
     accepted = [e for e, s in sender.answers if s == 202]
     refused = {s for _, s in sender.answers if s != 202}
     assert refused <= {503}, sender.answers

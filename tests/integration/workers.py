@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -208,3 +209,51 @@ def gate_worker(bootstrap: str, prefix: str, data_dir: Path) -> Worker:
     app_id = f"gate-{uuid.uuid4().hex[:8]}"
     env = dict(SHIPPED_CONFIG)
     return Worker(bootstrap, prefix, app_id, data_dir, processor=GATE_ONLY, env=env).start()
+
+
+@dataclass
+class Served:
+    """An ``agentflow serve`` subprocess on a free port, up (``/healthz`` answers) once
+    :meth:`start` returns; its output in :attr:`log_file`."""
+
+    env: Mapping[str, str]
+    log_file: Path
+    port: int = 0
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60.0) -> Served:
+        import httpx  # only the HTTP tests need it
+
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        with self.log_file.open("w") as log:
+            self.proc = subprocess.Popen([*CLI, "serve", "--port", str(self.port)],
+                                         env=cli_env(self.env), cwd=ROOT, stdout=log,
+                                         stderr=subprocess.STDOUT)  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            assert self.proc.poll() is None and time.monotonic() < deadline, self.log()
+            time.sleep(0.2)
+
+    def log(self) -> str:
+        return self.log_file.read_text() if self.log_file.exists() else ""
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL if it has not ended within 20 s."""
+        if self.proc is None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        finally:
+            self.proc.kill()

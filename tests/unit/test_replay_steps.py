@@ -17,7 +17,7 @@ from agents.executor import StepExecutor
 from examples.services.payments import PaymentsService
 from examples.tools import example_tools
 from examples.workflows import example_registry
-from processors.events import StepCompletedV2, StepFailedV2, decode
+from processors.events import Envelope, StepCompletedV2, StepFailedV2, decode
 from tests.unit.test_toolbox import _command, _no_wait
 
 AT_MS = 1_800_000_000_000
@@ -35,6 +35,17 @@ def _dry(ledger: MemoryLedger, call_models: bool = True) -> DryRunSteps:
     return DryRunSteps(executor, ledger.entries, call_models)
 
 
+def _rerun(ledger: MemoryLedger) -> Envelope:
+    """The refund command run again in a dry run over ``ledger``: its decoded answer."""
+    dry = _dry(ledger)
+    try:
+        value = dry(_command(), AT_MS)
+    finally:
+        dry.close()
+    assert value is not None
+    return decode(value)
+
+
 def test_a_rerun_refund_reuses_the_recorded_outcome_and_never_pays_again(
     payments: PaymentsService,
 ) -> None:
@@ -44,13 +55,7 @@ def test_a_rerun_refund_reuses_the_recorded_outcome_and_never_pays_again(
     first = asyncio.run(live.execute(_command(), ledger, _no_wait))
     assert isinstance(first.answer, StepCompletedV2) and len(payments.calls) == 1
     recorded = dict(ledger.entries)
-    dry = _dry(ledger)
-    try:
-        value = dry(_command(), AT_MS)
-    finally:
-        dry.close()
-    assert value is not None
-    answer = decode(value)
+    answer = _rerun(ledger)
     assert isinstance(answer, StepCompletedV2)
     assert answer.occurred_at == AT_MS
     assert json.loads(answer.payload.result_json) == json.loads(first.answer.payload.result_json)
@@ -59,13 +64,7 @@ def test_a_rerun_refund_reuses_the_recorded_outcome_and_never_pays_again(
 
 
 def test_a_rerun_write_without_a_recorded_outcome_is_refused(payments: PaymentsService) -> None:
-    dry = _dry(MemoryLedger())
-    try:
-        value = dry(_command(), AT_MS)
-    finally:
-        dry.close()
-    assert value is not None
-    answer = decode(value)
+    answer = _rerun(MemoryLedger())
     assert isinstance(answer, StepFailedV2)
     assert answer.payload.error_type == "replay_refused"
     assert "never calls a high_impact tool" in answer.payload.error_message

@@ -78,6 +78,15 @@ class EngineDeployment:
     def client_config(self) -> dict[str, Any]:
         return {"bootstrap.servers": self.bootstrap}
 
+    def cli_env(self) -> dict[str, str]:
+        """The settings a CLI command needs to run on this deployment."""
+        return {
+            "AGENTFLOW_BOOTSTRAP_SERVERS": self.bootstrap,
+            "AGENTFLOW_TOPIC_PREFIX": self.prefix,
+            "AGENTFLOW_APP_ID": self.app_id,
+            "AGENTFLOW_PARTITIONS": str(self.partitions),
+        }
+
     def deployment(self) -> Deployment:
         """The worker's deployment: the catalog topics and the orchestrator's changelogs."""
         return topology_deployment(self.settings())
