@@ -49,7 +49,7 @@ unit: $(BIN)/.installed
 	$(BIN)/pytest tests/unit tests/driver -q $(PYTEST_ARGS)
 
 test: $(BIN)/.installed sysdeps lint
-	$(BIN)/pytest -q $(PYTEST_ARGS)
+	$(BIN)/pytest -q --durations=25 $(PYTEST_ARGS)
 
 $(BIN)/.bench-installed: $(BIN)/.installed
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev,bench]'

@@ -31,6 +31,7 @@ from workflows import DefinitionRegistry
 
 if TYPE_CHECKING:  # pydantic-ai and the provider SDKs take seconds to import: see step_executor
     from agents.executor import StepExecutor  # here: only the step runner needs models
+    from streams.tracing import Tracing
 
 
 def build_deployment(
@@ -110,6 +111,7 @@ def step_executor(
     actor: Actor,
     registry: DefinitionRegistry | None = None,
     tools: ToolRegistry | None = None,
+    tracing: Tracing | None = None,
 ) -> StepExecutor:
     """The executor of the configured workflows' steps (or ``registry``'s), with their tools
     (or ``tools``) and models; a UserError names a declared tool that has no implementation."""
@@ -135,7 +137,8 @@ def step_executor(
         m.anthropic_base_url,
         anthropic.get_secret_value() if anthropic is not None else None,
     )
-    return StepExecutor(registry, tools, actor, endpoint, model_override=m.model)
+    return StepExecutor(registry, tools, actor, endpoint, model_override=m.model,
+                        tracing=tracing)  # fmt: skip
 
 
 def worker_processors(settings: Settings) -> list[Processor]:

@@ -32,6 +32,7 @@ from pydantic_settings import BaseSettings
 
 from agents.settings import RunnerSettings
 from streams.settings import HostSettings, KafkaSettings, settings_config
+from streams.tracing import TracingSettings
 
 SETTINGS_FILE_VARIABLE = "AGENTFLOW_SETTINGS_FILE"
 _TOPIC_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
@@ -45,7 +46,8 @@ class DeploymentSettings(BaseSettings):
     app_id: str = "agentflow"
     topic_prefix: str = ""
     partitions: int = Field(default=4, ge=1)
-    replication_factor: int = Field(default=1, ge=1)
+    #: None: as many replicas as the cluster has brokers, up to 3 (min.insync.replicas=2 at 3).
+    replication_factor: int | None = Field(default=None, ge=1)
 
     @field_validator("topic_prefix", "app_id")
     @classmethod
@@ -160,6 +162,7 @@ class Settings:
     runner: RunnerSettings
     broker: BrokerSettings
     edge: EdgeSettings
+    tracing: TracingSettings
 
     @classmethod
     def of(cls, **concerns: dict[str, Any]) -> Settings:
@@ -193,6 +196,7 @@ def load_settings() -> Settings:
         runner=load(RunnerSettings),
         broker=load(BrokerSettings),
         edge=load(EdgeSettings),
+        tracing=load(TracingSettings),
     )
 
 

@@ -2,32 +2,35 @@
 
 It consumes the steps topic with confluent-kafka and runs steps on asyncio, many at a time:
 
-- **Order and concurrency** (:class:`~agents.inflight.WorkQueue`): one step in flight per
-  workflow, in arrival order; across workflows up to ``max_in_flight`` at once, and up to
-  ``max_per_tenant`` for any one tenant.
+- **Order, concurrency and fairness** (:class:`~agents.scheduling.WorkQueue`): one step in
+  flight per workflow, in arrival order; across workflows up to ``max_in_flight`` at once,
+  within each tenant's concurrency and rate limits, urgent steps first, tenants taking
+  weighted turns.
 - **Offsets** (:class:`~agents.inflight.PartitionOffsets`): committed up to the lowest
   unfinished command; commands finished past it get a done marker in the ledger table, so a
   redelivery after a crash does not run them again.
-- **Flow control**: past ``max_buffered`` waiting commands the runner pauses its partitions
-  and keeps polling (the group never sees it stall); it resumes at half.
-- **Transactions**: the results (``step.completed`` / ``step.failed`` on ingress, signed as
-  ``agentflow-steps``), the ledger's writes (changelog) and the consumed offsets commit in one
-  Kafka transaction through the host's :class:`~streams.checkpoint.Checkpoint`, every
-  ``commit_interval_ms``, or at once when a step waits for its ledger intent to be durable
-  before a side effect.
-- **Stop**: SIGTERM stops taking commands; steps in flight get ``grace_s`` to finish, the rest
-  are cancelled and left for redelivery.
+- **Flow control** (:class:`~agents.partitions.PartitionPause`): past ``max_buffered``
+  waiting commands the runner pauses its partitions and keeps polling; it resumes at half.
+- **Daily budgets** (:class:`~agents.tenant_spend.DailyBudgets`, soft): a model step of a
+  tenant past its daily tokens or cost is answered ``step.failed`` without calling the model.
+- **Transactions**: results (signed ``step.completed`` / ``step.failed`` on ingress), usage
+  records, the ledger's writes and the offsets commit in one Kafka transaction (the host's
+  :class:`~streams.checkpoint.Checkpoint`) every ``commit_interval_ms``, or at once when a
+  step waits for its ledger intent to be durable before a side effect.
+- **Stop**: SIGTERM stops taking commands; steps in flight get ``grace_s``, the rest are
+  redelivered.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import resource
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,48 +38,43 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 from confluent_kafka import TopicPartition as TP
 
 from agents.executor import StepExecutor, StepOutcome
-from agents.inflight import PartitionOffsets, Pending, WorkQueue
+from agents.figures import RunnerFigures
+from agents.metrics import StepMetrics
 from agents.partition_ledger import PartitionLedger
+from agents.partitions import OwnedPartition, PartitionPause, committed_lag
+from agents.scheduling import Pending, WorkQueue
 from agents.settings import RunnerSettings
-from processors.contract import Context, Delete, Put, Record
+from agents.step_run import answer_record, run_step
+from agents.tenant_spend import DailyBudgets, usage_record
+from processors.contract import Context
 from processors.deployment import Deployment
 from processors.engine.records import StepCommand, decode_step_command
-from processors.events import CONTENT_TYPE_AVRO, HEADER_CONTENT_TYPE, KeyRing, encode
+from processors.events import KeyRing
 from processors.events.errors import EventDecodeError
 from processors.quarantine import quarantine_emit
 from processors.reasons import UNDECODABLE
 from processors.roles import QUARANTINE_ROLE
 from processors.steps import LEDGER, LEDGER_TABLE, done_key
+from processors.steps.usage import USAGE_ROLE
 from streams import clients
 from streams.checkpoint import Checkpoint
 from streams.committer import ExactlyOnceCommitter
-from streams.errors import HostError, StartupError
-from streams.observer import HostObserver, NullObserver
+from streams.errors import (
+    ConsumerFailed,
+    RestartBudget,
+    StartupError,
+    consumer_failed,
+    start_again,
+)
+from streams.observer import CommitTally, HostObserver, NullObserver
 from streams.produce import produce
 from streams.recovery import Restorer, open_partition_state
 from streams.settings import HostSettings, KafkaSettings
-from streams.tables import PartitionState
+from streams.tracing import TRACEPARENT, header_value
 
 log = logging.getLogger("agentflow.steps")
 STEPS_ROLE = "steps"
 INGRESS_ROLE = "ingress"
-
-
-@dataclass
-class RunnerFigures:
-    """What the runner has done since it started (``agentflow steps run --json`` prints it)."""
-
-    received: int = 0
-    completed: int = 0
-    failed: int = 0
-    skipped_done: int = 0
-    quarantined: int = 0
-    commits: int = 0
-    aborts: int = 0
-    pauses: int = 0
-    max_buffered_seen: int = 0
-    #: The process's peak resident memory, in MiB (filled in when the runner stops).
-    peak_rss_mib: int = 0
 
 
 class StepRunner:
@@ -93,6 +91,7 @@ class StepRunner:
         key_id: str,
         observer: HostObserver | None = None,
         clock: Callable[[], float] = time.time,
+        step_metrics: StepMetrics | None = None,
     ) -> None:
         if not host.exactly_once:
             raise StartupError("the step runner needs transactions (exactly_once)")
@@ -102,27 +101,30 @@ class StepRunner:
         self.executor = executor
         self.keyring, self.key_id = keyring, key_id
         self.observer: HostObserver = observer or NullObserver()
+        self.step_metrics = step_metrics
+        self.tracing = executor.tracing
         self.figures = RunnerFigures()
         self._clock = clock
         self.steps_topic = self.deployment.topic(STEPS_ROLE)
         self.ingress_topic = self.deployment.topic(INGRESS_ROLE)
         self.quarantine_topic = self.deployment.topic(QUARANTINE_ROLE)
+        self.usage_topic = self.deployment.topic(USAGE_ROLE)
+        self.budgets: DailyBudgets | None = None
         self.queue: WorkQueue[StepCommand] = WorkQueue(
-            settings.steps_max_in_flight, settings.steps_max_per_tenant
+            settings.steps_max_in_flight, settings.limit_for, time.monotonic
         )
-        self._states: dict[int, PartitionState] = {}
-        self._offsets: dict[int, PartitionOffsets] = {}
-        self._marked: dict[int, dict[int, str]] = {}  # done markers written, by offset
-        self._committed: dict[int, int] = {}
-        self._epochs: dict[int, int] = {}  # partition -> the epoch its work belongs to
+        self._owned: dict[int, OwnedPartition] = {}
         self._epoch_counter = 0
         self._tasks: dict[asyncio.Task[None], Pending[StepCommand]] = {}
         self._waiters: list[asyncio.Future[None]] = []
         self._txn_open = False
         self._txn_started = 0.0
-        self._paused = False
+        # What the open transaction holds, for the observer's exactly-once counts.
+        self._tally = CommitTally()
+        self.flow = PartitionPause(settings.steps_max_buffered)
         self._stopping = False
         self._last_report = time.monotonic()
+        self._restarts = RestartBudget()
 
     # -- lifecycle ----------------------------------------------------------------------
     def request_stop(self, *_: Any) -> None:
@@ -135,6 +137,8 @@ class StepRunner:
 
     async def _main(self) -> RunnerFigures:
         self._start()
+        self.budgets = DailyBudgets.started(self.settings, self.kafka.client_config(),
+                                            self.usage_topic, self._clock)  # fmt: skip
         # A model step allocates thousands of short-lived objects (messages, schemas, HTTP
         # parts); with the default thresholds the cyclic collector runs every 700 of them and
         # re-scans the start-up objects in its older generations. Those are frozen out of its
@@ -144,9 +148,14 @@ class StepRunner:
         gc.set_threshold(10_000, 10, 10)
         try:
             while not self._stopping:
-                await self._cycle()
+                try:
+                    await self._cycle()
+                except ConsumerFailed as exc:
+                    await self._restart(str(exc))
             await self._drain()
         finally:
+            if self.budgets is not None:
+                self.budgets.spend.close()
             self._shutdown()
             # ru_maxrss is in KiB on Linux.
             self.figures.peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
@@ -154,7 +163,8 @@ class StepRunner:
 
     def _start(self) -> None:
         changelog = self.deployment.changelog(LEDGER_TABLE)
-        topics = [self.steps_topic, changelog, self.ingress_topic, self.quarantine_topic]
+        topics = [self.steps_topic, changelog, self.ingress_topic, self.quarantine_topic,
+                  self.usage_topic]  # fmt: skip
         counts = clients.check_topics(self.kafka, topics)
         if counts[self.steps_topic] != counts[changelog]:
             raise StartupError(
@@ -176,6 +186,28 @@ class StepRunner:
             on_lost=self._on_lost,
         )
         log.info("step runner started on %s (group %s)", self.steps_topic, self.app_id)
+
+    async def _restart(self, why: str) -> None:
+        """Replace a dead consumer, producer and stores as a restarted process would."""
+        self._restarts.spend(why)
+        log.warning("consumer failed (%s); starting the Kafka clients again", why)
+        tasks = list(self._tasks)
+        self._reset(list(self._owned))
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._txn_open:
+            with contextlib.suppress(KafkaException):
+                self._producer.abort_transaction(10)
+            self._txn_open = False
+        self._tally.reset()
+        with contextlib.suppress(KafkaException, RuntimeError):
+            self._consumer.close()
+        for owned in self._owned.values():
+            owned.state.close()
+        self._owned.clear()
+        self.flow.paused = False
+        self._restorer.close()
+        self.observer.on_assign([])
+        start_again(self._start)
 
     async def _drain(self) -> None:
         """Finish in-flight steps within the grace period; cancel the rest, commit."""
@@ -199,11 +231,12 @@ class StepRunner:
 
     def _shutdown(self) -> None:
         try:
-            self._consumer.close()
+            with contextlib.suppress(RuntimeError):  # closed already by a failed restart
+                self._consumer.close()
         finally:
-            for state in self._states.values():
-                state.close()
-            self._states.clear()
+            for owned in self._owned.values():
+                owned.state.close()
+            self._owned.clear()
             self._restorer.close()
             self._checkpoint.committer.producer.flush(10)
             self.observer.on_stop()
@@ -215,8 +248,9 @@ class StepRunner:
         for msg in msgs:
             self._accept(msg, now_ms)
         for pending in self.queue.ready():
-            epoch = self._epochs[pending.partition]
+            epoch = self._owned[pending.partition].epoch
             task = asyncio.create_task(self._execute(pending, epoch))
+            task.add_done_callback(self._task_done)
             self._tasks[task] = pending
         self._flow_control()
         self._commit_if_due()
@@ -237,16 +271,16 @@ class StepRunner:
     def _accept(self, msg: Any, now_ms: int) -> None:
         err = msg.error()
         if err is not None:
-            if err.fatal():
-                raise HostError(f"consumer failed: {err.str()}")
+            if consumer_failed(err):
+                raise ConsumerFailed(err.str())
             log.warning("consumer: %s", err.str())
             return
         partition, offset = msg.partition(), msg.offset()
-        state = self._states.get(partition)
-        if state is None:  # revoked since it was fetched
+        owned = self._owned.get(partition)
+        if owned is None:  # revoked since it was fetched
             return
         self.figures.received += 1
-        offsets = self._offsets[partition]
+        offsets = owned.offsets
         offsets.received(offset)
         try:
             command = decode_step_command(msg.value() or b"")
@@ -254,88 +288,88 @@ class StepRunner:
             self._quarantine(msg, exc, now_ms)
             offsets.finished(offset, f"undecodable@{offset}")
             return
-        if state.get(LEDGER_TABLE, done_key(command.command_id)) is not None:
+        if owned.state.get(LEDGER_TABLE, done_key(command.command_id)) is not None:
             # Finished before a crash, past the committed offset: its result is on ingress.
             self.figures.skipped_done += 1
             offsets.finished(offset, command.command_id)
-            self._marked[partition][offset] = command.command_id
+            owned.marked[offset] = command.command_id
             self.begin()
             return
-        self.queue.add(Pending(partition, offset, msg.key() or b"", command.tenant, command))
+        urgent = self.executor.is_urgent(command)
+        parent = header_value(msg.headers(), TRACEPARENT) if self.tracing is not None else None
+        self.queue.add(
+            Pending(partition, offset, msg.key() or b"", command.tenant, command, urgent, parent)
+        )
         self.figures.max_buffered_seen = max(self.figures.max_buffered_seen, self.queue.buffered)
 
     def _quarantine(self, msg: Any, exc: EventDecodeError, now_ms: int) -> None:
-        record = Record(STEPS_ROLE, msg.partition(), msg.offset(), msg.key(), msg.value(),
-                        tuple(msg.headers() or ()), msg.timestamp()[1])  # fmt: skip
         ctx = Context(now_ms, msg.partition(), self.deployment)
-        emit = quarantine_emit(record, UNDECODABLE, exc.detail, ctx, origin="steps-runner")
+        emit = quarantine_emit(clients.record_of(msg, STEPS_ROLE), UNDECODABLE, exc.detail, ctx,
+                               origin="steps-runner")  # fmt: skip
         self.begin()
         produce(self._producer, self.quarantine_topic, emit.value, emit.key)
         self.figures.quarantined += 1
+        self._tally.records += 1
+        self._tally.emit(QUARANTINE_ROLE, UNDECODABLE)
 
     async def _execute(self, pending: Pending[StepCommand], epoch: int) -> None:
         command, partition = pending.item, pending.partition
-        try:
-            ledger = PartitionLedger(self._states[partition], self.begin)
-            outcome = await self.executor.execute(command, ledger, self._durable)
-            if self._epochs.get(partition) != epoch:
-                return  # the partition moved on (revoked, or rewound after an abort)
-            self._answer(pending, outcome)
-        finally:
-            self._tasks.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
+        ledger = PartitionLedger(self._owned[partition].state, self.begin)
+        started = time.monotonic()
+        outcome, trace_header = await run_step(self.executor, pending, ledger, self._durable,
+                                               self.budgets, self.tracing)  # fmt: skip
+        if self.step_metrics is not None:
+            self.step_metrics.observe(command, outcome, time.monotonic() - started)
+        owned = self._owned.get(partition)
+        if owned is None or owned.epoch != epoch:
+            return  # the partition moved on (revoked, or rewound after an abort)
+        self._answer(pending, outcome, trace_header)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        """Free the step's slot and key. A done callback, not a ``finally`` in the step: a
+        task cancelled before it ever ran (an abort in the cycle that started it) runs no
+        code of its own, and would hold its slot for good."""
+        pending = self._tasks.pop(task, None)
+        if pending is not None:
             self.queue.done(pending)
 
-    def _answer(self, pending: Pending[StepCommand], outcome: StepOutcome) -> None:
-        answer = outcome.answer
-        value = encode(answer)
-        headers: list[tuple[str, str | bytes | None]] = [
-            (HEADER_CONTENT_TYPE, CONTENT_TYPE_AVRO.encode()),
-            *self.keyring.headers(self.key_id, answer.key, value),
-        ]
+    def _answer(
+        self,
+        pending: Pending[StepCommand],
+        outcome: StepOutcome,
+        trace_header: tuple[str, bytes] | None = None,
+    ) -> None:
+        key, value, headers = answer_record(outcome, self.keyring, self.key_id, trace_header)
         self.begin()
-        produce(self._producer, self.ingress_topic, value, answer.key, headers=headers)
-        self._offsets[pending.partition].finished(pending.offset, pending.item.command_id)
-        if outcome.completed:
-            self.figures.completed += 1
-        else:
-            self.figures.failed += 1
+        produce(self._producer, self.ingress_topic, value, key, headers=headers)
+        if outcome.usage is not None:  # for the tenants' daily budgets, in the transaction
+            record = usage_record(pending.item, outcome.usage, int(self._clock() * 1000))
+            produce(self._producer, self.usage_topic, record, pending.tenant.encode())
+        self._owned[pending.partition].offsets.finished(pending.offset, pending.item.command_id)
+        self.figures.answered(outcome.completed)
+        self._tally.records += 1
+        self._tally.emit(INGRESS_ROLE, "completed" if outcome.completed else "failed")
         self.observer.on_batch(1)
 
     def _flow_control(self) -> None:
-        limit = self.settings.steps_max_buffered
-        if not self._paused and self.queue.buffered >= limit:
-            assigned = self._assignment()
-            if assigned:
-                self._consumer.pause(assigned)
-                self._paused = True
-                self.figures.pauses += 1
-        elif self._paused and self.queue.buffered <= limit // 2:
-            assigned = self._assignment()
-            if assigned:
-                self._consumer.resume(assigned)
-            self._paused = False
+        if self.flow.update(self._consumer, self._assignment(), self.queue.buffered):
+            self.figures.pauses += 1
 
     def _assignment(self) -> list[TP]:
-        return [TP(self.steps_topic, p) for p in self._states]
+        return [TP(self.steps_topic, p) for p in self._owned]
 
     def _report(self) -> None:
         """Lag per partition to the observer (its stats file), the runner's figures to the log."""
         self._last_report = time.monotonic()
-        lag: dict[str, int] = {}
-        for partition in self._states:
-            tp = TP(self.steps_topic, partition)
-            try:
-                _, high = self._consumer.get_watermark_offsets(tp, cached=True)
-            except KafkaException:
-                continue
-            committed = self._committed.get(partition)
-            if high >= 0 and committed is not None:
-                lag[f"{self.steps_topic}[{partition}]"] = max(high - committed, 0)
-        paused = len(self._assignment()) if self._paused else 0
+        lag = committed_lag(self._consumer, self.steps_topic, self._owned)
+        paused = len(self._assignment()) if self.flow.paused else 0
         self.observer.on_flow(self.queue.in_flight, self.queue.buffered, paused)
+        if self.step_metrics is not None:
+            spent = self.budgets.spend.spent_today() if self.budgets is not None else {}
+            self.step_metrics.set_flow(self.queue.waiting_by_tenant(), spent)
         self.observer.on_lag(lag)
         log.debug("figures %s; in flight %d, waiting %d, paused %s, txn open %s, %d waiters",
-                  asdict(self.figures), self.queue.in_flight, self.queue.buffered, self._paused,
+                  asdict(self.figures), self.queue.in_flight, self.queue.buffered, self.flow.paused,
                   self._txn_open, len(self._waiters))  # fmt: skip
 
     # -- transactions -------------------------------------------------------------------
@@ -366,43 +400,28 @@ class StepRunner:
     def _commit(self) -> bool:
         """Done markers, offsets and the checkpoint; on failure abort and rewind."""
         positions: dict[tuple[str, int], int] = {}
-        for partition, offsets in self._offsets.items():
-            committable = offsets.committable()
-            if committable is None:
-                continue
-            self._mark_done(partition, offsets, committable)
-            if self._committed.get(partition) != committable:
-                positions[(self.steps_topic, partition)] = committable
+        for partition, owned in self._owned.items():
+            position = owned.position()
+            if position is not None:
+                positions[(self.steps_topic, partition)] = position
         try:
-            result = self._checkpoint.commit(self._states, positions)
+            states = {p: owned.state for p, owned in self._owned.items()}
+            result = self._checkpoint.commit(states, positions)
         except KafkaException as exc:
             self._abort(exc.args[0])
             return False
         self._txn_open = False
         for (_, partition), offset in positions.items():
-            self._committed[partition] = offset
+            self._owned[partition].committed = offset
         waiters, self._waiters = self._waiters, []
         for future in waiters:
             if not future.done():
                 future.set_result(None)
         self.figures.commits += 1
-        self.observer.on_commit(result.seconds, result.changelog_records, result.offsets)
+        self.observer.on_commit(
+            self._tally.report(result.seconds, result.changelog_records, result.offsets)
+        )
         return True
-
-    def _mark_done(self, partition: int, offsets: PartitionOffsets, committable: int) -> None:
-        """Remember finished commands past ``committable`` (a redelivery skips them) and
-        forget those it has passed."""
-        state, marked = self._states[partition], self._marked[partition]
-        writes: list[Put | Delete] = []
-        for offset in [o for o in marked if o < committable]:
-            writes.append(Delete(LEDGER_TABLE, done_key(marked.pop(offset))))
-        offsets.settle(committable)
-        for offset, command_id in offsets.finished_ahead.items():
-            if offset not in marked:
-                marked[offset] = command_id
-                writes.append(Put(LEDGER_TABLE, done_key(command_id), {"offset": offset}))
-        if writes:
-            state.apply(tuple(writes))
 
     def _abort(self, err: KafkaError) -> None:
         """The transaction failed: cancel every step, forget what is queued, and re-read
@@ -412,7 +431,8 @@ class StepRunner:
         self.observer.on_abort(err.str())
         self._checkpoint.committer.abort(err)
         self._txn_open = False
-        self._reset(list(self._states))
+        self._tally.reset()
+        self._reset(list(self._owned))
         assigned = self._assignment()
         if assigned:
             for tp in self._consumer.committed(assigned, timeout=30):
@@ -426,13 +446,9 @@ class StepRunner:
                 task.cancel()
         for partition in partitions:
             self.queue.drop_partition(partition)
-            self._epochs[partition] = self._next_epoch()
-            self._offsets[partition] = PartitionOffsets()
-            self._marked[partition] = {}
-            self._committed.pop(partition, None)
-            state = self._states.get(partition)
-            if state is not None:
-                state.discard()
+            owned = self._owned.get(partition)
+            if owned is not None:
+                owned.reset(self._next_epoch())
         for future in self._waiters:
             future.cancel()
         self._waiters = []
@@ -447,18 +463,16 @@ class StepRunner:
         log.info("assigned %s", sorted(tp.partition for tp in partitions))
         base = Path(self.host.data_dir) / self.deployment.app_id
         for tp in partitions:
-            if tp.partition in self._states:  # already ours: keep its state and queue
+            if tp.partition in self._owned:  # already ours: keep its state and queue
                 continue
-            self._states[tp.partition] = open_partition_state(
+            state = open_partition_state(
                 self._restorer, base, {LEDGER_TABLE: LEDGER}, self.deployment, tp.partition,
                 self.observer.on_restore,
             )  # fmt: skip
-            self._offsets[tp.partition] = PartitionOffsets()
-            self._marked[tp.partition] = {}
-            self._epochs[tp.partition] = self._next_epoch()
-        if self._paused and partitions:
+            self._owned[tp.partition] = OwnedPartition(state, self._next_epoch())
+        if self.flow.paused and partitions:
             consumer.pause(partitions)
-        self.observer.on_assign(sorted(self._states))
+        self.observer.on_assign(sorted(self._owned))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TP]) -> None:
         log.info("revoked %s", sorted(tp.partition for tp in partitions))
@@ -475,14 +489,11 @@ class StepRunner:
     def _release(self, partitions: list[int]) -> None:
         self._reset(partitions)
         for partition in partitions:
-            self._offsets.pop(partition, None)
-            self._marked.pop(partition, None)
-            self._epochs.pop(partition, None)
-            state = self._states.pop(partition, None)
-            if state is not None:
-                state.close()
+            owned = self._owned.pop(partition, None)
+            if owned is not None:
+                owned.state.close()
         # RocksDB keeps a closed store's files locked while anything still refers to it (an
         # iterator in a reference cycle, say, which the collector, run rarely here, has not
         # freed yet); the partition may come straight back, so free such garbage now.
         gc.collect()
-        self.observer.on_assign(sorted(self._states))
+        self.observer.on_assign(sorted(self._owned))

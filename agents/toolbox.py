@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 
+from agents.step_tracing import tool_span
 from agents.tools import (
     Reconciler,
     ToolBinding,
@@ -44,6 +45,7 @@ from processors.steps import (
     next_action,
     outcome_entry,
 )
+from streams.tracing import Tracing
 from workflows import StepSpec, ToolSpec
 
 
@@ -98,9 +100,26 @@ class StepToolbox:
     attempts: int = 3
     backoff_s: float = 0.5
     calls: list[ToolCallRecord] = field(default_factory=list)
+    #: A span per call, child of the step's; None: tracing off.
+    tracing: Tracing | None = None
     _effects: int = 0
 
     async def call(self, name: str, args: BaseModel | Mapping[str, object]) -> BaseModel:
+        declared = self.declared.get(name)
+        with tool_span(self.tracing, name, declared.impact if declared else "?") as span:
+            before = len(self.calls)
+            try:
+                return await self._call(name, args)
+            finally:
+                if span is not None and len(self.calls) > before:
+                    last = self.calls[-1]
+                    span.set_attribute("agentflow.tool_status", last.status)
+                    if last.idempotency_key:
+                        span.set_attribute("agentflow.idempotency_key", last.idempotency_key)
+                    if last.error_type:
+                        span.set_attribute("agentflow.reason_codes", [last.error_type])
+
+    async def _call(self, name: str, args: BaseModel | Mapping[str, object]) -> BaseModel:
         tool = self.declared.get(name)
         if tool is None or name not in self.spec.tools:
             raise self._refuse(

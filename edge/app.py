@@ -7,9 +7,11 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
+from opentelemetry.trace import SpanKind
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
@@ -19,6 +21,7 @@ from starlette.routing import Route
 
 from edge.inbox import Decided, InboxError
 from edge.inbox_web import InboxPages
+from edge.metrics import EdgeMetrics, Handler
 from edge.providers import check
 from edge.publisher import BrokerUnavailable, Publisher
 from edge.ratelimit import TokenBucket, retry_after
@@ -33,6 +36,7 @@ from processors.events import (
     KeyRing,
     decode_json,
 )
+from streams.tracing import TRACEPARENT, Tracing, traceparent_of
 
 log = logging.getLogger("agentflow.edge")
 
@@ -64,9 +68,12 @@ def _refuse(status: int, reason: str, detail: str, event_id: str | None = None) 
 class Edge:
     """The request handlers, over one :class:`Publisher`."""
 
-    def __init__(self, config: EdgeConfig, publisher: Publisher) -> None:
+    def __init__(
+        self, config: EdgeConfig, publisher: Publisher, tracing: Tracing | None = None
+    ) -> None:
         self.config = config
         self.publisher = publisher
+        self.tracing = tracing
         self._buckets: dict[str, TokenBucket] = {}
 
     def _limited(self, source: str, rate: float, burst: float) -> JSONResponse | None:
@@ -92,6 +99,27 @@ class Edge:
         return body
 
     async def _publish(
+        self,
+        key: bytes,
+        value: bytes,
+        headers: list[tuple[str, bytes]],
+        event_id: str | None,
+        request: Request,
+    ) -> JSONResponse:
+        if self.tracing is None:
+            return await self._produce(key, value, headers, event_id)
+        # A trace starts here (at the sample ratio), or goes on from the caller's traceparent.
+        span = self.tracing.start(f"agentflow.receive {request.url.path}",
+                                  [(TRACEPARENT, request.headers.get(TRACEPARENT))],
+                                  {"agentflow.event_id": event_id or "",
+                                   "agentflow.workflow_id": key.decode("utf-8", "replace")},
+                                  kind=SpanKind.SERVER, root=True)  # fmt: skip
+        if span is not None:
+            headers = [*headers, traceparent_of(span)]
+        with self.tracing.current(span):
+            return await self._produce(key, value, headers, event_id)
+
+    async def _produce(
         self, key: bytes, value: bytes, headers: list[tuple[str, bytes]], event_id: str | None
     ) -> JSONResponse:
         try:
@@ -143,7 +171,7 @@ class Edge:
             (HEADER_KEY_ID, (key_id or "").encode()),
             (HEADER_SIGNATURE, (signature or "").encode()),
         ]
-        return await self._publish(key, body, headers, event_id)
+        return await self._publish(key, body, headers, event_id, request)
 
     async def webhook(self, request: Request) -> JSONResponse:
         """``POST /v1/webhooks/{source}``: a provider's webhook, mapped to an envelope."""
@@ -189,18 +217,33 @@ class Edge:
         key = event.key
         signed = self.config.keyring.headers(key_ids[0], key, value)
         headers_out = [(HEADER_CONTENT_TYPE, CONTENT_TYPE_JSON.encode()), *signed]
-        return await self._publish(key, value, headers_out, event.event_id)
+        return await self._publish(key, value, headers_out, event.event_id, request)
 
     async def health(self, request: Request) -> JSONResponse:
         return JSONResponse({"ok": True})
 
 
-def inbox_publisher(publisher: Publisher) -> Callable[[Decided], Awaitable[None]]:
-    """Puts an inbox decision on ingress, or says the broker is unavailable (503)."""
+def inbox_publisher(
+    publisher: Publisher, tracing: Tracing | None = None
+) -> Callable[[Decided], Awaitable[None]]:
+    """Puts an inbox decision on ingress, or says the broker is unavailable (503). With
+    ``tracing``, a decision starts a trace of its own (at the sample ratio): the pending
+    approval it answers comes from a table, which keeps no trace context."""
 
     async def publish(decided: Decided) -> None:
+        headers = list(decided.headers)
+        span = None
+        if tracing is not None:
+            event = decided.event
+            span = tracing.start(f"agentflow.receive inbox {event.event_type}", None,
+                                 {"agentflow.event_id": event.event_id,
+                                  "agentflow.workflow_id": event.workflow_id},
+                                 kind=SpanKind.SERVER, root=True)  # fmt: skip
+        if span is not None:
+            headers.append(traceparent_of(span))
         try:
-            await publisher.publish(decided.key, decided.value, decided.headers)
+            with tracing.current(span) if tracing is not None else nullcontext():
+                await publisher.publish(decided.key, decided.value, headers)
         except BrokerUnavailable as exc:
             raise InboxError(503, f"the answer was not sent, try again: {exc}") from None
 
@@ -212,15 +255,24 @@ def build_app(
     publisher: Publisher,
     inbox: InboxPages | None = None,
     session_secret: str | None = None,
+    metrics: EdgeMetrics | None = None,
+    tracing: Tracing | None = None,
 ) -> Starlette:
-    """The app: ``POST /v1/events``, ``POST /v1/webhooks/{source}``, ``GET /healthz``, and
-    with ``inbox`` the approval inbox's pages (``/login``, ``/inbox``)."""
-    edge = Edge(config, publisher)
+    """The app: ``POST /v1/events``, ``POST /v1/webhooks/{source}``, ``GET /healthz``, with
+    ``metrics`` ``GET /metrics``, and with ``inbox`` the approval inbox's pages (``/login``,
+    ``/inbox``)."""
+    edge = Edge(config, publisher, tracing)
+    events: Handler = edge.events
+    webhook: Handler = edge.webhook
+    if metrics is not None:
+        events, webhook = metrics.timed("events", events), metrics.timed("webhook", webhook)
     routes = [
-        Route("/v1/events", edge.events, methods=["POST"]),
-        Route("/v1/webhooks/{source}", edge.webhook, methods=["POST"]),
+        Route("/v1/events", events, methods=["POST"]),
+        Route("/v1/webhooks/{source}", webhook, methods=["POST"]),
         Route("/healthz", edge.health, methods=["GET"]),
     ]
+    if metrics is not None:
+        routes.append(Route("/metrics", metrics.scrape, methods=["GET"]))
     middleware: list[Middleware] = []
     if inbox is not None:
         routes += inbox.routes()

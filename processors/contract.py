@@ -47,6 +47,9 @@ class Emit:
     ``partition`` is None for the normal case: the host partitions by key with the
     Java-compatible murmur2 partitioner, so keys co-partition across topics. Set it only to
     route a record to a specific partition (for example, re-routing a mis-partitioned record).
+
+    ``tag`` is never produced: it is a short label the host counts per role in its metrics
+    (the decision kind of an audit record, the reason code of a quarantine record).
     """
 
     role: str
@@ -54,6 +57,7 @@ class Emit:
     value: bytes | None
     headers: Headers = ()
     partition: int | None = None
+    tag: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,7 +44,8 @@ class Deployment:
     topics: Mapping[str, str] = field(default_factory=dict)
     changelogs: Mapping[str, str] = field(default_factory=dict)
     topic_prefix: str = ""
-    replication_factor: int = 1
+    #: None: as many replicas as the cluster has brokers, up to three (see ``topics``).
+    replication_factor: int | None = None
 
     def __post_init__(self) -> None:
         if self.partitions < 1:
@@ -60,7 +61,7 @@ class Deployment:
         topic_names: Mapping[str, str],
         *,
         topic_prefix: str = "",
-        replication_factor: int = 1,
+        replication_factor: int | None = None,
         tables: Iterable[str] = (),
     ) -> Deployment:
         """A deployment whose role topics are ``topic_names`` (role -> name) with the prefix,

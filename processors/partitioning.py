@@ -8,6 +8,8 @@ use this function (librdkafka: ``partitioner=murmur2_random``).
 
 from __future__ import annotations
 
+import functools
+
 _SEED = 0x9747B28C
 _M = 0x5BD1E995
 _MASK = 0xFFFFFFFF
@@ -39,6 +41,12 @@ def murmur2(data: bytes) -> int:
     return h
 
 
+#: Keys whose partition is remembered: a workflow's events and emits hash the same key again
+#: and again (2.4 µs in pure Python, 0.1 µs a hit); 65,536 entries hold about 10 MB.
+PARTITION_CACHE_ENTRIES = 65_536
+
+
+@functools.lru_cache(maxsize=PARTITION_CACHE_ENTRIES)
 def partition_for(key: bytes, num_partitions: int) -> int:
     """The partition a Java producer (and librdkafka's ``murmur2_random``) picks for ``key``."""
     return (murmur2(key) & 0x7FFFFFFF) % num_partitions

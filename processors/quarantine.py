@@ -47,6 +47,7 @@ def quarantine_emit(
         key=record.key,
         value=encode_record(QUARANTINE_RECORD, body),
         headers=((REASON_HEADER, reason.encode()), (ORIGIN_HEADER, origin.encode())),
+        tag=reason,
     )
 
 

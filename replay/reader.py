@@ -19,6 +19,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from processors.contract import Record
+from streams.clients import record_of
 
 
 class ReplayError(Exception):
@@ -180,15 +181,7 @@ def read_records(
                     open_parts.discard(partition)
                 if on_record is not None:
                     on_record(offset)
-                yield Record(
-                    role,
-                    partition,
-                    offset,
-                    msg.key(),
-                    msg.value(),
-                    tuple(msg.headers() or ()),
-                    msg.timestamp()[1],
-                )
+                yield record_of(msg, role)
     finally:
         consumer.close()
 

@@ -8,6 +8,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 
+from processors.contract import Record
 from streams.errors import StartupError
 from streams.settings import HostSettings, KafkaSettings
 
@@ -141,3 +142,10 @@ def unreachable_message(kafka: KafkaSettings, errors: list[KafkaError]) -> str:
         "`agentflow broker up`, or set AGENTFLOW_BOOTSTRAP_SERVERS (and "
         "AGENTFLOW_SECURITY_PROTOCOL if the broker needs SASL or TLS)."
     )
+
+
+def record_of(msg: Any, role: str) -> Record:
+    """A consumed Kafka message as the :class:`~processors.contract.Record` of ``role``.
+    (The host builds its records inline: it is the per-event hot path.)"""
+    return Record(role, msg.partition(), msg.offset(), msg.key(), msg.value(),
+                  tuple(msg.headers() or ()), msg.timestamp()[1])  # fmt: skip

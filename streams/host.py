@@ -10,6 +10,7 @@ and makes it durable through :class:`~streams.checkpoint.Checkpoint` with the
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import time
@@ -27,12 +28,21 @@ from processors.roles import QUARANTINE_ROLE
 from streams import clients
 from streams.checkpoint import Checkpoint
 from streams.committer import AtLeastOnceCommitter, Committer, ExactlyOnceCommitter
-from streams.errors import HostError, StartupError
-from streams.observer import HostObserver, NullObserver
+from streams.errors import (
+    ConsumerFailed,
+    HostError,
+    LostWatch,
+    RestartBudget,
+    StartupError,
+    consumer_failed,
+    start_again,
+)
+from streams.observer import CommitTally, HostObserver, NullObserver
 from streams.produce import produce
 from streams.recovery import Restorer, open_partition_state
 from streams.runtime import PartitionTask
 from streams.settings import HostSettings, KafkaSettings
+from streams.tracing import SpanFacts, Tracing, process_traced
 
 log = logging.getLogger("agentflow.host")
 _NO_KWARGS: dict[str, Any] = {}
@@ -49,8 +59,12 @@ class StreamHost:
         processors: Sequence[Processor],
         observer: HostObserver | None = None,
         clock: Callable[[], float] = time.time,
+        tracing: Tracing | None = None,
+        span_facts: SpanFacts | None = None,
     ) -> None:
         self.kafka = kafka
+        self.tracing = tracing
+        self.span_facts = span_facts
         self.settings = settings
         self.processors = list(processors)
         self._tables = {t.name: t for p in self.processors for t in p.tables}
@@ -74,9 +88,13 @@ class StreamHost:
         self._offsets: dict[tuple[str, int], int] = {}
         self._txn_open = False
         self._txn_started = 0.0
+        # What the open transaction holds, for the observer's exactly-once counts.
+        self._tally = CommitTally()
         self._stop = False
         self._failed_checkpoints = 0
         self._last_stats = time.monotonic()
+        self._restarts = RestartBudget()
+        self._lost_watch = LostWatch(max(60.0, 5 * settings.session_timeout_ms / 1000))
 
     # -- lifecycle ----------------------------------------------------------------------
     def request_stop(self, *_: Any) -> None:
@@ -89,12 +107,36 @@ class StreamHost:
         signal.signal(signal.SIGINT, self.request_stop)
 
     def run(self) -> None:
+        """Run until :meth:`request_stop`. A consumer librdkafka declares dead is replaced,
+        with the producer and the stores, as a restarted process would replace them."""
         self._start()
         try:
             while not self._stop:
-                self._cycle()
+                try:
+                    self._cycle()
+                except ConsumerFailed as exc:
+                    self._restart(str(exc))
         finally:
             self._shutdown()
+
+    def _restart(self, why: str) -> None:
+        self._restarts.spend(why)
+        log.warning("consumer failed (%s); starting the Kafka clients again", why)
+        if self._txn_open:
+            with contextlib.suppress(KafkaException):
+                self._checkpoint.committer.producer.abort_transaction(10)
+            self._txn_open = False
+        self._tally.reset()
+        self._offsets.clear()
+        with contextlib.suppress(KafkaException, RuntimeError):
+            self._consumer.close()
+        for task in self._tasks.values():
+            task.state.close()  # uncommitted writes go with them; restore catches them up
+        self._tasks.clear()
+        self._assigned.clear()
+        self._restorer.close()
+        self.observer.on_assign([])
+        start_again(self._start)
 
     def _start(self) -> None:
         inputs = list(self._topic_roles)
@@ -130,7 +172,8 @@ class StreamHost:
         try:
             if self._txn_open:
                 self._commit()
-            self._consumer.close()  # revokes, committing nothing new
+            with contextlib.suppress(RuntimeError):  # closed already by a failed restart
+                self._consumer.close()  # revokes, committing nothing new
         finally:
             for task in self._tasks.values():
                 task.state.close()
@@ -171,6 +214,10 @@ class StreamHost:
             self.observer.on_batch(processed)
         if time.monotonic() - self._last_stats >= self.settings.stats_interval_s:
             self._report()
+        if self._lost_watch.overdue():
+            self._lost_watch.assigned()  # the new consumer starts the watch afresh
+            raise ConsumerFailed(f"partitions lost over {self._lost_watch.patience_s:.0f} s "
+                                 "ago and never assigned again")  # fmt: skip
 
     def _interval_passed(self) -> bool:
         return time.monotonic() - self._txn_started >= self.settings.commit_interval_ms / 1000
@@ -205,10 +252,16 @@ class StreamHost:
                 tuple(headers) if headers else (),
                 msg.timestamp()[1],
             )
-            for emit in task.process(record, now_ms):
-                produce(emit)
+            if self.tracing is None:
+                for emit in task.process(record, now_ms):
+                    produce(emit)
+            else:
+                for emit in process_traced(self.tracing, self.span_facts, task, record, topic,
+                                           now_ms):  # fmt: skip
+                    produce(emit)
             offsets[(topic, partition)] = offset + 1
             processed += 1
+            self._tally.records += 1
             # Checking the clock every record costs more than the check is worth.
             if not processed % 64 and self._interval_passed() and not self._commit():
                 return processed  # rewound: the rest of this batch will be consumed again
@@ -242,6 +295,7 @@ class StreamHost:
         else:
             kwargs = _NO_KWARGS
         produce(self._checkpoint.committer.producer, topic, emit.value, emit.key, **kwargs)
+        self._tally.emit(emit.role, emit.tag)
 
     def _commit(self) -> bool:
         """Run the checkpoint; on failure abort and rewind. True if it committed."""
@@ -254,7 +308,9 @@ class StreamHost:
         self._offsets.clear()
         self._txn_open = False
         self._failed_checkpoints = 0
-        self.observer.on_commit(result.seconds, result.changelog_records, result.offsets)
+        self.observer.on_commit(
+            self._tally.report(result.seconds, result.changelog_records, result.offsets)
+        )
         return True
 
     def _recover_from(self, err: KafkaError) -> None:
@@ -264,6 +320,7 @@ class StreamHost:
         self.observer.on_abort(err.str())
         self._checkpoint.committer.abort(err)
         self._txn_open = False
+        self._tally.reset()
         self._offsets.clear()
         for task in self._tasks.values():
             task.state.discard()
@@ -287,14 +344,16 @@ class StreamHost:
             self._consumer.seek(TP(tp.topic, tp.partition, offset))
 
     def _on_consume_error(self, err: KafkaError) -> None:
-        if err.fatal():
-            raise HostError(f"consumer failed: {err.str()}")
+        if consumer_failed(err):
+            raise ConsumerFailed(err.str())
         if err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
             raise StartupError(f"an input topic disappeared: {err.str()}")
         log.warning("consumer: %s", err.str())
 
     # -- rebalance ----------------------------------------------------------------------
     def _on_assign(self, consumer: Consumer, partitions: list[TP]) -> None:
+        if partitions:
+            self._lost_watch.assigned()
         for tp in partitions:
             topics = self._assigned.setdefault(tp.partition, set())
             topics.add(tp.topic)
@@ -323,6 +382,7 @@ class StreamHost:
 
     def _on_lost(self, consumer: Consumer, partitions: list[TP]) -> None:
         # The group moved on without us: this checkpoint cannot commit any more.
+        self._lost_watch.lost()
         self._release(partitions)
         if self._txn_open:
             self._recover_from(KafkaError(KafkaError._STATE, "partitions lost"))

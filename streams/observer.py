@@ -10,10 +10,52 @@ and ``on_commit``: they must be cheap and must not raise.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from processors.contract import Record
 from streams.recovery import RestoreReport
+
+
+@dataclass(frozen=True)
+class CommitReport:
+    """What one checkpoint made durable. Counted at commit, so an aborted and re-processed
+    batch is counted once: the figures match what ``read_committed`` consumers see."""
+
+    seconds: float
+    changelog_records: int
+    #: Input partitions whose offsets advanced.
+    offsets: int
+    #: Input records the checkpoint covers.
+    records: int = 0
+    #: Records produced, by ``(role, tag)``; the tag is the emit's (a decision kind, a
+    #: reason code) or "" (see :class:`~processors.contract.Emit`).
+    emitted: Mapping[tuple[str, str], int] = field(default_factory=dict)
+
+
+class CommitTally:
+    """What the open transaction holds, for the :class:`CommitReport` of its commit."""
+
+    __slots__ = ("emitted", "records")
+
+    def __init__(self) -> None:
+        self.records = 0
+        self.emitted: dict[tuple[str, str], int] = {}
+
+    def emit(self, role: str, tag: str | None) -> None:
+        """A record produced to ``role`` (tagged ``tag``)."""
+        key = (role, tag or "")
+        self.emitted[key] = self.emitted.get(key, 0) + 1
+
+    def report(self, seconds: float, changelog_records: int, offsets: int) -> CommitReport:
+        """The report of the commit that just succeeded; the tally starts again."""
+        report = CommitReport(seconds, changelog_records, offsets, self.records, self.emitted)
+        self.reset()
+        return report
+
+    def reset(self) -> None:
+        """Forget everything (the transaction aborted)."""
+        self.records, self.emitted = 0, {}
 
 
 class HostObserver(Protocol):
@@ -22,7 +64,7 @@ class HostObserver(Protocol):
     def on_batch(self, records: int) -> None:
         """``records`` records were processed by one cycle of the loop."""
 
-    def on_commit(self, seconds: float, changelog_records: int, offsets: int) -> None:
+    def on_commit(self, report: CommitReport) -> None:
         """A checkpoint committed."""
 
     def on_abort(self, reason: str) -> None:
@@ -54,7 +96,7 @@ class NullObserver:
     def on_batch(self, records: int) -> None:
         return None
 
-    def on_commit(self, seconds: float, changelog_records: int, offsets: int) -> None:
+    def on_commit(self, report: CommitReport) -> None:
         return None
 
     def on_abort(self, reason: str) -> None:
@@ -89,9 +131,9 @@ class Observers(NullObserver):
         for o in self.observers:
             o.on_batch(records)
 
-    def on_commit(self, seconds: float, changelog_records: int, offsets: int) -> None:
+    def on_commit(self, report: CommitReport) -> None:
         for o in self.observers:
-            o.on_commit(seconds, changelog_records, offsets)
+            o.on_commit(report)
 
     def on_abort(self, reason: str) -> None:
         for o in self.observers:

@@ -15,6 +15,7 @@ commits (see ``streams.checkpoint``), so a trusted store never holds an aborted 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -22,7 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+)
 
 from processors.contract import TableSpec
 from processors.deployment import Deployment
@@ -79,7 +86,7 @@ class Restorer:
     def restore(self, store: TableStore, partition: int) -> tuple[TableStore, RestoreReport]:
         started = time.monotonic()
         tp = TopicPartition(store.changelog_topic, partition)
-        low, high = self._consumer.get_watermark_offsets(tp, timeout=10.0)
+        low, high = _watermarks(self._consumer, tp)
         reason = _distrust_reason(store, high)
         rebuilt = reason is not None
         if rebuilt:
@@ -120,6 +127,29 @@ class Restorer:
 
     def close(self) -> None:
         self._consumer.close()
+
+
+def _watermarks(consumer: Consumer, tp: TopicPartition) -> tuple[int, int]:
+    """``tp``'s low and high offsets, asking again while the cluster recovers: a broker that
+    died leaves requests to it failing (``_DESTROY_BROKER``, ``_TRANSPORT``) until the
+    partition's new leader is known, which is no reason to stop a worker."""
+    deadline = time.monotonic() + _IDLE_LIMIT_S
+    while True:
+        try:
+            low, high = consumer.get_watermark_offsets(tp, timeout=10.0)
+            return int(low), int(high)
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args else None
+            fatal = isinstance(err, KafkaError) and err.fatal()
+            if fatal or time.monotonic() > deadline:
+                raise
+            log.warning("the end of %s[%d] is not known yet (%s); asking again",
+                        tp.topic, tp.partition, exc)  # fmt: skip
+            # A group-less consumer refreshes its metadata only every few minutes: ask for
+            # the topic's now, or it keeps the dead leader (``_UNKNOWN_PARTITION``) that long.
+            with contextlib.suppress(KafkaException):
+                consumer.list_topics(tp.topic, timeout=5.0)
+            time.sleep(0.5)
 
 
 def open_partition_state(
@@ -186,7 +216,12 @@ def read_changelog(
                     if err.code() == KafkaError._PARTITION_EOF:
                         at_end = True
                         continue
-                    raise RuntimeError(f"changelog consumer error: {err.str()}")
+                    if err.fatal():
+                        raise RuntimeError(f"changelog consumer error: {err.str()}")
+                    # Transport errors while a leader moves: librdkafka recovers on its own,
+                    # and the idle limit bounds the wait.
+                    log.warning("reading %s[%d]: %s", topic, partition, err.str())
+                    continue
                 key = msg.key()
                 if key is not None:
                     changes[key] = msg.value()

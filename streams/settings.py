@@ -87,6 +87,9 @@ class HostSettings(BaseSettings):
     stats_interval_s: float = Field(default=10.0, gt=0)
     # When set, the host writes its figures here as JSON at each stats interval and on stop.
     stats_file: Path | None = None
+    # When set, Prometheus metrics are served at http://metrics_host:metrics_port/metrics.
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
     # Consecutive failed checkpoints after which the worker stops instead of retrying: a
     # failure that repeats (a topic deleted under it, say) is not going to heal by itself.
     max_failed_checkpoints: int = Field(default=5, ge=1)

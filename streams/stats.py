@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from processors.contract import Record
-from streams.observer import NullObserver
+from streams.observer import CommitReport, NullObserver
 from streams.recovery import RestoreReport
 
 
@@ -106,8 +106,8 @@ class StatsObserver(NullObserver):
     def on_batch(self, records: int) -> None:
         self.stats.record_batch(records)
 
-    def on_commit(self, seconds: float, changelog_records: int, offsets: int) -> None:
-        self.stats.record_commit(seconds)
+    def on_commit(self, report: CommitReport) -> None:
+        self.stats.record_commit(report.seconds)
 
     def on_abort(self, reason: str) -> None:
         self.stats.aborts += 1

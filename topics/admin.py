@@ -42,17 +42,18 @@ def ensure_topics(
     """
     admin = AdminClient(client_config)
     specs = list(specs)
-    existing = admin.list_topics(timeout=timeout_s).topics
+    metadata = admin.list_topics(timeout=timeout_s)
+    existing = metadata.topics
     report = DriftReport()
     missing = [s for s in specs if s.name not in existing]
     if missing:
-        futures = admin.create_topics(
-            [
-                NewTopic(s.name, s.partitions, s.replication_factor, config=s.config())
-                for s in missing
-            ],
-            operation_timeout=timeout_s,
-        )
+        brokers = len(metadata.brokers)
+        new = []
+        for s in missing:
+            replicas = s.replication_factor or replication_for(brokers)
+            new.append(NewTopic(s.name, s.partitions, replicas,
+                                config={**s.config(), **durability_config(replicas)}))  # fmt: skip
+        futures = admin.create_topics(new, operation_timeout=timeout_s)
         for name, fut in futures.items():
             try:
                 fut.result()
@@ -84,6 +85,17 @@ def ensure_topics(
             else:
                 report.unchanged.append(name)
     return report
+
+
+def replication_for(brokers: int) -> int:
+    """The replication factor of a new topic when none is set: one per broker, up to three."""
+    return max(1, min(3, brokers))
+
+
+def durability_config(replicas: int) -> dict[str, str]:
+    """With three or more replicas a write needs two in sync (``acks=all``): one broker may
+    fail without losing an acknowledged record or stopping writes."""
+    return {"min.insync.replicas": "2"} if replicas >= 3 else {}
 
 
 def _served(topic: Any) -> bool:

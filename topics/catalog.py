@@ -2,8 +2,9 @@
 
 Topics are named by *role*; processors emit to roles and the deployment
 (:class:`~processors.deployment.Deployment`) maps roles to topic names. The catalog topics and
-the changelogs share one partition count and are keyed by ``workflow_id``, so one workflow's
-records always meet on the same partition number. Changelog topics are not listed here: they
+the changelogs share one partition count and are keyed by ``workflow_id`` (except ``usage``,
+keyed by tenant and read whole by every step runner), so one workflow's records always meet
+on the same partition number. Changelog topics are not listed here: they
 are derived from the tables the processors declare (``TableSpec``), through the deployment.
 """
 
@@ -28,6 +29,7 @@ class CatalogEntry:
     retention_ms: int
     value_schema: str
     description: str
+    key_schema: str = _WORKFLOW_KEY
 
 
 #: The catalog topics, by role: their names without a prefix, retention and contents.
@@ -49,6 +51,10 @@ CATALOG: tuple[CatalogEntry, ...] = (
                  "Agent output events for downstream consumers."),
     CatalogEntry("audit", "agentflow.audit", FOREVER, "avro_schemas/internal/audit_record.v2.avsc",
                  "One record per orchestrator decision; replay diffs against it."),
+    CatalogEntry("usage", "agentflow.tenant-usage", 2 * DAY_MS,
+                 "avro_schemas/internal/tenant_usage.avsc",
+                 "What each model step spent, keyed by tenant: the step runners' daily budgets.",
+                 key_schema="tenant (UTF-8)"),
 )  # fmt: skip
 
 
@@ -64,7 +70,8 @@ class TopicSpec:
     name: str
     role: str
     partitions: int
-    replication_factor: int
+    #: None: decided when the topic is created (:func:`topics.admin.replication_for`).
+    replication_factor: int | None
     cleanup_policy: str
     retention_ms: int
     key_schema: str
@@ -129,7 +136,7 @@ def catalog(deployment: Deployment) -> list[TopicSpec]:
                 deployment.replication_factor,
                 "delete",
                 retention,
-                _WORKFLOW_KEY if entry else "bytes",
+                entry.key_schema if entry else "bytes",
                 entry.value_schema if entry else "bytes",
                 entry.description if entry else f"The '{role}' topic of a custom processor.",
             )

@@ -116,6 +116,9 @@ class StepSpec:
     publishes: str | None = None
     #: The role the step acts in (``refunds``); a tool that names roles serves only those.
     role: str | None = None
+    #: ``urgent``: the step runner starts it before every normal step its tenant's limits
+    #: would also allow (a priority lane; see :mod:`agents.scheduling`).
+    priority: Literal["normal", "urgent"] = "normal"
 
     def __post_init__(self) -> None:
         where = f"step {self.name!r}"

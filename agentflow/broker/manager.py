@@ -1,9 +1,13 @@
-"""The local broker: Apache Kafka's own jars from Maven Central, one KRaft node on 127.0.0.1.
+"""The local broker: Apache Kafka's own jars from Maven Central, KRaft nodes on 127.0.0.1.
 
-The jars are resolved once with Maven into a cache outside the repository. Data and logs live in
-the project-local state directory (``.state/broker`` by default), so topics survive ``down`` and
-``up``. ``down`` stops only the process this module started, identified by its pid file and its
-command line.
+One node by default; ``nodes=3`` runs a three-node cluster from the same jars, each node a
+combined broker and controller. Node *i* listens on ``port + 3(i - 1)`` (PLAINTEXT), the next
+port (its controller) and the one after (SASL_PLAINTEXT), so the default cluster takes
+9092-9100. The jars are resolved once with Maven into a cache outside the repository. Data and
+logs live in the project-local state directory (``.state/broker`` by default; a cluster's
+nodes under ``.state/broker/cluster-3/node-<i>``), so topics survive ``down`` and ``up``.
+``down`` stops only the processes this module started, identified by their pid files and
+command lines.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from agentflow.settings import BrokerSettings, load_settings
@@ -35,13 +39,22 @@ class BrokerError(RuntimeError):
     """A user-facing failure: the message names the cause and the fix."""
 
 
+#: The sizes of cluster ``up`` runs.
+CLUSTER_SIZES = (1, 3)
+
+
 @dataclass(frozen=True)
 class BrokerPaths:
-    """Where the broker keeps its jars, data, logs and pid."""
+    """Where one node keeps its data, logs and pid, and where it listens.
+
+    ``port`` is the first node's; ``node`` is this one (1-based) of ``nodes``.
+    """
 
     state_dir: Path
     cache_dir: Path
     port: int = 9092
+    node: int = 1
+    nodes: int = 1
 
     @classmethod
     def from_settings(cls, settings: BrokerSettings) -> BrokerPaths:
@@ -56,14 +69,38 @@ class BrokerPaths:
         """The paths and port of ``AGENTFLOW_STATE_DIR``, ``_CACHE_DIR``, ``_BROKER_PORT``."""
         return cls.from_settings(load_settings().broker)
 
+    def cluster(self, nodes: int) -> list[BrokerPaths]:
+        """The paths of every node of a ``nodes``-node cluster in this state directory."""
+        return [replace(self, node=i, nodes=nodes) for i in range(1, nodes + 1)]
+
+    def node_port(self, node: int) -> int:
+        return self.port + 3 * (node - 1)
+
+    @property
+    def home(self) -> Path:
+        """This node's directory: the state directory itself for a one-node broker."""
+        if self.nodes == 1:
+            return self.state_dir
+        return self.state_dir / f"cluster-{self.nodes}" / f"node-{self.node}"
+
+    @property
+    def cluster_id_file(self) -> Path:
+        base = self.state_dir if self.nodes == 1 else self.state_dir / f"cluster-{self.nodes}"
+        return base / "cluster.id"
+
     @property
     def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"127.0.0.1:{self.node_port(self.node)}"
+
+    @property
+    def cluster_bootstrap(self) -> str:
+        """Every node's PLAINTEXT address, comma-separated: what clients should be given."""
+        return ",".join(f"127.0.0.1:{self.node_port(i)}" for i in range(1, self.nodes + 1))
 
     @property
     def sasl_bootstrap(self) -> str:
         """The SASL_PLAINTEXT (PLAIN) listener: :data:`DEV_SASL_USER` / ``DEV_SASL_PASSWORD``."""
-        return f"127.0.0.1:{self.port + 2}"
+        return f"127.0.0.1:{self.node_port(self.node) + 2}"
 
     @property
     def libs(self) -> Path:
@@ -71,19 +108,19 @@ class BrokerPaths:
 
     @property
     def data(self) -> Path:
-        return self.state_dir / "data"
+        return self.home / "data"
 
     @property
     def logs(self) -> Path:
-        return self.state_dir / "logs"
+        return self.home / "logs"
 
     @property
     def pid_file(self) -> Path:
-        return self.state_dir / "broker.pid"
+        return self.home / "broker.pid"
 
     @property
     def config(self) -> Path:
-        return self.state_dir / "server.properties"
+        return self.home / "server.properties"
 
 
 @dataclass(frozen=True)
@@ -92,6 +129,8 @@ class BrokerStatus:
     bootstrap: str
     pid: int | None
     kafka_version: str = KAFKA_VERSION
+    #: Per node: its id, address, pid and whether it runs.
+    nodes: list[dict[str, object]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -99,6 +138,7 @@ class BrokerStatus:
             "bootstrap": self.bootstrap,
             "pid": self.pid,
             "kafka_version": self.kafka_version,
+            "nodes": self.nodes,
         }
 
 
@@ -108,13 +148,18 @@ def bootstrap_address() -> str:
 
 
 def _server_properties(paths: BrokerPaths) -> str:
-    port = paths.port
+    port = paths.node_port(paths.node)
+    voters = ",".join(f"{i}@127.0.0.1:{paths.node_port(i) + 1}" for i in range(1, paths.nodes + 1))
+    replicas = min(paths.nodes, 3)
+    # With three nodes, internal topics (offsets, transactions) survive one node's loss.
+    in_sync = 2 if replicas >= 3 else 1
     return "\n".join(
         [
-            "# Written by `agentflow broker up`: one combined broker+controller KRaft node.",
+            f"# Written by `agentflow broker up`: combined broker+controller KRaft node "
+            f"{paths.node} of {paths.nodes}.",
             "process.roles=broker,controller",
-            "node.id=1",
-            f"controller.quorum.voters=1@127.0.0.1:{port + 1}",
+            f"node.id={paths.node}",
+            f"controller.quorum.voters={voters}",
             f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{port + 1},"
             f"SASL_PLAINTEXT://127.0.0.1:{port + 2}",
             f"advertised.listeners=PLAINTEXT://127.0.0.1:{port},"
@@ -131,10 +176,12 @@ def _server_properties(paths: BrokerPaths) -> str:
             f'user_{DEV_SASL_USER}="{DEV_SASL_PASSWORD}";',
             f"log.dirs={paths.data}",
             "num.partitions=4",
-            "offsets.topic.replication.factor=1",
+            f"default.replication.factor={replicas}",
+            f"min.insync.replicas={in_sync}",
+            f"offsets.topic.replication.factor={replicas}",
             "offsets.topic.num.partitions=8",
-            "transaction.state.log.replication.factor=1",
-            "transaction.state.log.min.isr=1",
+            f"transaction.state.log.replication.factor={replicas}",
+            f"transaction.state.log.min.isr={in_sync}",
             "transaction.state.log.num.partitions=8",
             "group.initial.rebalance.delay.ms=0",
             "auto.create.topics.enable=false",
@@ -224,7 +271,8 @@ def _format_storage(paths: BrokerPaths) -> None:
 
 
 def _cluster_id(paths: BrokerPaths) -> str:
-    id_file = paths.state_dir / "cluster.id"
+    id_file = paths.cluster_id_file
+    id_file.parent.mkdir(parents=True, exist_ok=True)
     if id_file.exists():
         stored = id_file.read_text().strip()
         if _usable_cluster_id(stored):
@@ -278,72 +326,135 @@ def broker_answers(bootstrap: str, timeout: float = 2.0) -> bool:
     return True
 
 
-def status(paths: BrokerPaths | None = None) -> BrokerStatus:
-    paths = paths or BrokerPaths.configured()
+def _node_status(paths: BrokerPaths) -> dict[str, object]:
     pid = _read_pid(paths)
-    bootstrap = paths.bootstrap
-    running = pid is not None and broker_answers(bootstrap, timeout=3.0)
-    return BrokerStatus(running=running, bootstrap=bootstrap, pid=pid)
+    running = pid is not None and broker_answers(paths.bootstrap, timeout=3.0)
+    return {"node": paths.node, "bootstrap": paths.bootstrap, "pid": pid, "running": running}
+
+
+def _started_size(paths: BrokerPaths) -> int | None:
+    """The size of the cluster this state directory has running (a node of it alive)."""
+    for size in CLUSTER_SIZES:
+        if any(_read_pid(node) is not None for node in paths.cluster(size)):
+            return size
+    return None
+
+
+def status(paths: BrokerPaths | None = None) -> BrokerStatus:
+    """The broker (or cluster) this state directory runs; a one-node broker if none runs."""
+    paths = paths or BrokerPaths.configured()
+    size = _started_size(paths) or 1
+    nodes = [_node_status(node) for node in paths.cluster(size)]
+    first = paths.cluster(size)[0]
+    return BrokerStatus(
+        running=all(bool(n["running"]) for n in nodes),
+        bootstrap=first.cluster_bootstrap,
+        pid=nodes[0]["pid"],  # type: ignore[arg-type]
+        nodes=nodes,
+    )
+
+
+def _start_node(paths: BrokerPaths, echo: Callable[[str], None]) -> int:
+    """Start one node (formatting its storage the first time); its pid."""
+    if broker_answers(paths.bootstrap, timeout=1.0):
+        raise BrokerError(
+            f"Something else already answers at {paths.bootstrap}. Stop it, or set "
+            "AGENTFLOW_BROKER_PORT to another port, or use it with KAFKA_BOOTSTRAP_SERVERS."
+        )
+    resolve_jars(paths, echo=echo)
+    for d in (paths.data, paths.logs):
+        d.mkdir(parents=True, exist_ok=True)
+    paths.config.write_text(_server_properties(paths))
+    _format_storage(paths)
+    stdout = open(paths.logs / "stdout.log", "ab")  # noqa: SIM115 - handed to the child
+    proc = subprocess.Popen(
+        _java_cmd(paths, _MAIN_CLASS, str(paths.config)),
+        stdout=stdout,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    stdout.close()
+    paths.pid_file.write_text(f"{proc.pid}\n")
+    return proc.pid
+
+
+def _cluster_formed(bootstrap: str, nodes: int) -> bool:
+    """True when the cluster's metadata lists ``nodes`` brokers."""
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    try:
+        return len(admin.list_topics(timeout=1.0).brokers) >= nodes
+    except Exception:
+        return False
 
 
 def up(
     paths: BrokerPaths | None = None,
     wait_s: float = 90.0,
     echo: Callable[[str], None] = print,
+    nodes: int = 1,
 ) -> BrokerStatus:
-    """Start the broker unless this state directory's broker already runs; wait until it answers."""
+    """Start the broker, or each node of a ``nodes``-node cluster, unless it already runs
+    (a node that stopped is started again); wait until every node answers."""
+    if nodes not in CLUSTER_SIZES:
+        raise BrokerError(f"--nodes must be one of {list(CLUSTER_SIZES)}, not {nodes}")
     paths = paths or BrokerPaths.configured()
-    existing = _read_pid(paths)
-    bootstrap = paths.bootstrap
-    if existing is None and broker_answers(bootstrap, timeout=1.0):
+    running = _started_size(paths)
+    if running is not None and running != nodes:
         raise BrokerError(
-            f"Something else already answers at {bootstrap}. Stop it, or set "
-            "AGENTFLOW_BROKER_PORT to another port, or use it with KAFKA_BOOTSTRAP_SERVERS."
+            f"a {running}-node broker runs from {paths.state_dir}; stop it first with "
+            "`agentflow broker down`"
         )
-    if existing is None:
-        resolve_jars(paths, echo=echo)
-        for d in (paths.data, paths.logs):
-            d.mkdir(parents=True, exist_ok=True)
-        paths.config.write_text(_server_properties(paths))
-        _format_storage(paths)
-        stdout = open(paths.logs / "stdout.log", "ab")  # noqa: SIM115 - handed to the child
-        proc = subprocess.Popen(
-            _java_cmd(paths, _MAIN_CLASS, str(paths.config)),
-            stdout=stdout,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        stdout.close()
-        paths.pid_file.write_text(f"{proc.pid}\n")
-        existing = proc.pid
+    members = paths.cluster(nodes)
+    pids = {}
+    for node in members:
+        pid = _read_pid(node)
+        pids[node.node] = pid if pid is not None else _start_node(node, echo)
     deadline = time.monotonic() + wait_s
+    bootstrap = members[0].cluster_bootstrap
     while time.monotonic() < deadline:
-        if broker_answers(bootstrap, timeout=1.0):
-            return BrokerStatus(running=True, bootstrap=bootstrap, pid=existing)
-        if not _pid_alive_and_ours(existing, paths):
-            raise BrokerError(
-                f"The broker exited during start-up; see {paths.logs / 'stdout.log'} "
-                f"and {paths.logs / 'server.log'}."
-            )
+        if all(broker_answers(n.bootstrap, timeout=1.0) for n in members) and (
+            nodes == 1 or _cluster_formed(bootstrap, nodes)
+        ):
+            return status(paths)
+        for node in members:
+            if not _pid_alive_and_ours(pids[node.node], node):
+                raise BrokerError(
+                    f"Broker node {node.node} exited during start-up; see "
+                    f"{node.logs / 'stdout.log'} and {node.logs / 'server.log'}."
+                )
         time.sleep(0.25)
     raise BrokerError(
         f"The broker did not answer at {bootstrap} within {wait_s:.0f}s; "
-        f"see {paths.logs / 'server.log'}."
+        f"see {members[0].logs / 'server.log'}."
     )
 
 
 def down(paths: BrokerPaths | None = None, wait_s: float = 30.0) -> BrokerStatus:
-    """Stop the broker this state directory started, by its pid; leave any other alone."""
+    """Stop every node this state directory started, by its pid; leave any other alone."""
     paths = paths or BrokerPaths.configured()
-    pid = _read_pid(paths)
-    if pid is not None:
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + wait_s
-        while time.monotonic() < deadline and _pid_alive_and_ours(pid, paths):
+    size = _started_size(paths) or 1
+    members = paths.cluster(size)
+    # All at once: stopped one by one, the last node standing would wait out its controlled
+    # shutdown for a controller quorum that is gone.
+    pids = {node.node: _read_pid(node) for node in members}
+    for pid in pids.values():
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + wait_s
+    for node in members:
+        pid = pids[node.node]
+        while pid is not None and time.monotonic() < deadline and _pid_alive_and_ours(pid, node):
             time.sleep(0.2)
-        if _pid_alive_and_ours(pid, paths):
+        if pid is not None and _pid_alive_and_ours(pid, node):
             os.kill(pid, signal.SIGKILL)
             time.sleep(0.5)
-    paths.pid_file.unlink(missing_ok=True)
-    return BrokerStatus(running=False, bootstrap=paths.bootstrap, pid=None)
+        node.pid_file.unlink(missing_ok=True)
+    stopped: list[dict[str, object]] = [
+        {"node": n.node, "bootstrap": n.bootstrap, "pid": None, "running": False} for n in members
+    ]
+    return BrokerStatus(
+        running=False, bootstrap=members[0].cluster_bootstrap, pid=None, nodes=stopped
+    )

@@ -17,6 +17,7 @@ from agentflow.cli.replay_cmd import replay_cmd
 from agentflow.cli.schedules_cmd import schedules_group
 from agentflow.cli.serve_cmd import serve_cmd
 from agentflow.cli.steps_cmd import steps_group
+from agentflow.cli.top_cmd import top_cmd
 from agentflow.cli.topics_cmd import topics_group
 from agentflow.cli.worker_cmd import worker_cmd
 from agentflow.cli.workflow_cmd import workflow_group
@@ -39,6 +40,7 @@ cli.add_command(replay_cmd)
 cli.add_command(serve_cmd)
 cli.add_command(schedules_group)
 cli.add_command(approvals_group)
+cli.add_command(top_cmd)
 register_sdk_commands(cli)
 
 

@@ -16,6 +16,7 @@ from processors.engine.inbox import APPROVALS
 from processors.roles import INGRESS_ROLE
 from streams.clients import check_topics
 from streams.errors import StartupError
+from streams.tracing import Tracing
 
 if TYPE_CHECKING:
     from edge.app import EdgeConfig
@@ -87,8 +88,9 @@ def serve_cmd(host: str | None, port: int | None, webhooks: Path | None, log_lev
     header), checks its signature and maps it to an envelope as the webhooks file says.
     Each answers 202 once the broker acknowledged the record, 4xx with the gate's reason code
     for a refusal, 429 (Retry-After) over a source's rate and 503 while the broker is
-    unavailable. GET /healthz answers 200. With reviewer accounts (AGENTFLOW_REVIEWERS or
-    AGENTFLOW_REVIEWERS_FILE) it also serves the approval inbox at /inbox.
+    unavailable. GET /healthz answers 200; GET /metrics serves Prometheus metrics. With
+    reviewer accounts (AGENTFLOW_REVIEWERS or AGENTFLOW_REVIEWERS_FILE) it also serves the
+    approval inbox at /inbox.
     """
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -101,19 +103,28 @@ def serve_cmd(host: str | None, port: int | None, webhooks: Path | None, log_lev
     except StartupError as exc:
         raise UserError(str(exc)) from None
     import uvicorn  # here: only serve needs it
+    from prometheus_client import CollectorRegistry
 
     from edge.app import build_app, inbox_publisher
+    from edge.metrics import EdgeMetrics
     from edge.publisher import Publisher
 
     publisher = Publisher(settings.kafka.client_config(), ingress, partitions,
                           settings.edge.ack_timeout_s)  # fmt: skip
-    pages = _inbox_pages(settings, config, inbox_publisher(publisher))
+    tracing = Tracing.from_settings(settings.tracing, "agentflow-serve")
+    pages = _inbox_pages(settings, config, inbox_publisher(publisher, tracing))
     secret = settings.edge.session_secret
-    app = build_app(config, publisher, pages, secret.get_secret_value() if secret else None)
-    uvicorn.run(
-        app,
-        host=host or settings.edge.serve_host,
-        port=settings.edge.serve_port if port is None else port,
-        log_level=log_level,
-        access_log=False,
-    )
+    secret_value = secret.get_secret_value() if secret else None
+    app = build_app(config, publisher, pages, secret_value, EdgeMetrics(CollectorRegistry()),
+                    tracing)  # fmt: skip
+    try:
+        uvicorn.run(
+            app,
+            host=host or settings.edge.serve_host,
+            port=settings.edge.serve_port if port is None else port,
+            log_level=log_level,
+            access_log=False,
+        )
+    finally:
+        if tracing is not None:
+            tracing.shutdown()

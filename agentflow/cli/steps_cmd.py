@@ -8,6 +8,7 @@ from dataclasses import asdict
 
 import click
 
+from agentflow.cli.observe import METRICS_PORT_OPTION, host_observers
 from agentflow.cli.output import print_json
 from agentflow.cli.worker_cmd import ROLE_OPTION, parse_roles
 from agentflow.composition import build_deployment, step_executor
@@ -17,7 +18,7 @@ from agentflow.settings import load_settings
 from processors.events import Actor
 from processors.steps import STEP_SOURCE
 from streams.errors import HostError, StartupError
-from streams.stats import StatsObserver
+from streams.tracing import Tracing
 
 #: Who the runner's answers say ran the step.
 RUNNER_ACTOR = Actor(id="agentflow-step-runner", kind="service", roles=["agent"])
@@ -34,8 +35,15 @@ def steps_group() -> None:
               help=f"Sign answers with this key of the {STEP_SOURCE!r} source (default: its "
               "only, or first, unrevoked key).")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="On stop, print what it did as JSON.")
+@METRICS_PORT_OPTION
 @click.option("--log-level", default="INFO", show_default=True)
-def run_cmd(role_pairs: tuple[str, ...], key_id: str | None, as_json: bool, log_level: str) -> None:
+def run_cmd(
+    role_pairs: tuple[str, ...],
+    key_id: str | None,
+    as_json: bool,
+    metrics_port: int | None,
+    log_level: str,
+) -> None:
     """Run step commands until SIGTERM or SIGINT, exactly once.
 
     It reads the steps topic, runs each command's declared step (a Python handler or a model,
@@ -68,25 +76,33 @@ def run_cmd(role_pairs: tuple[str, ...], key_id: str | None, as_json: bool, log_
         raise UserError(f"--key-id {key_id!r} is not an unrevoked key of {STEP_SOURCE!r}: "
                         f"{list(key_ids)}")  # fmt: skip
     deployment = build_deployment(settings, roles=parse_roles(role_pairs))
-    observer = StatsObserver(settings.host.stats_file, logging.getLogger("agentflow.steps"))
+    log = logging.getLogger("agentflow.steps")
+    observer, registry = host_observers(settings.host, "steps", log, metrics_port)
+    tracing = Tracing.from_settings(settings.tracing, "agentflow-steps")
     try:
-        from agents.runner import StepRunner  # here: pydantic-ai takes seconds to import
+        # Here: pydantic-ai takes seconds to import.
+        from agents.metrics import StepMetrics
+        from agents.runner import StepRunner
 
         runner = StepRunner(
             settings.kafka,
             settings.host,
             settings.runner,
             deployment,
-            step_executor(settings, RUNNER_ACTOR),
+            step_executor(settings, RUNNER_ACTOR, tracing=tracing),
             keyring,
             key_id,
             observer,
+            step_metrics=StepMetrics(registry),
         )
         signal.signal(signal.SIGTERM, runner.request_stop)
         signal.signal(signal.SIGINT, runner.request_stop)
         figures = runner.run()
     except (StartupError, HostError) as exc:
         raise UserError(str(exc)) from None
+    finally:
+        if tracing is not None:
+            tracing.shutdown()
     if as_json:
         print_json(asdict(figures))
     else:

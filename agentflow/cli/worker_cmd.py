@@ -6,12 +6,14 @@ import logging
 
 import click
 
+from agentflow.cli.observe import METRICS_PORT_OPTION, host_observers
 from agentflow.composition import build_deployment, processors_for
 from agentflow.errors import UserError
 from agentflow.settings import load_settings
+from processors.engine.span_facts import span_facts
 from streams.errors import HostError, StartupError
 from streams.host import StreamHost
-from streams.stats import StatsObserver
+from streams.tracing import Tracing
 
 
 def parse_roles(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -45,9 +47,13 @@ ROLE_OPTION = click.option(
 @click.command("worker")
 @PROCESSOR_OPTION
 @ROLE_OPTION
+@METRICS_PORT_OPTION
 @click.option("--log-level", default="INFO", show_default=True)
 def worker_cmd(
-    processor_specs: tuple[str, ...], role_pairs: tuple[str, ...], log_level: str
+    processor_specs: tuple[str, ...],
+    role_pairs: tuple[str, ...],
+    metrics_port: int | None,
+    log_level: str,
 ) -> None:
     """Run the stream host until SIGTERM or SIGINT.
 
@@ -63,10 +69,18 @@ def worker_cmd(
     settings = load_settings()
     processors = processors_for(settings, processor_specs)
     deployment = build_deployment(settings, processors, parse_roles(role_pairs))
-    observer = StatsObserver(settings.host.stats_file, logging.getLogger("agentflow.host"))
+    log = logging.getLogger("agentflow.host")
+    observer, _ = host_observers(settings.host, "worker", log, metrics_port)
+    tracing = Tracing.from_settings(settings.tracing, "agentflow-worker")
+    # The engine's facts read its audit records; other processors' spans carry no facts.
+    facts = None if processor_specs else span_facts
     try:
-        host = StreamHost(settings.kafka, settings.host, deployment, processors, observer)
+        host = StreamHost(settings.kafka, settings.host, deployment, processors, observer,
+                          tracing=tracing, span_facts=facts)  # fmt: skip
         host.install_signal_handlers()
         host.run()
     except (StartupError, HostError) as exc:
         raise UserError(str(exc)) from None
+    finally:
+        if tracing is not None:
+            tracing.shutdown()

@@ -23,6 +23,8 @@ from types import TracebackType
 from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
+from opentelemetry import trace
+from opentelemetry.trace import NonRecordingSpan, SpanKind, TracerProvider
 
 from agentflow.composition import build_deployment
 from agentflow.gate_config import load_keyring
@@ -32,6 +34,7 @@ from processors.events import Envelope, KeyRing
 from processors.roles import INGRESS_ROLE
 from streams.produce import produce
 from streams.settings import KafkaSettings
+from streams.tracing import TRACEPARENT, header_value, parse_traceparent, traceparent_of
 
 FIXED_CONFIG: Mapping[str, Any] = {
     "enable.idempotence": True,
@@ -112,6 +115,13 @@ class EventProducer:
     librdkafka option), then ``bootstrap_servers``. Signing: a ``keyring`` (the key of the
     event's source, or ``key_id``), or one ``secret`` with its ``key_id`` (optionally bound to
     ``source``). ``topic`` defaults to the configured deployment's ingress topic.
+
+    Tracing: each :meth:`send` is a span (``agentflow.produce <event type>``) of
+    ``tracer_provider``, by default OpenTelemetry's global one (a no-op unless the application
+    configured one), child of the current span if there is one; its W3C ``traceparent`` goes
+    in the record's headers, so the worker, the runner and the output events continue the
+    trace. A ``traceparent`` passed in ``headers`` (an answer to an output record carries the
+    output's) is the parent of the send's span.
     """
 
     def __init__(
@@ -126,7 +136,9 @@ class EventProducer:
         secret: str | bytes | None = None,
         source: str | None = None,
         content_type: ContentType = "avro",
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
+        self._tracer = trace.get_tracer("agentflow.sdk", tracer_provider=tracer_provider)
         if secret is not None:
             if key_id is None:
                 raise SdkError("a signing secret needs its key_id (the af-key-id the gate knows)")
@@ -157,6 +169,7 @@ class EventProducer:
         content_type: ContentType = "avro",
         topic: str | None = None,
         config: Mapping[str, Any] | None = None,
+        tracer_provider: TracerProvider | None = None,
     ) -> EventProducer:
         """A producer for ``settings``' deployment (the environment's, by default), signing
         with its keys (``AGENTFLOW_SIGNING_KEYS`` or ``AGENTFLOW_SIGNING_KEYS_FILE``). It needs
@@ -170,6 +183,7 @@ class EventProducer:
             content_type=content_type,
             topic=topic or build_deployment(settings).topic(INGRESS_ROLE),
             config=config,
+            tracer_provider=tracer_provider,
         )
 
     def check_topic(self, timeout: float = 10.0) -> int:
@@ -204,7 +218,18 @@ class EventProducer:
 
         Raises :class:`InvalidEventError` before producing anything if the event is invalid.
         """
-        return self.send_record(self.prepare(event, content_type=content_type, headers=headers))
+        attributes = {"agentflow.event_id": event.event_id,
+                      "agentflow.event_type": event.event_type,
+                      "agentflow.workflow_id": event.workflow_id, "messaging.system": "kafka",
+                      "messaging.destination.name": self.topic}  # fmt: skip
+        given = parse_traceparent(header_value(headers, TRACEPARENT))
+        parent = trace.set_span_in_context(NonRecordingSpan(given)) if given else None
+        with self._tracer.start_as_current_span(f"agentflow.produce {event.event_type}",
+                                                context=parent, kind=SpanKind.PRODUCER,
+                                                attributes=attributes) as span:  # fmt: skip
+            if span.get_span_context().is_valid:
+                headers = [*(h for h in headers if h[0] != TRACEPARENT), traceparent_of(span)]
+            return self.send_record(self.prepare(event, content_type=content_type, headers=headers))
 
     def send_record(self, record: OutgoingRecord) -> DeliveryFuture:
         """Produce a prepared (or byte-exact, e.g. released) record as it is."""

@@ -21,9 +21,10 @@ import threading
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from agentflow.testing.local_server import LocalServer
 
 
 @dataclass(frozen=True)
@@ -54,14 +55,8 @@ class Reply:
         return Reply(status=status, retry_after_s=retry_after_s)
 
 
-class _Server(ThreadingHTTPServer):
-    # The default listen backlog of 5 refuses connections when many steps ask at once.
-    request_queue_size = 256
-    daemon_threads = True
-
-
 @dataclass
-class FakeOpenAI:
+class FakeOpenAI(LocalServer):
     """The server; a context manager that starts and stops it on a free local port."""
 
     replies: Iterable[Reply] = ()
@@ -71,18 +66,16 @@ class FakeOpenAI:
     def __post_init__(self) -> None:
         self._queue: deque[Reply] = deque(self.replies)
         self._lock = threading.Lock()
-        self._server = _Server(("127.0.0.1", self.port), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._listen(self.port)
 
     @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/v1"
+        return f"{self.root_url}/v1"
 
     @property
     def anthropic_url(self) -> str:
         """The base URL an Anthropic client takes (it adds ``/v1/messages``)."""
-        return self.base_url.removesuffix("/v1")
+        return self.root_url
 
     def prompts(self) -> list[str]:
         """Each request's messages (and Anthropic's ``system``) as one text, for checking what
@@ -91,19 +84,6 @@ class FakeOpenAI:
             json.dumps([r.get("system", ""), r.get("messages", [])], sort_keys=True)
             for r in self.requests
         ]
-
-    def __enter__(self) -> FakeOpenAI:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
     def _next(self, body: dict[str, Any]) -> Reply:
         with self._lock:

@@ -80,7 +80,7 @@ class ResultBuilder:
                         d.event.tenant,
                     )
                 )
-            self.emits.append(Emit(AUDIT_ROLE, key, d.audit.encode()))
+            self.emits.append(Emit(AUDIT_ROLE, key, d.audit.encode(), tag=d.audit.decision))
 
     def drop_timer(self, ref: TimerRef) -> None:
         """Delete a due index entry (whatever the decisions about it say)."""

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.isolated_broker import isolated_broker_env  # noqa: F401 - a fixture
+from tests.integration.isolated_broker import (  # noqa: F401 - fixtures
+    cluster_env,
+    isolated_broker_env,
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

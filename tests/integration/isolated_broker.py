@@ -24,16 +24,16 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def _free_ports() -> int:
-    """A port p with p, p + 1 and p + 2 free (the broker listens on p, its controller on
-    p + 1, its SASL listener on p + 2)."""
+def _free_ports(count: int = 3) -> int:
+    """A port p with p ... p + count - 1 free (a node listens on p, its controller on p + 1,
+    its SASL listener on p + 2; a three-node cluster takes nine)."""
     for _ in range(200):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             s.bind(("127.0.0.1", 0))
             port: int = s.getsockname()[1]
-        if port < 65534 and all(_port_free(port + i) for i in range(3)):
+        if port < 65535 - count and all(_port_free(port + i) for i in range(count)):
             return port
-    raise AssertionError("no three free ports in a row found")
+    raise AssertionError(f"no {count} free ports in a row found")
 
 
 def _process_alive(pid: int) -> bool:
@@ -60,19 +60,32 @@ def _brokers_using(config: Path) -> list[int]:
     return sorted(found)
 
 
-@pytest.fixture
-def isolated_broker_env(tmp_path: Path) -> Iterator[dict[str, str]]:
-    """Env for a second broker; stops whatever that broker left running, whatever happened."""
+def _isolated(tmp_path: Path, ports: int, configs: list[Path]) -> Iterator[dict[str, str]]:
     env = {
         "AGENTFLOW_STATE_DIR": str(tmp_path / "state"),
-        "AGENTFLOW_BROKER_PORT": str(_free_ports()),
+        "AGENTFLOW_BROKER_PORT": str(_free_ports(ports)),
     }
-    config = tmp_path / "state" / "broker" / "server.properties"
     try:
         yield env
     finally:
         with contextlib.suppress(Exception):
             run_agentflow("broker", "down", "--json", env=env, timeout=60)
-        for pid in _brokers_using(config):  # only the broker this test started
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        for config in configs:
+            for pid in _brokers_using(config):  # only the brokers this test started
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def isolated_broker_env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """Env for a second broker; stops whatever that broker left running, whatever happened."""
+    yield from _isolated(tmp_path, 3, [tmp_path / "state" / "broker" / "server.properties"])
+
+
+@pytest.fixture
+def cluster_env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """Env for a three-node cluster of the test's own (`broker up --nodes 3`), on nine free
+    ports; stops its nodes, whatever happened."""
+    cluster = tmp_path / "state" / "broker" / "cluster-3"
+    yield from _isolated(tmp_path, 9, [cluster / f"node-{i}" / "server.properties"
+                                       for i in (1, 2, 3)])  # fmt: skip

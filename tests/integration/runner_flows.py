@@ -40,20 +40,37 @@ TIMED = WorkflowDefinition(
 )
 
 
+#: The same, with its step declared urgent: the runner starts it before normal steps.
+PAGING = WorkflowDefinition(
+    name="paging",
+    version=1,
+    states=("working", "done", "failed"),
+    start_events=("alert.fired",),
+    terminal_states=("done", "failed"),
+    transitions=(
+        Transition("alert.fired", START, "working", step="page"),
+        Transition("step.completed:page", "working", "done"),
+    ),
+    steps=(StepSpec("page", ("context.subject",), Worked, handler=work, priority="urgent"),),
+)
+
+
 def registry() -> DefinitionRegistry:
-    return DefinitionRegistry([TIMED])
+    return DefinitionRegistry([TIMED, PAGING])
 
 
-def command(workflow_id: str, tenant: str, seconds: float) -> StepCommand:
-    """The command a ``timed`` workflow's start would issue, sleeping ``seconds``."""
+def command(workflow_id: str, tenant: str, seconds: float, urgent: bool = False) -> StepCommand:
+    """The command a ``timed`` (or, ``urgent``, a ``paging``) workflow's start would issue,
+    sleeping ``seconds``."""
     cause = f"created-{workflow_id}"
+    step = "page" if urgent else "work"
     return StepCommand(
-        command_id=ids.command_id(cause, "work", 1),
+        command_id=ids.command_id(cause, step, 1),
         workflow_id=workflow_id,
         tenant=tenant,
-        definition_name="timed",
+        definition_name="paging" if urgent else "timed",
         definition_version=1,
-        step="work",
+        step=step,
         attempt=1,
         causation_id=cause,
         issued_at=0,

@@ -20,7 +20,7 @@ from tests.integration.isolated_broker import _brokers_using, _process_alive
 
 pytestmark = pytest.mark.timeout(240)
 
-STATUS_KEYS = {"running", "bootstrap", "pid", "kafka_version"}
+STATUS_KEYS = {"running", "bootstrap", "pid", "kafka_version", "nodes"}
 
 
 def _wait_until(condition: Callable[[], object], timeout: float, what: str) -> None:
@@ -71,7 +71,13 @@ def test_should_run_one_broker_per_state_dir_and_keep_topics_across_down_and_up(
     ) in config.read_text().splitlines()
 
     status = run_agentflow("broker", "status", "--json", env=env)
-    assert status == {"running": True, "bootstrap": bootstrap, "pid": pid, "kafka_version": "4.1.1"}
+    assert status == {
+        "running": True,
+        "bootstrap": bootstrap,
+        "pid": pid,
+        "kafka_version": "4.1.1",
+        "nodes": [{"node": 1, "bootstrap": bootstrap, "pid": pid, "running": True}],
+    }
 
     topic = "cli-lifecycle.persisted"
     admin = AdminClient({"bootstrap.servers": bootstrap})
@@ -81,15 +87,17 @@ def test_should_run_one_broker_per_state_dir_and_keep_topics_across_down_and_up(
     assert producer.flush(30) == 0
 
     down = run_agentflow("broker", "down", "--json", env=env)
-    assert down == {"running": False, "bootstrap": bootstrap, "pid": None, "kafka_version": "4.1.1"}
-    assert not _process_alive(pid)
-    assert _brokers_using(config) == []
-    assert run_agentflow("broker", "status", "--json", env=env) == {
+    stopped = {
         "running": False,
         "bootstrap": bootstrap,
         "pid": None,
         "kafka_version": "4.1.1",
+        "nodes": [{"node": 1, "bootstrap": bootstrap, "pid": None, "running": False}],
     }
+    assert down == stopped
+    assert not _process_alive(pid)
+    assert _brokers_using(config) == []
+    assert run_agentflow("broker", "status", "--json", env=env) == stopped
 
     restarted = run_agentflow("broker", "up", "--json", env=env)
     assert restarted["running"] is True

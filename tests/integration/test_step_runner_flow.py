@@ -17,11 +17,12 @@ from processors.engine.records import StepCommand
 from processors.events import StepCompletedV2, decode
 from tests.integration.enginekit.deployment import EngineDeployment
 from tests.integration.runner_flows import command
+from tests.integration.scrape import free_port, scrape, value
 
 TIMED = {"AGENTFLOW_WORKFLOWS": "tests.integration.runner_flows:registry"}
 
 
-def _send(dep: EngineDeployment, commands: Iterable[StepCommand]) -> int:
+def send(dep: EngineDeployment, commands: Iterable[StepCommand]) -> int:
     producer = Producer({**dep.client_config, "partitioner": "murmur2_random", "linger.ms": 20})
     count = 0
     for c in commands:
@@ -37,7 +38,7 @@ def _send(dep: EngineDeployment, commands: Iterable[StepCommand]) -> int:
     return count
 
 
-class _Answers:
+class Answers:
     """Reads the step results the runner committed to ingress."""
 
     def __init__(self, dep: EngineDeployment) -> None:
@@ -102,13 +103,13 @@ def test_a_slow_step_does_not_hold_up_other_workflows(
 ) -> None:
     dep = EngineDeployment.make(kafka_bootstrap, topic_prefix, tmp_path / "data", tag="hol")
     env = {**TIMED, "AGENTFLOW_STEPS_MAX_IN_FLIGHT": "100", "AGENTFLOW_STEPS_GRACE_S": "0"}
-    answers = _Answers(dep)
+    answers = Answers(dep)
     with dep.step_runner("r1", env=env, args=("--json",)) as runner:
         # The slow one first, on the same partitions as the others: 30 s of "model time".
-        _send(dep, [command("slow-0", "acme", 30)])
+        send(dep, [command("slow-0", "acme", 30)])
         time.sleep(0.5)
         started = time.monotonic()
-        _send(dep, (command(f"fast-{i:03d}", "acme", 0.2) for i in range(500)))
+        send(dep, (command(f"fast-{i:03d}", "acme", 0.2) for i in range(500)))
         while len(answers.completed) < 500 and time.monotonic() - started < 25:
             answers.read()
         took = time.monotonic() - started
@@ -130,18 +131,21 @@ def test_a_flood_pauses_the_partitions_and_loses_nothing(
 ) -> None:
     dep = EngineDeployment.make(kafka_bootstrap, topic_prefix, tmp_path / "data", tag="fld")
     total = 50_000
+    port = free_port()
     env = {**TIMED, "AGENTFLOW_STEPS_MAX_IN_FLIGHT": "50", "AGENTFLOW_STEPS_MAX_PER_TENANT": "50",
-           "AGENTFLOW_STEPS_MAX_BUFFERED": "1000"}  # fmt: skip
-    answers = _Answers(dep)
+           "AGENTFLOW_STEPS_MAX_BUFFERED": "1000", "AGENTFLOW_METRICS_PORT": str(port)}  # fmt: skip
+    answers = Answers(dep)
     with dep.step_runner("r1", env=env, args=("--json",)) as runner:
         runner.wait_for(lambda st: bool(st.get("assigned_partitions")))
         idle_rss = _rss_mib(runner.pid)
         sampler = _RssSampler(runner.pid)
-        queued = _send(dep, (command(f"f-{i:05d}", f"t{i % 2}", 0.005) for i in range(total)))
+        queued = send(dep, (command(f"f-{i:05d}", f"t{i % 2}", 0.005) for i in range(total)))
         deadline = time.monotonic() + 240
         while len(answers.completed) < total and time.monotonic() < deadline:
             answers.read()
         samples = sampler.stop()
+        time.sleep(0.5)  # the last commit's answers are read; nothing is left to run
+        metrics = scrape(f"http://127.0.0.1:{port}/metrics")
         runner.signal(signal.SIGTERM)
         assert runner.wait_exit(30) == 0, runner.log()[-2000:]
     answers.close()
@@ -150,6 +154,12 @@ def test_a_flood_pauses_the_partitions_and_loses_nothing(
     assert answers.records == total  # each command answered once
     figures = _figures(runner.log())
     assert figures["completed"] == total
+    # Its /metrics, scraped once all was answered, counts exactly that.
+    steps = {"component": "steps"}
+    assert value(metrics, "agentflow_records_out_total", role="ingress", **steps) == total
+    assert value(metrics, "agentflow_records_in_total", **steps) == total
+    assert value(metrics, "agentflow_steps_total", step="work", outcome="completed") == total
+    assert value(metrics, "agentflow_steps_in_flight", **steps) == 0
     assert figures["pauses"] >= 1  # it paused rather than buffer 50,000 commands
     # Buffering stopped at the bound: at most one fetched batch past it.
     assert figures["max_buffered_seen"] <= 1000 + 2000, figures
@@ -165,13 +175,13 @@ def test_sigterm_lets_in_flight_steps_finish_within_the_grace_and_leaves_the_res
     kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
 ) -> None:
     dep = EngineDeployment.make(kafka_bootstrap, topic_prefix, tmp_path / "data", tag="trm")
-    answers = _Answers(dep)
+    answers = Answers(dep)
 
     def stop_with_all_in_flight(grace_s: str, seconds: float, count: int) -> tuple[float, str]:
         env = {**TIMED, "AGENTFLOW_STEPS_GRACE_S": grace_s}
         with dep.step_runner("r1", env=env, args=("--json",)) as runner:
             runner.wait_for(lambda st: bool(st.get("assigned_partitions")))
-            _send(dep, (command(f"g-{i:02d}", "acme", seconds) for i in range(count)))
+            send(dep, (command(f"g-{i:02d}", "acme", seconds) for i in range(count)))
             # Every step running (far below the bounds: each one starts when it arrives).
             runner.wait_for(lambda st: st.get("steps", {}).get("in_flight", 0) == count)
             stopped = time.monotonic()

@@ -24,13 +24,14 @@ CATALOG = {
     "agentflow.steps": "steps",
     "agentflow.outputs": "outputs",
     "agentflow.audit": "audit",
+    "agentflow.tenant-usage": "usage",  # what model steps spent, for tenants' daily budgets
     "agentflow.workflows.changelog": "changelog",
     "agentflow.timers.changelog": "changelog",
     "agentflow.approvals.changelog": "changelog",  # the approval inbox's read model
     "agentflow.step_ledger.changelog": "changelog",  # the step runner's ledger
     "agentflow.schedules.changelog": "changelog",  # the scheduler's last ticks
 }
-ROLES = {"ingress", "events", "quarantine", "steps", "outputs", "audit", "changelog"}
+ROLES = {"ingress", "events", "quarantine", "steps", "outputs", "audit", "usage", "changelog"}
 
 
 @pytest.fixture
@@ -62,7 +63,7 @@ def test_should_list_every_catalog_topic_under_the_prefix_with_a_known_role(
     assert {t["role"] for t in listed} == ROLES
     for t in listed:
         assert t["partitions"] == 4
-        assert t["replication_factor"] == 1
+        assert t["replication_factor"] == 1  # as AGENTFLOW_REPLICATION_FACTOR says
 
 
 def test_should_create_catalog_topics_once_and_report_them_unchanged_after(

@@ -54,7 +54,7 @@ def test_wheel_installs_in_a_clean_venv_and_its_cli_runs(tmp_path: Path) -> None
     assert not env_state.exists() or not any(env_state.iterdir())
     topics = json.loads(_run(cli, "topics", "list", "--json", cwd=away))
     assert [t["role"] for t in topics] == [
-        "ingress", "events", "quarantine", "steps", "outputs", "audit",
+        "ingress", "events", "quarantine", "steps", "outputs", "audit", "usage",
         "changelog", "changelog", "changelog", "changelog", "changelog",
     ]  # fmt: skip
     assert {t["name"] for t in topics if t["role"] == "changelog"} == {

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from opentelemetry.trace import TracerProvider
+
 from agentflow.composition import topology_deployment
 from agentflow.sdk import EventProducer
 from agentflow.settings import Settings
@@ -141,5 +143,5 @@ class EngineDeployment:
             args=args,
         ).start()
 
-    def producer(self) -> EventProducer:
-        return EventProducer.from_settings(self.settings())
+    def producer(self, tracer_provider: TracerProvider | None = None) -> EventProducer:
+        return EventProducer.from_settings(self.settings(), tracer_provider=tracer_provider)

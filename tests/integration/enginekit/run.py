@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+from opentelemetry.trace import TracerProvider
 
 from agentflow.composition import load_factory
 from agentflow.gate_config import load_keyring
@@ -21,6 +22,7 @@ from examples.services.status import StatusService
 from examples.tools import example_tools
 from processors.engine import AuditRecord
 from processors.events import ApprovalRequestedV1, Envelope
+from streams.tracing import TRACEPARENT
 from tests.integration.enginekit.deployment import EngineDeployment
 from tests.integration.enginekit.plans import Plan, approval_granted
 from tests.integration.enginekit.readers import decode_output, reader
@@ -79,13 +81,18 @@ class EngineRun:
     """
 
     def __init__(
-        self, dep: EngineDeployment, plans: Sequence[Plan], step_thread: bool = True
+        self,
+        dep: EngineDeployment,
+        plans: Sequence[Plan],
+        step_thread: bool = True,
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
-        """``step_thread=False``: something else (a runner process) answers the steps."""
+        """``step_thread=False``: something else (a runner process) answers the steps.
+        ``tracer_provider``: the SDK's sends are spans of it."""
         self.dep = dep
         self.plans = {p.workflow_id: p for p in plans}
         self.expected_audits = sum(p.audits for p in plans)
-        self.producer = dep.producer()
+        self.producer = dep.producer(tracer_provider)
         self.steps = StepThread(dep) if step_thread else None
         self.audits: list[AuditRecord] = []
         self.notices = 0
@@ -128,8 +135,10 @@ class EngineRun:
                 self.requests.setdefault(out.workflow_id, []).append(out)
                 want = self.plans[out.workflow_id].approvals if out.workflow_id in self.plans else 0
                 grant = approval_granted(out)
+                # As a traced client would: the answer goes on in the request's trace.
+                trace = [h for h in m.headers() or () if h[0] == TRACEPARENT]
                 for _ in range(want):
-                    self.producer.send(grant)
+                    self.producer.send(grant, headers=trace)
                     self.produced[grant.event_id] += 1
                     self.approvals_sent += 1
                     grants = True
