@@ -19,7 +19,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer
 
 from agentflow.composition import build_deployment
 from agentflow.settings import Settings
-from processors.engine import WorkflowState, WorkflowStateCodec
+from processors.engine import WorkflowState, WorkflowStateCodec, as_plain
 from processors.engine.emits import WORKFLOWS
 from processors.partitioning import partition_for
 from streams import clients
@@ -127,13 +127,15 @@ def details(state: WorkflowState) -> dict[str, Any]:
         "completed_at": state.completed_at,
         "last_event_id": state.last_event_id,
         "completed_steps": state.completed_steps,
-        "usage": state.usage.model_dump(),
+        "usage": as_plain(state.usage),
         "step_results": {step: _document(raw) for step, raw in state.step_results.items()},
-        "pending_approvals": [a.model_dump() for a in state.pending_approvals],
-        "step_calls": [c.model_dump(exclude={"input"}) for c in state.step_calls],
+        "pending_approvals": [as_plain(a) for a in state.pending_approvals],
+        "step_calls": [
+            {k: v for k, v in as_plain(c).items() if k != "input"} for c in state.step_calls
+        ],
         "retries": state.retries,
-        "timers": [t.model_dump() for t in state.timers],
+        "timers": [as_plain(t) for t in state.timers],
         "held": [{"event_id": h.event_id, "event_type": h.event_type} for h in state.held],
-        "errors": [e.model_dump() for e in state.errors],
-        "history": [h.model_dump() for h in state.history],
+        "errors": [as_plain(e) for e in state.errors],
+        "history": [as_plain(h) for h in state.history],
     }

@@ -100,7 +100,7 @@ def run_mode(mode: str, events: list[Event], data_dir: Path, partitions: int, ba
                     tally.records += 1
                     for emit in emits:
                         tally.emit(emit.role, emit.tag)
-            task.state.flush(task.state.encoded_changes())
+            task.state.flush(task.state.freeze())
             if observer is not None:
                 observer.on_commit(tally.report(0.01, 0, 1))
                 tally.reset()

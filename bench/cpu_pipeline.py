@@ -27,6 +27,8 @@ from processors.deployment import Deployment
 from processors.partitioning import partition_for
 from processors.roles import INGRESS_ROLE
 from streams.runtime import PartitionTask
+from streams.settings import HostSettings
+from streams.state_cache import StateCache
 from streams.tables import PartitionState, TableStore
 
 
@@ -51,7 +53,12 @@ def _tasks(data_dir: Path, partitions: int) -> list[PartitionTask]:
             for t in proc.tables
         }
         tasks.append(
-            PartitionTask(partition, [proc], PartitionState(partition, stores), deployment)
+            PartitionTask(
+                partition,
+                [proc],
+                PartitionState(partition, stores, StateCache(HostSettings().state_cache_bytes)),
+                deployment,
+            )
         )
     return tasks
 
@@ -70,7 +77,7 @@ def run(events: list[Event], tasks: list[PartitionTask], batch: int, now_ms: int
         for start in range(0, len(records), batch):
             for record in records[start : start + batch]:
                 emitted += len(task.process(record, now_ms))
-            task.state.flush(task.state.encoded_changes())
+            task.state.flush(task.state.freeze())
     return emitted
 
 

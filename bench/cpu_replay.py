@@ -55,7 +55,7 @@ def live_history(args: argparse.Namespace, data_dir: Path) -> tuple[list[Record]
                                       tuple(emit.headers), now_ms))  # fmt: skip
         if offset % 500 == 499:
             for task in tasks:
-                task.state.flush(task.state.encoded_changes())
+                task.state.flush(task.state.freeze())
     per_event = (time.process_time() - cpu) / len(events)
     for task in tasks:
         task.state.close()

@@ -17,6 +17,13 @@ Commit order, and the code below follows it step by step:
    write whose transaction was aborted. A crash between 4 and 5 leaves a store behind its
    changelog; restore replays the gap (``streams.recovery``).
 
+The host pipelines this (``streams.commit_flow``): it runs step 2 on its own thread and
+freezes each partition's writes into a *committing* layer; a committer thread runs steps 3
+and 4; meanwhile the host processes the next records into a new *pending* layer, and holds
+what they emit until the commit is done and the next transaction begins; then step 5 runs on
+the host's thread. Reads see pending, then committing, then the stores. So nothing of the next
+checkpoint enters this transaction, and a failure of either discards both.
+
 If step 2, 3 or 4 fails, the caller aborts (:meth:`Committer.abort`), discards the
 checkpoint's pending writes and rewinds its consumer to the committed offsets.
 """
@@ -56,8 +63,28 @@ class _OffsetCapture:
         return on_delivery
 
 
+@dataclass
+class OpenCheckpoint:
+    """A checkpoint past step 2: its changelog records are in the transaction and its
+    partitions' writes are frozen (:meth:`PartitionState.freeze`)."""
+
+    states: Mapping[int, PartitionState]
+    encoded: dict[int, dict[str, dict[bytes, bytes | None]]]
+    positions: list[TopicPartition]
+    changelog_records: int
+    started: float
+    capture: _OffsetCapture
+
+
 class Checkpoint:
-    """Commits what the host processed since the last checkpoint, in the documented order."""
+    """Commits what the host processed since the last checkpoint, in the documented order.
+
+    :meth:`commit` runs every step. The host splits it: :meth:`start` (steps 2, on its own
+    thread, since it produces), :meth:`make_durable` (steps 3 and 4, which wait on the broker
+    and release the GIL: a committer thread runs them while the host processes the next
+    records into a new pending layer, whose outputs wait for the next transaction), and
+    :meth:`finish` (step 5).
+    """
 
     def __init__(self, committer: Committer) -> None:
         self.committer = committer
@@ -68,11 +95,19 @@ class Checkpoint:
         offsets: Mapping[tuple[str, int], int],
         timeout_s: float = 30.0,
     ) -> CommitResult:
+        """Every step, in order, on the caller's thread."""
+        checkpoint = self.start(states, offsets)
+        self.make_durable(checkpoint, timeout_s)
+        return self.finish(checkpoint)
+
+    def start(
+        self, states: Mapping[int, PartitionState], offsets: Mapping[tuple[str, int], int]
+    ) -> OpenCheckpoint:
+        """Step 2: changelogs, one record per written key, latest value only."""
         started = time.monotonic()
         producer = self.committer.producer
-        # Step 2: changelogs, one record per written key, latest value only.
         capture = _OffsetCapture()
-        encoded = {p: state.encoded_changes() for p, state in states.items()}
+        encoded = {p: state.freeze() for p, state in states.items()}
         changelog_records = 0
         for partition, tables in encoded.items():
             stores = states[partition].stores
@@ -87,12 +122,22 @@ class Checkpoint:
                     else:
                         produce(producer, topic, value, key, partition=partition)
                 changelog_records += len(changes)
-        # Steps 3 and 4: offsets and commit, as the guarantee requires.
         positions = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
-        self.committer.commit(positions, timeout_s)
-        producer.poll(0)
-        # Step 5: stores, each in one WriteBatch with its changelog offset.
-        for partition, tables in encoded.items():
-            applied = {t: capture.offsets[(t, p)] for t, p in capture.offsets if p == partition}
-            states[partition].flush(tables, applied)
-        return CommitResult(time.monotonic() - started, changelog_records, len(positions))
+        return OpenCheckpoint(states, encoded, positions, changelog_records, started, capture)
+
+    def make_durable(self, checkpoint: OpenCheckpoint, timeout_s: float = 30.0) -> None:
+        """Steps 3 and 4: offsets and commit, as the guarantee requires."""
+        self.committer.commit(checkpoint.positions, timeout_s)
+        self.committer.producer.poll(0)
+
+    def finish(self, checkpoint: OpenCheckpoint) -> CommitResult:
+        """Step 5: stores, each in one WriteBatch with its changelog offset."""
+        offsets = checkpoint.capture.offsets
+        for partition, tables in checkpoint.encoded.items():
+            applied = {t: offsets[(t, p)] for t, p in offsets if p == partition}
+            checkpoint.states[partition].flush(tables, applied)
+        return CommitResult(
+            time.monotonic() - checkpoint.started,
+            checkpoint.changelog_records,
+            len(checkpoint.positions),
+        )

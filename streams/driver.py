@@ -25,7 +25,12 @@ from processors.partitioning import partition_for
 from processors.roles import QUARANTINE_ROLE
 from streams.errors import HostError
 from streams.runtime import PartitionTask, TaskCounters
+from streams.state_cache import StateCache
 from streams.tables import PartitionState, TableStore
+
+#: The driver keeps decoded states between checkpoints as the host does, so its tests cover
+#: the cache's rules (a value read is the reader's; only committed values are kept).
+_DRIVER_CACHE_BYTES = 16 << 20
 
 
 class TestDriver:
@@ -68,7 +73,7 @@ class TestDriver:
                 )
                 for name, spec in tables.items()
             }
-            state = PartitionState(partition, stores)
+            state = PartitionState(partition, stores, StateCache(_DRIVER_CACHE_BYTES))
             task = PartitionTask(
                 partition, self.processors, state, self.deployment, counters=self.counters
             )
@@ -137,7 +142,7 @@ class TestDriver:
                 )
             self._outputs[emit.role].append(emit)
             self._log_emit(emit)
-        task.state.flush(task.state.encoded_changes())
+        task.state.flush(task.state.freeze())
 
     def _log_emit(self, emit: Emit) -> None:
         partition = emit.partition

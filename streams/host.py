@@ -4,7 +4,8 @@ The host knows nothing about workflows. It resolves topic roles through the
 :class:`~processors.deployment.Deployment` it is given, feeds each consumed record to the
 :class:`~streams.runtime.PartitionTask` of its partition, produces what the processors emit,
 and makes it durable through :class:`~streams.checkpoint.Checkpoint` with the
-:class:`~streams.committer.Committer` of its guarantee. It reports what it does to a
+:class:`~streams.committer.Committer` of its guarantee, pipelined by a
+:class:`~streams.commit_flow.CommitFlow`. It reports what it does to a
 :class:`~streams.observer.HostObserver`.
 """
 
@@ -27,6 +28,7 @@ from processors.deployment import Deployment, UnknownRoleError
 from processors.roles import QUARANTINE_ROLE
 from streams import clients
 from streams.checkpoint import Checkpoint
+from streams.commit_flow import CommitFlow
 from streams.committer import AtLeastOnceCommitter, Committer, ExactlyOnceCommitter
 from streams.errors import (
     ConsumerFailed,
@@ -37,11 +39,12 @@ from streams.errors import (
     consumer_failed,
     start_again,
 )
-from streams.observer import CommitTally, HostObserver, NullObserver
-from streams.produce import produce
+from streams.observer import CommitReport, HostObserver, NullObserver
 from streams.recovery import Restorer, open_partition_state
 from streams.runtime import PartitionTask
 from streams.settings import HostSettings, KafkaSettings
+from streams.state_cache import StateCache
+from streams.tables import PartitionState
 from streams.tracing import SpanFacts, Tracing, process_traced
 
 log = logging.getLogger("agentflow.host")
@@ -85,11 +88,7 @@ class StreamHost:
         self._topic_roles = {self.roles[r]: r for r in self._input_roles}
         self._tasks: dict[int, PartitionTask] = {}
         self._assigned: dict[int, set[str]] = {}
-        self._offsets: dict[tuple[str, int], int] = {}
-        self._txn_open = False
-        self._txn_started = 0.0
-        # What the open transaction holds, for the observer's exactly-once counts.
-        self._tally = CommitTally()
+        self._flow: CommitFlow | None = None
         self._stop = False
         self._failed_checkpoints = 0
         self._last_stats = time.monotonic()
@@ -122,12 +121,9 @@ class StreamHost:
     def _restart(self, why: str) -> None:
         self._restarts.spend(why)
         log.warning("consumer failed (%s); starting the Kafka clients again", why)
-        if self._txn_open:
-            with contextlib.suppress(KafkaException):
-                self._checkpoint.committer.producer.abort_transaction(10)
-            self._txn_open = False
-        self._tally.reset()
-        self._offsets.clear()
+        with contextlib.suppress(KafkaException):
+            self._report_commits(self.flow.aborted(KafkaError(KafkaError._STATE, why)))
+        self.flow.close()
         with contextlib.suppress(KafkaException, RuntimeError):
             self._consumer.close()
         for task in self._tasks.values():
@@ -162,7 +158,7 @@ class StreamHost:
         else:
             committer = AtLeastOnceCommitter(producer_config, self._consumer)
         self._restorer = Restorer(clients.restore_consumer_config(kafka, host, app_id))
-        self._checkpoint = Checkpoint(committer)
+        self._flow = CommitFlow(Checkpoint(committer), host)
         self._consumer.subscribe(
             inputs, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
         )
@@ -170,7 +166,7 @@ class StreamHost:
 
     def _shutdown(self) -> None:
         try:
-            if self._txn_open:
+            if self._flow is not None:
                 self._commit()
             with contextlib.suppress(RuntimeError):  # closed already by a failed restart
                 self._consumer.close()  # revokes, committing nothing new
@@ -179,7 +175,9 @@ class StreamHost:
                 task.state.close()
             self._tasks.clear()
             self._restorer.close()
-            self._checkpoint.committer.producer.flush(10)
+            if self._flow is not None:
+                self._flow.close()
+                self._flow.checkpoint.committer.producer.flush(10)
             self.observer.on_stop()
 
     # -- the loop -----------------------------------------------------------------------
@@ -191,23 +189,31 @@ class StreamHost:
         msgs: list[Any] = consumer.consume(size, timeout=0)
         if msgs:
             return msgs
-        first = consumer.poll(0.05)
+        first = consumer.poll(self.flow.idle_wait_s())
         if first is None:
             return []
         return [first, *consumer.consume(size - 1, timeout=0)] if size > 1 else [first]
 
+    @property
+    def flow(self) -> CommitFlow:
+        if self._flow is None:
+            raise RuntimeError("the host has not started")
+        return self._flow
+
     def _cycle(self) -> None:
+        flow = self.flow
         msgs = self._poll_batch()
         now_ms = int(self._clock() * 1000)
         try:
-            processed = self._process_batch(msgs, now_ms)
+            if not msgs:  # caught up: nothing better to do than finish the commit in flight
+                self._report_commits(flow.settle(wait=True))
+            full = len(msgs) >= self.settings.batch_size
+            processed = self._process_batch(msgs, now_ms, full)
             self._punctuate(now_ms)
-            # The batch ends when the consumer has caught up (a short batch); under load,
-            # full batches share one transaction until the commit interval passes.
-            caught_up = len(msgs) < self.settings.batch_size
-            if self._txn_open and (caught_up or self._interval_passed()):
-                self._commit()
-        except KafkaException as exc:  # a producer error mid-batch: same as a failed commit
+            self._report_commits(flow.settle(wait=False))
+            if flow.due(caught_up=not full, full=full):
+                flow.start(self._states())
+        except KafkaException as exc:  # a failed commit, or a producer error mid-batch
             self._recover_from(exc.args[0])
             processed = 0
         if processed:
@@ -219,17 +225,13 @@ class StreamHost:
             raise ConsumerFailed(f"partitions lost over {self._lost_watch.patience_s:.0f} s "
                                  "ago and never assigned again")  # fmt: skip
 
-    def _interval_passed(self) -> bool:
-        return time.monotonic() - self._txn_started >= self.settings.commit_interval_ms / 1000
+    def _states(self) -> dict[int, PartitionState]:
+        return {p: task.state for p, task in self._tasks.items()}
 
-    def _process_batch(self, msgs: list[Any], now_ms: int) -> int:
+    def _process_batch(self, msgs: list[Any], now_ms: int, full: bool) -> int:
         processed = 0
-        roles, tasks, offsets, produce = (
-            self._topic_roles,
-            self._tasks,
-            self._offsets,
-            self._produce,
-        )
+        flow = self.flow
+        roles, tasks, produce = self._topic_roles, self._tasks, self._produce
         for msg in msgs:
             err = msg.error()
             if err is not None:
@@ -239,8 +241,7 @@ class StreamHost:
             task = tasks.get(partition)
             if task is None:  # revoked within this batch
                 continue
-            if not self._txn_open:
-                self._begin()
+            flow.begin()
             headers = msg.headers()
             offset = msg.offset()
             record = Record(
@@ -259,27 +260,23 @@ class StreamHost:
                 for emit in process_traced(self.tracing, self.span_facts, task, record, topic,
                                            now_ms):  # fmt: skip
                     produce(emit)
-            offsets[(topic, partition)] = offset + 1
+            flow.offsets[(topic, partition)] = offset + 1
             processed += 1
-            self._tally.records += 1
+            flow.tally.records += 1
             # Checking the clock every record costs more than the check is worth.
-            if not processed % 64 and self._interval_passed() and not self._commit():
-                return processed  # rewound: the rest of this batch will be consumed again
+            if not processed % 64:
+                self._report_commits(flow.settle(wait=False))
+                if flow.due(caught_up=False, full=full):
+                    flow.start(self._states())
         return processed
 
     def _punctuate(self, now_ms: int) -> None:
         for task in self._tasks.values():
             emits = task.punctuate(now_ms)
             if emits or task.state.has_pending():
-                self._begin()
+                self.flow.begin()
             for emit in emits:
                 self._produce(emit)
-
-    def _begin(self) -> None:
-        if not self._txn_open:
-            self._checkpoint.committer.begin()
-            self._txn_open = True
-            self._txn_started = time.monotonic()
 
     def _produce(self, emit: Emit) -> None:
         topic = self.roles.get(emit.role)
@@ -294,34 +291,32 @@ class StreamHost:
                 kwargs["partition"] = emit.partition
         else:
             kwargs = _NO_KWARGS
-        produce(self._checkpoint.committer.producer, topic, emit.value, emit.key, **kwargs)
-        self._tally.emit(emit.role, emit.tag)
+        flow = self.flow
+        flow.send(topic, emit.value, emit.key, kwargs)
+        flow.tally.emit(emit.role, emit.tag)
 
     def _commit(self) -> bool:
-        """Run the checkpoint; on failure abort and rewind. True if it committed."""
+        """Commit everything processed so far before returning; on failure abort and rewind.
+        True if it committed."""
         try:
-            states = {p: task.state for p, task in self._tasks.items()}
-            result = self._checkpoint.commit(states, self._offsets)
+            self._report_commits(*self.flow.commit_now(self._states()))
         except KafkaException as exc:
             self._recover_from(exc.args[0])
             return False
-        self._offsets.clear()
-        self._txn_open = False
-        self._failed_checkpoints = 0
-        self.observer.on_commit(
-            self._tally.report(result.seconds, result.changelog_records, result.offsets)
-        )
         return True
+
+    def _report_commits(self, *reports: CommitReport | None) -> None:
+        for report in reports:
+            if report is not None:
+                self._failed_checkpoints = 0
+                self.observer.on_commit(report)
 
     def _recover_from(self, err: KafkaError) -> None:
         """Abort what this checkpoint did and re-read from the committed offsets; stop the
         worker if checkpoints keep failing (a fault that will not heal by retrying)."""
         log.warning("checkpoint failed (%s); aborting and rewinding", err.str())
         self.observer.on_abort(err.str())
-        self._checkpoint.committer.abort(err)
-        self._txn_open = False
-        self._tally.reset()
-        self._offsets.clear()
+        self._report_commits(self.flow.aborted(err))
         for task in self._tasks.values():
             task.state.discard()
         self._failed_checkpoints += 1
@@ -366,6 +361,7 @@ class StreamHost:
         state = open_partition_state(
             self._restorer, base, self._tables, self.deployment, partition,
             self.observer.on_restore,
+            StateCache(self.settings.state_cache_bytes // self.deployment.partitions),
         )  # fmt: skip
         return PartitionTask(
             partition,
@@ -376,20 +372,23 @@ class StreamHost:
         )
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TP]) -> None:
-        if self._txn_open:
-            self._commit()  # everything processed so far, before the partitions move
+        self._commit()  # everything processed so far, before the partitions move
         self._release(partitions)
 
     def _on_lost(self, consumer: Consumer, partitions: list[TP]) -> None:
         # The group moved on without us: this checkpoint cannot commit any more.
         self._lost_watch.lost()
+        # A commit in flight flushes its stores before they close; if it failed, the abort
+        # below takes it back.
+        with contextlib.suppress(KafkaException):
+            self._report_commits(self.flow.settle(wait=True))
         self._release(partitions)
-        if self._txn_open:
+        if self.flow.open or self.flow.in_flight:
             self._recover_from(KafkaError(KafkaError._STATE, "partitions lost"))
 
     def _release(self, partitions: list[TP]) -> None:
         for tp in partitions:
-            self._offsets.pop((tp.topic, tp.partition), None)
+            self.flow.offsets.pop((tp.topic, tp.partition), None)
             topics = self._assigned.get(tp.partition, set())
             topics.discard(tp.topic)
             if not topics:

@@ -33,6 +33,7 @@ from confluent_kafka import (
 
 from processors.contract import TableSpec
 from processors.deployment import Deployment
+from streams.state_cache import StateCache
 from streams.tables import PartitionState, TableStore
 
 log = logging.getLogger("agentflow.host")
@@ -159,6 +160,7 @@ def open_partition_state(
     deployment: Deployment,
     partition: int,
     on_restore: Callable[[RestoreReport], None],
+    cache: StateCache | None = None,
 ) -> PartitionState:
     """The tables of one input partition, each opened under ``base/<table>/p<partition>`` and
     restored from its changelog before the partition's first record is processed."""
@@ -177,7 +179,7 @@ def open_partition_state(
             report.seconds,
             report.reason,
         )
-    return PartitionState(partition, stores)
+    return PartitionState(partition, stores, cache)
 
 
 def _next_records(consumer: Consumer) -> list[Any]:

@@ -80,7 +80,13 @@ class HostSettings(BaseSettings):
     worker_id: str = Field(default_factory=socket.gethostname)
     data_dir: Path = Path(".state/data")
     processing_guarantee: ProcessingGuarantee = ProcessingGuarantee.EXACTLY_ONCE
+    # When a checkpoint commits (streams.checkpoint): once the consumer has caught up, but not
+    # within commit_min_gap_ms of the last; below full load, once the oldest uncommitted record
+    # has waited commit_latency_ms (or commit_interval_ms if that is shorter); under full load
+    # (full batches), every commit_interval_ms.
     commit_interval_ms: int = Field(default=100, ge=1)
+    commit_latency_ms: int = Field(default=20, ge=1)
+    commit_min_gap_ms: int = Field(default=10, ge=0)
     batch_size: int = Field(default=2000, ge=1)
     transaction_timeout_ms: int = Field(default=15000, ge=1000)
     session_timeout_ms: int = Field(default=10000, ge=1000)
@@ -90,6 +96,9 @@ class HostSettings(BaseSettings):
     # When set, Prometheus metrics are served at http://metrics_host:metrics_port/metrics.
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     metrics_host: str = "127.0.0.1"
+    # Decoded table values kept between checkpoints (streams.state_cache), an estimate of
+    # the memory they take, shared out evenly over the input topic's partitions; 0 turns it off.
+    state_cache_bytes: int = Field(default=64 << 20, ge=0)
     # Consecutive failed checkpoints after which the worker stops instead of retrying: a
     # failure that repeats (a topic deleted under it, say) is not going to heal by itself.
     max_failed_checkpoints: int = Field(default=5, ge=1)

@@ -7,7 +7,8 @@ Split by responsibility, in the manner of Quix Streams:
   and are written in the same ``WriteBatch`` as the data, so they can never disagree.
 - :class:`PartitionState` is one input partition's view over all its tables for the current
   checkpoint. Writes stay in memory, readable by later records, until the checkpoint flushes
-  them in one ``WriteBatch`` per table, after the Kafka transaction has committed.
+  them in one ``WriteBatch`` per table, after the Kafka transaction has committed. Flushed
+  values stay decoded in its :class:`~streams.state_cache.StateCache`, if it has one.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from rocksdict import AccessType, Options, Rdict, WriteBatch
+from rocksdict import AccessType, Options, Rdict, WriteBatch, WriteOptions
 
 from processors.contract import Codec, Delete, Put, private_copy
+from streams.state_cache import MISSING, StateCache
 
 _META_CF = "meta"
 _OFFSET_KEY = b"changelog_offset"
@@ -37,6 +39,18 @@ def _options() -> Options:
     # while restoring 1M workflow states (bench: peak RSS 329 -> 261 MiB, restore 119k ->
     # 135k records/s).
     opts.set_write_buffer_size(16 << 20)
+    # No write-ahead log (see _write_options): the data and the meta column family must then
+    # reach disk together, or a crash could keep an offset without its data.
+    opts.set_atomic_flush(True)
+    return opts
+
+
+def _write_options() -> WriteOptions:
+    # The changelog is the log. A crash loses what sat in memtables; the store then reopens at
+    # an older, consistent point (data and recorded offset flushed atomically) and restore
+    # replays the changelog from there. A clean close flushes the memtables.
+    opts = WriteOptions()
+    opts.disable_wal = True  # type: ignore[assignment]  # a property; the stubs say method
     return opts
 
 
@@ -62,6 +76,7 @@ class TableStore:
         self._db = Rdict(str(path), _options(), column_families={_META_CF: _options()}, **access)
         self._meta = self._db.get_column_family(_META_CF)
         self._meta_handle = self._db.get_column_family_handle(_META_CF)
+        self._write_opts = _write_options()
 
     # -- reads --------------------------------------------------------------------------
     def get_raw(self, key: bytes) -> bytes | None:
@@ -107,7 +122,7 @@ class TableStore:
         if changelog_offset is not None:
             batch.put(_OFFSET_KEY, str(changelog_offset).encode(), self._meta_handle)
             batch.put(_TOPIC_KEY, self.changelog_topic.encode(), self._meta_handle)
-        self._db.write(batch)
+        self._db.write(batch, self._write_opts)
 
     def close(self) -> None:
         del self._meta, self._meta_handle
@@ -121,28 +136,36 @@ class TableStore:
 
 
 class PartitionState:
-    """All tables of one input partition, with this checkpoint's uncommitted writes on top.
+    """All tables of one input partition: the stores, with the writes not yet flushed on top.
 
-    It implements the processors' ``StateView``: reads see earlier writes of the same
-    checkpoint. ``dirty`` lists what the checkpoint must log and flush.
+    It implements the processors' ``StateView``. Writes wait in two layers: *pending*, the
+    checkpoint being built, and *committing*, a checkpoint :meth:`freeze` closed whose Kafka
+    transaction is under way (the host builds the next one meanwhile). Reads see pending, then
+    committing, then the cache, then the store. :meth:`flush` writes the committing layer to
+    the stores once its transaction has committed; :meth:`discard` drops both on an abort.
     """
 
-    def __init__(self, partition: int, stores: Mapping[str, TableStore]) -> None:
+    def __init__(
+        self, partition: int, stores: Mapping[str, TableStore], cache: StateCache | None = None
+    ) -> None:
         self.partition = partition
         self.stores = dict(stores)
+        self.cache = cache
         self._pending: dict[str, dict[bytes, Any]] = {name: {} for name in self.stores}
+        self._committing: dict[str, dict[bytes, Any]] = {name: {} for name in self.stores}
 
     def get(self, table: str, key: bytes) -> Any | None:
-        """A private copy of the value (see ``StateView.get``): a fresh decode from the store,
-        or a copy of this checkpoint's write, so a processor that edits what it read and then
-        fails or decides not to write cannot corrupt what the checkpoint will commit."""
-        pending = self._pending[table]
+        """A value the caller owns (see ``StateView.get``): a copy of a write not yet flushed,
+        else the committed value taken out of the cache, else a fresh decode from the store.
+        So a processor that edits what it read and then fails or decides not to write cannot
+        corrupt what a checkpoint will commit, nor what the cache holds."""
         store = self.stores[table]
-        if key in pending:
-            value = pending[key]
-            if value is _DELETED:
-                return None
-            return private_copy(store.codec, value)
+        for layer in (self._pending[table], self._committing[table]):
+            if key in layer:
+                value = layer[key]
+                return None if value is _DELETED else private_copy(store.codec, value)
+        if self.cache is not None and (cached := self.cache.take(table, key)) is not MISSING:
+            return cached
         raw = store.get_raw(key)
         return None if raw is None else store.codec.decode(raw)
 
@@ -151,9 +174,10 @@ class PartitionState:
         merged: dict[bytes, Any] = {
             k: store.codec.decode(v) for k, v in store.range_raw(start, end)
         }
-        for key, value in self._pending[table].items():
-            if start <= key < end:
-                merged[key] = value if value is _DELETED else private_copy(store.codec, value)
+        for layer in (self._committing[table], self._pending[table]):
+            for key, value in layer.items():
+                if start <= key < end:
+                    merged[key] = value if value is _DELETED else private_copy(store.codec, value)
         for key in sorted(merged):
             value = merged[key]
             if value is not _DELETED:
@@ -166,8 +190,12 @@ class PartitionState:
     def has_pending(self) -> bool:
         return any(self._pending.values())
 
-    def encoded_changes(self) -> dict[str, dict[bytes, bytes | None]]:
-        """This checkpoint's writes per table, encoded once for the changelog and the store."""
+    def freeze(self) -> dict[str, dict[bytes, bytes | None]]:
+        """Close the checkpoint being built: its writes become the committing layer, and are
+        returned per table, encoded once for the changelog and the store. The previous
+        committing layer must have been flushed (or discarded) first."""
+        if any(self._committing.values()):
+            raise RuntimeError("a checkpoint is still committing on this partition")
         out: dict[str, dict[bytes, bytes | None]] = {}
         for table, pending in self._pending.items():
             if pending:
@@ -175,6 +203,7 @@ class PartitionState:
                 out[table] = {
                     k: None if v is _DELETED else codec.encode(v) for k, v in pending.items()
                 }
+        self._committing, self._pending = self._pending, self._committing
         return out
 
     def flush(
@@ -182,11 +211,19 @@ class PartitionState:
         encoded: Mapping[str, Mapping[bytes, bytes | None]],
         changelog_offsets: Mapping[str, int] | None = None,
     ) -> None:
-        """Write a committed checkpoint's changes to the stores, one WriteBatch per table."""
+        """Write the committed checkpoint (what :meth:`freeze` returned) to the stores, one
+        WriteBatch per table, and keep its values decoded in the cache."""
         offsets = changelog_offsets or {}
         for table, changes in encoded.items():
             self.stores[table].write(changes, offsets.get(table))
-        self.discard()
+        if self.cache is not None:
+            for table, changes in encoded.items():
+                layer = self._committing[table]
+                for key, data in changes.items():
+                    value = None if data is None else layer[key]
+                    self.cache.put(table, key, value, len(data or b""))
+        for layer in self._committing.values():
+            layer.clear()
 
     def pending_count(self, table: str) -> int:
         """How many keys of ``table`` have a write not yet flushed."""
@@ -207,10 +244,16 @@ class PartitionState:
             del pending[key]
 
     def discard(self) -> None:
-        """Forget the uncommitted writes (the transaction was aborted)."""
-        for pending in self._pending.values():
-            pending.clear()
+        """Forget every write not flushed (the transaction was aborted), and the cache with
+        them: an abort is rare, and a cache rebuilt from the stores needs no reasoning."""
+        for layers in (self._pending, self._committing):
+            for layer in layers.values():
+                layer.clear()
+        if self.cache is not None:
+            self.cache.clear()
 
     def close(self) -> None:
+        if self.cache is not None:
+            self.cache.clear()
         for store in self.stores.values():
             store.close()

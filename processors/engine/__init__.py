@@ -28,7 +28,7 @@ from processors.engine.records import (
     decode_notice,
     decode_step_command,
 )
-from processors.engine.state import WORKFLOW_STATE, WorkflowState, WorkflowStateCodec
+from processors.engine.state import WORKFLOW_STATE, WorkflowState, WorkflowStateCodec, as_plain
 from processors.engine.timers import TimerRefCodec, expire_on, fire_timer, hold_expiry_event
 from processors.roles import AUDIT_ROLE, EVENTS_ROLE, OUTPUTS_ROLE, STEPS_ROLE
 
@@ -58,6 +58,7 @@ __all__ = [
     "WorkflowNotice",
     "WorkflowState",
     "WorkflowStateCodec",
+    "as_plain",
     "decide",
     "decode_notice",
     "decode_step_command",

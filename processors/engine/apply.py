@@ -195,9 +195,9 @@ def count_usage(
     too: its tokens were spent. Once per result, since a repeated result is a duplicate."""
     if not isinstance(result, StepCompletedPayloadV2 | StepFailedPayloadV2):
         return
-    usage = CallUsage.model_validate(result.usage.model_dump()) if result.usage else None
+    usage = CallUsage(**result.usage.model_dump()) if result.usage else None
     if call is not None:
-        call.tool_calls = [CallTool.model_validate(c.model_dump()) for c in result.tool_calls]
+        call.tool_calls = [CallTool(**c.model_dump()) for c in result.tool_calls]
         call.usage = usage
     if usage is not None:
         _add_usage(work.state.usage, usage)

@@ -13,7 +13,7 @@ from typing import Any, Final
 
 from processors.codecs import JsonCodec
 from processors.contract import Delete, Put, TableSpec
-from processors.engine.state import PendingApproval, WorkflowState
+from processors.engine.state import PendingApproval, WorkflowState, as_plain
 
 APPROVALS: Final = "approvals"
 APPROVALS_TABLE: Final = TableSpec(APPROVALS, JsonCodec())
@@ -29,7 +29,7 @@ def pending_snapshot(state: WorkflowState | None) -> dict[str, dict[str, Any]]:
     """The workflow's pending approvals as plain data, before the engine edits its copy."""
     if state is None or not state.pending_approvals:
         return {}
-    return {a.approval_id: a.model_dump(mode="json") for a in state.pending_approvals}
+    return {a.approval_id: as_plain(a) for a in state.pending_approvals}
 
 
 def inbox_entry(state: WorkflowState, approval: PendingApproval) -> dict[str, Any]:
@@ -39,7 +39,7 @@ def inbox_entry(state: WorkflowState, approval: PendingApproval) -> dict[str, An
         for h in state.history[-TIMELINE:]
     ]
     return {
-        **approval.model_dump(mode="json"),
+        **as_plain(approval),
         "workflow_id": state.workflow_id,
         "tenant": state.tenant,
         "definition": state.definition_name,
@@ -61,7 +61,7 @@ def inbox_writes(
         Delete(APPROVALS, inbox_key(tenant, gone)) for gone in before if gone not in now
     ]
     for approval_id, approval in now.items():
-        if before.get(approval_id) != approval.model_dump(mode="json"):
+        if before.get(approval_id) != as_plain(approval):
             assert after is not None
             writes.append(Put(APPROVALS, inbox_key(tenant, approval_id),
                               inbox_entry(after, approval)))  # fmt: skip

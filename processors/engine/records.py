@@ -13,12 +13,12 @@ from typing import Final, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from processors.engine import ids
-from processors.engine.state import CallUsage
 from processors.events import (
     CONTENT_TYPE_AVRO,
     HEADER_CONTENT_TYPE,
     EpochMillis,
     Int32,
+    Int64,
     decode_model,
     encode_model,
 )
@@ -114,6 +114,16 @@ class AuditApproval(_Record):
     proposal_hash: str | None = None
 
 
+class AuditUsage(_Record):
+    """What a step result says its step cost (``step.completed`` v2's ``usage``), as audited."""
+
+    model: str
+    input_tokens: Int64
+    output_tokens: Int64
+    requests: Int32
+    cost_usd: str | None = None
+
+
 class AuditRecord(_Record):
     """One per decision; complete and deterministic so a replay can diff them."""
 
@@ -135,7 +145,7 @@ class AuditRecord(_Record):
     rejection_reason: str | None = None
     rejection_detail: str | None = None
     #: For a decision on a step result: what the step said it cost (v2).
-    usage: CallUsage | None = None
+    usage: AuditUsage | None = None
     #: For a decision on an approval answer: both versions of the proposal (v3).
     approval: AuditApproval | None = None
     decided_at: EpochMillis

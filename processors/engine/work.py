@@ -15,11 +15,12 @@ from processors.engine.records import (
     AuditApproval,
     AuditRecord,
     AuditTransition,
+    AuditUsage,
     DecisionKind,
     StepCommand,
     WorkflowNotice,
 )
-from processors.engine.state import MAX_SEEN_EVENT_IDS, CallUsage, HeldEvent, WorkflowState
+from processors.engine.state import MAX_SEEN_EVENT_IDS, HeldEvent, WorkflowState
 from processors.events import Envelope, StepCompletedPayloadV2, StepFailedPayloadV2
 from workflows import WorkflowDefinition
 
@@ -131,9 +132,9 @@ class Work:
         )
 
 
-def _result_usage(event: Envelope) -> CallUsage | None:
+def _result_usage(event: Envelope) -> AuditUsage | None:
     """What a step result (v2) says its step cost; None for any other event."""
     payload = getattr(event, "payload", None)  # Envelope itself declares no payload
     if isinstance(payload, StepCompletedPayloadV2 | StepFailedPayloadV2) and payload.usage:
-        return CallUsage.model_validate(payload.usage.model_dump())
+        return AuditUsage.model_validate(payload.usage.model_dump())
     return None

@@ -33,7 +33,7 @@ def test_should_hand_out_private_copies_of_pending_and_stored_values(tmp_path: P
     mine["n"].append(2)
     assert state.get("t", b"a") == {"n": [1]}
     assert [v for _, v in state.range("t", b"a", b"b")] == [{"n": [1]}]
-    state.flush(state.encoded_changes())
+    state.flush(state.freeze())
     stored = state.get("t", b"a")
     assert stored is not None
     stored["n"].append(3)
@@ -63,7 +63,7 @@ def test_should_flush_data_and_changelog_offset_in_one_write(tmp_path: Path) -> 
     store = _store(tmp_path)
     state = PartitionState(0, {"t": store})
     state.apply((Put("t", b"a", 7),))
-    state.flush(state.encoded_changes(), {"t": 41})
+    state.flush(state.freeze(), {"t": 41})
     assert not state.has_pending()
     assert store.changelog_offset == 41
     assert store.recorded_topic == "app.t.changelog"
@@ -86,7 +86,7 @@ def test_should_range_over_store_and_pending_writes_in_key_order(tmp_path: Path)
     store = TableStore(tmp_path / "j", "j", JsonCodec(), "c")
     state = PartitionState(0, {"j": store})
     state.apply((Put("j", b"k1", "one"), Put("j", b"k3", "three"), Put("j", b"z", "out")))
-    state.flush(state.encoded_changes())
+    state.flush(state.freeze())
     state.apply((Put("j", b"k2", "two"), Delete("j", b"k3")))
     assert list(state.range("j", b"k", b"l")) == [(b"k1", "one"), (b"k2", "two")]
     state.close()

@@ -12,7 +12,12 @@ after the transaction's outputs were produced and before anything is committed (
 ``streams.checkpoint``). When the ``AGENTFLOW_TEST_CRASH_AT_WRITE``-th value is encoded, the
 process waits a second (the producer's own thread delivers the transaction's outputs to the
 broker meanwhile; linger is 5 ms) and sends itself SIGKILL. The transaction is then open, holds
-outputs, and its offsets and changelog records were never sent. Nothing here is imported by
+outputs, and its offsets and changelog records were never sent.
+
+``AGENTFLOW_TEST_CRASH_AT_RECORD`` kills it instead as it starts processing its N-th record. The
+host commits on a committer thread while it processes the next records (``streams.commit_flow``),
+so under load such a kill mostly lands with a commit in flight and the outputs of the records
+processed since held in memory, waiting for the next transaction. Nothing here is imported by
 the product: it is a test fixture run through the worker's public ``--processor`` option.
 """
 
@@ -32,17 +37,23 @@ from processors.contract import private_copy
 CRASHING = "tests.integration.crashpoint:crashing"
 PROCESSOR_ENV = "AGENTFLOW_TEST_CRASH_PROCESSOR"
 AT_WRITE_ENV = "AGENTFLOW_TEST_CRASH_AT_WRITE"
+AT_RECORD_ENV = "AGENTFLOW_TEST_CRASH_AT_RECORD"
 #: Long enough for the producer thread to deliver what the transaction holds.
 DELIVERY_PAUSE_S = 1.0
 
 
-def crash_env(at_write: int, processor: str = "") -> dict[str, str]:
+def crash_env(at_write: int, processor: str = "", at_record: int = 0) -> dict[str, str]:
     """The environment that makes a ``crashing`` worker kill itself at its ``at_write``-th
-    encoded table value, running ``processor`` (default: the gate and the orchestrator)."""
+    encoded table value (or, if ``at_record``, as it starts its ``at_record``-th record),
+    running ``processor`` (default: the gate and the orchestrator)."""
+    if at_record:
+        return {AT_RECORD_ENV: str(at_record), PROCESSOR_ENV: processor}
     return {AT_WRITE_ENV: str(at_write), PROCESSOR_ENV: processor}
 
 
-class _WriteCounter:
+class _Countdown:
+    """SIGKILLs this process at its ``crash_at``-th tick (never, if 0)."""
+
     def __init__(self, crash_at: int) -> None:
         self.crash_at = crash_at
         self.count = 0
@@ -55,7 +66,7 @@ class _WriteCounter:
 
 
 class _CrashingCodec:
-    def __init__(self, inner: Any, counter: _WriteCounter) -> None:
+    def __init__(self, inner: Any, counter: _Countdown) -> None:
         self._inner = inner
         self._counter = counter
 
@@ -73,13 +84,18 @@ class _CrashingCodec:
 
 
 class _CrashingProcessor:
-    """The wrapped processor, unchanged but for its tables' codecs."""
+    """The wrapped processor, unchanged but for its tables' codecs and a record count."""
 
-    def __init__(self, inner: Any, counter: _WriteCounter) -> None:
+    def __init__(self, inner: Any, counter: _Countdown, records: _Countdown) -> None:
         self._inner = inner
+        self._records = records
         self.tables = tuple(
             dataclasses.replace(t, codec=_CrashingCodec(t.codec, counter)) for t in inner.tables
         )
+
+    def process(self, record: Any, state: Any, ctx: Any) -> Any:
+        self._records.tick()
+        return self._inner.process(record, state, ctx)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -87,7 +103,8 @@ class _CrashingProcessor:
 
 def crashing() -> list[Any]:
     """The ``--processor`` factory (see the module docstring)."""
-    counter = _WriteCounter(int(os.environ[AT_WRITE_ENV]))
+    counter = _Countdown(int(os.environ.get(AT_WRITE_ENV, "0")))
+    records = _Countdown(int(os.environ.get(AT_RECORD_ENV, "0")))
     spec = os.environ.get(PROCESSOR_ENV, "")
     inner = load_processors([spec]) if spec else worker_processors(load_settings())
-    return [_CrashingProcessor(p, counter) for p in inner]
+    return [_CrashingProcessor(p, counter, records) for p in inner]

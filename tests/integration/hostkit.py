@@ -116,14 +116,20 @@ def run_with_kills(
     kill_env: dict[str, str],
     final_env: dict[str, str],
 ) -> list[tuple[bytes, bytes, int]]:
-    """Produce each wave but the last and start a worker on it that SIGKILLs itself inside a
-    checkpoint (:mod:`tests.integration.crashpoint`), at a random table write between the
-    1,000th and the 8,000th; then produce the last wave, let a worker finish everything, stop
-    it cleanly and return every committed output."""
+    """Produce each wave but the last and start a worker on it that SIGKILLs itself
+    (:mod:`tests.integration.crashpoint`) at a random table write or record, alternately; then
+    produce the last wave, let a worker finish everything, stop it cleanly and return every
+    committed output."""
     rng = random.Random(seed)
-    for wave in waves[:-1]:
+    for n, wave in enumerate(waves[:-1]):
         produce(bootstrap, topics.input, wave)
-        env = {**kill_env, **crash_env(rng.randint(1_000, 8_000), COUNTER)}
+        # Alternately at a table write inside a checkpoint (the waves have 500 keys or more, so
+        # each writes 500 values at least, however many records a checkpoint takes) and at a
+        # record, mostly with a commit in flight and outputs held for the next transaction.
+        if n % 2 == 0:
+            env = {**kill_env, **crash_env(rng.randint(100, 490), COUNTER)}
+        else:
+            env = {**kill_env, **crash_env(0, COUNTER, at_record=rng.randint(1_000, 14_000))}
         worker = counter_worker(bootstrap, topics, data_dir, "w1", CRASHING, env)
         assert worker.wait_exit(120) == -signal.SIGKILL, worker.log()
     produce(bootstrap, topics.input, waves[-1])

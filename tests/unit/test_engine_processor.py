@@ -24,7 +24,6 @@ from processors.engine import (
 from processors.engine.emits import held_record
 from processors.engine.records import AUDIT_RECORD, STEP_COMMAND, WORKFLOW_NOTICE
 from processors.engine.state import (
-    WORKFLOW_STATE,
     HeldEvent,
     HeldHeader,
     HistoryEntry,
@@ -246,7 +245,6 @@ def test_workflow_state_codec_round_trips_every_field() -> None:
 @pytest.mark.parametrize(
     ("schema_name", "model"),
     [
-        (WORKFLOW_STATE, WorkflowState),
         (STEP_COMMAND, StepCommand),
         (AUDIT_RECORD, AuditRecord),
         (WORKFLOW_NOTICE, WorkflowNotice),

@@ -15,7 +15,6 @@ from agentflow.testing import EventFactory, sample_events
 from examples.workflows import example_registry
 from processors.engine import Decision, WorkflowNotice, WorkflowState, process_event
 from processors.engine.records import AUDIT_RECORD, STEP_COMMAND, WORKFLOW_NOTICE
-from processors.engine.state import WORKFLOW_STATE
 from processors.events import (
     ApprovalRequestedV1,
     Envelope,
@@ -161,10 +160,8 @@ def test_should_write_a_model_as_its_dump_is_written() -> None:
         models.append((AUDIT_RECORD, d.audit))
         models += [(STEP_COMMAND, c) for c in d.commands]
         models += [(WORKFLOW_NOTICE, o) for o in d.outputs if isinstance(o, WorkflowNotice)]
-        if d.state is not None:
-            models.append((WORKFLOW_STATE, d.state))
     kinds = {name for name, _ in models}
-    assert kinds == {AUDIT_RECORD, STEP_COMMAND, WORKFLOW_NOTICE, WORKFLOW_STATE}
+    assert kinds == {AUDIT_RECORD, STEP_COMMAND, WORKFLOW_NOTICE}
     for name, model in models:
         entry = reg.record(name)
         assert entry is not None

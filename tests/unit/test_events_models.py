@@ -1,4 +1,5 @@
-"""The hand-written pydantic models agree with the .avsc files, field by field.
+"""The hand-written pydantic models (and the engine's msgspec Structs) agree with the .avsc
+files, field by field.
 
 Names and order, types (Avro int/long → bounded int, timestamp-millis marker, enums → Literal,
 unions with null → Optional, arrays, maps, nested records), optionality and defaults.
@@ -10,12 +11,14 @@ import json
 import types
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
+import msgspec
 import pytest
 from annotated_types import Ge, Le
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from avro_schemas import SCHEMA_DIR
+from processors.engine.state import as_plain
 from processors.events import EVENT_MODELS, Envelope, default_registry
 from processors.events.common import INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN, AvroLogicalType
 from processors.events.registry import SchemaEntry
@@ -69,7 +72,11 @@ def _split(ann: Any) -> tuple[Any, list[Any]]:
         metas.extend(more)
     flat: list[Any] = []
     for m in metas:
-        flat.extend(m.metadata if isinstance(m, FieldInfo) else [m])
+        if isinstance(m, msgspec.Meta):  # a Struct's bounds, as pydantic's Ge/Le
+            flat += [Ge(m.ge)] if m.ge is not None else []
+            flat += [Le(m.le)] if m.le is not None else []
+        else:
+            flat.extend(m.metadata if isinstance(m, FieldInfo) else [m])
     return ann, flat
 
 
@@ -118,6 +125,9 @@ def check_type(schema: Any, ann: Any, entry: SchemaEntry, path: str) -> None:
         assert get_origin(base) is dict and get_args(base)[0] is str, f"{path}: map"
         check_type(schema["values"], get_args(base)[1], entry, f"{path}{{}}")
     elif kind == "record":
+        if isinstance(base, type) and issubclass(base, msgspec.Struct):
+            check_struct(schema, base, entry, path)
+            return
         assert isinstance(base, type) and issubclass(base, BaseModel), f"{path}: record"
         check_record(schema, base, entry, path)
     else:  # pragma: no cover
@@ -146,6 +156,24 @@ def check_record(schema: Any, model: type[BaseModel], entry: SchemaEntry, path: 
             assert default == f["default"], f"{sub}: default"
         else:
             assert info.is_required(), f"{sub}: no Avro default but optional in the model"
+
+
+def check_struct(schema: Any, struct: type[msgspec.Struct], entry: SchemaEntry, path: str) -> None:
+    """:func:`check_record` for a msgspec Struct (the engine's table values)."""
+    fields = {f.name: f for f in msgspec.structs.fields(struct)}
+    assert list(fields) == [f["name"] for f in schema["fields"]], f"{path}: field names/order"
+    for f in schema["fields"]:
+        sub = f"{path}.{f['name']}"
+        info = fields[f["name"]]
+        check_type(f["type"], info.type, entry, sub)
+        if "default" in f:
+            assert not info.required, f"{sub}: Avro default but required in the Struct"
+            factory = info.default_factory
+            default = factory() if factory is not msgspec.NODEFAULT else info.default
+            default = as_plain(default) if isinstance(default, msgspec.Struct) else default
+            assert default == f["default"], f"{sub}: default"
+        else:
+            assert info.required, f"{sub}: no Avro default but optional in the Struct"
 
 
 def test_every_event_type_and_version_is_present() -> None:
