@@ -150,29 +150,43 @@ class CommitFlow:
             reports.append(report)
         return reports
 
+    def abandon(self) -> CommitReport | None:
+        """The Kafka clients are being replaced (a restart): wait out a commit in flight
+        (flushing its stores if it succeeded) and forget the rest. The open transaction is left
+        to the new producer, whose ``init_transactions`` under the same id aborts it."""
+        report = self._land_flight()[0]
+        self._forget()
+        return report
+
+    def _land_flight(self) -> tuple[CommitReport | None, bool]:
+        """Wait for the commit in flight: (its report if it succeeded, True if it failed)."""
+        if self._flight is None:
+            return None, False
+        future, checkpoint, tally = self._flight
+        self._flight = None
+        try:
+            future.result()
+        except KafkaException:
+            return None, True
+        result = self.checkpoint.finish(checkpoint)
+        return tally.report(result.seconds, result.changelog_records, result.offsets), False
+
+    def _forget(self) -> None:
+        self._open = self._in_txn = False
+        self._held.clear()
+        self.offsets = {}
+        self.tally.reset()
+
     def aborted(self, error: KafkaError) -> CommitReport | None:
         """A commit or a produce failed: abort what is not committed and forget both layers'
         bookkeeping (the caller discards the states and rewinds).
 
         A commit still in flight is waited for first. If it succeeded after all, its stores
         are flushed (the rewind starts after it) and its report is returned."""
-        report, failed = None, False
-        if self._flight is not None:
-            future, checkpoint, tally = self._flight
-            self._flight = None
-            try:
-                future.result()
-            except KafkaException:
-                failed = True
-            else:
-                result = self.checkpoint.finish(checkpoint)
-                report = tally.report(result.seconds, result.changelog_records, result.offsets)
+        report, failed = self._land_flight()
         if failed or self._in_txn:
             self.checkpoint.committer.abort(error)
-        self._open = self._in_txn = False
-        self._held.clear()
-        self.offsets = {}
-        self.tally.reset()
+        self._forget()
         return report
 
     def close(self) -> None:

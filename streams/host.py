@@ -121,8 +121,7 @@ class StreamHost:
     def _restart(self, why: str) -> None:
         self._restarts.spend(why)
         log.warning("consumer failed (%s); starting the Kafka clients again", why)
-        with contextlib.suppress(KafkaException):
-            self._report_commits(self.flow.aborted(KafkaError(KafkaError._STATE, why)))
+        self._report_commits(self.flow.abandon())
         self.flow.close()
         with contextlib.suppress(KafkaException, RuntimeError):
             self._consumer.close()

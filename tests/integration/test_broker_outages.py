@@ -57,7 +57,13 @@ def test_the_worker_and_runner_ride_out_a_restart_and_a_minute_long_outage(
                 assert worker.alive(), worker.log()
                 assert runner.alive(), runner.log()
                 run_agentflow("broker", "up", "--json", env=env, timeout=120)
-            run.wait(timeout=300)
+            try:
+                run.wait(timeout=300)
+            except AssertionError as exc:  # say where each process stood
+                raise AssertionError(
+                    f"{exc}\n--- worker:\n{worker.log()[-4000:]}\n--- runner:\n"
+                    f"{runner.log()[-4000:]}"
+                ) from None
             run.settle(2.0)
             assert worker.alive() and runner.alive()
         finally:
