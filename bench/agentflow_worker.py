@@ -19,10 +19,13 @@ from bench.kafka import OUTPUT_TOPIC_CONFIG, peak_rss_mb, process_cpu_seconds
 from bench.procs import WORKER_CMD, host_environ, start_process, stop_process
 from bench.workload import worker_environ
 from processors.deployment import Deployment
+from processors.engine import OrchestratorProcessor
 from processors.engine.records import AUDIT_RECORD
 from processors.events import default_registry
+from processors.schedules import SCHEDULES_TABLE
 from topics import catalog, catalog_names
 from topics.admin import ensure_topics
+from workflows import DefinitionRegistry
 
 
 # -- reading the worker's audit records ---------------------------------------------------
@@ -71,8 +74,11 @@ class AuditTally:
 # -- topics of an agentflow deployment ------------------------------------------------------
 def agentflow_topics(bootstrap: str, prefix: str, app_id: str, partitions: int) -> dict[str, str]:
     """Create the catalog's topics under ``prefix`` (audit with LogAppendTime); role -> name."""
+    # The default worker's tables: the orchestrator's and, if the workflows declare any, the
+    # schedules'.
+    tables = [t.name for t in OrchestratorProcessor(DefinitionRegistry()).tables]
     deployment = Deployment.create(
-        app_id, partitions, catalog_names(), topic_prefix=prefix, tables=["workflows", "timers"]
+        app_id, partitions, catalog_names(), topic_prefix=prefix, tables=[*tables, SCHEDULES_TABLE]
     )
     specs = []
     for spec in catalog(deployment):

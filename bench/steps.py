@@ -105,7 +105,8 @@ class StepsBench:
         prefix = f"{cfg.tag}{name}."
         # The catalog's names under the run's prefix (what ``agentflow steps run`` reads).
         steps, ingress = f"{prefix}agentflow.steps", f"{prefix}agentflow.ingress"
-        topics = [steps, ingress, f"{prefix}agentflow.quarantine"]
+        usage = f"{prefix}agentflow.tenant-usage"  # the runners' daily budgets read it
+        topics = [steps, ingress, f"{prefix}agentflow.quarantine", usage]
         create_topics(cfg.bootstrap, topics, cfg.partitions)
         create_topics(
             cfg.bootstrap,

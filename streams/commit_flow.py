@@ -19,6 +19,7 @@ the consumer goes back to the committed offsets.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -32,6 +33,7 @@ from streams.produce import produce
 from streams.settings import HostSettings
 from streams.tables import PartitionState
 
+_SWITCH_INTERVAL_S = 0.001
 _Held = tuple[str, bytes | None, bytes | None, dict[str, Any]]
 
 
@@ -56,6 +58,12 @@ class CommitFlow:
         self._last_start = 0.0
         self._executor: ThreadPoolExecutor | None = None
         self._flight: tuple[Future[None], OpenCheckpoint, CommitTally] | None = None
+        # The committer thread needs the GIL back each time the client returns to Python,
+        # and the processing thread keeps it for CPython's switch interval (5 ms) at a time:
+        # a commit took 250 ms (median) instead of 25 ms. 1 ms costs nothing while no other
+        # thread waits for the GIL.
+        if sys.getswitchinterval() > _SWITCH_INTERVAL_S:
+            sys.setswitchinterval(_SWITCH_INTERVAL_S)
 
     @property
     def open(self) -> bool:

@@ -262,8 +262,9 @@ class StreamHost:
             flow.offsets[(topic, partition)] = offset + 1
             processed += 1
             flow.tally.records += 1
-            # Checking the clock every record costs more than the check is worth.
-            if not processed % 64:
+            # Checking every record costs more than the check is worth; every 16 records
+            # (a few ms) a finished commit is noticed soon enough.
+            if not processed % 16:
                 self._report_commits(flow.settle(wait=False))
                 if flow.due(caught_up=False, full=full):
                     flow.start(self._states())
