@@ -134,6 +134,12 @@ class StepsBench:
             ]
             try:
                 stamps = self._answers(ingress, procs)
+                for proc in procs:
+                    if proc.poll() is not None:  # its CPU time is gone with it
+                        raise RuntimeError(
+                            f"{name}: a runner exited early (code {proc.returncode}); its log "
+                            f"is in {workdir}"
+                        )
                 cpu_s = sum(_cpu_seconds(p.pid) for p in procs)
             finally:
                 for proc in procs:
