@@ -16,8 +16,6 @@ from processors.engine import (
     OrchestratorProcessor,
     StepCommand,
     WorkflowNotice,
-    WorkflowState,
-    WorkflowStateCodec,
     decode_step_command,
     ids,
 )
@@ -26,11 +24,6 @@ from processors.engine.records import AUDIT_RECORD, STEP_COMMAND, WORKFLOW_NOTIC
 from processors.engine.state import (
     HeldEvent,
     HeldHeader,
-    HistoryEntry,
-    PendingApproval,
-    StepCall,
-    StepError,
-    WorkflowTimer,
 )
 from processors.events import TimerFiredV1, decode_record, default_registry, encode
 from processors.quarantine import ORIGIN_HEADER, REASON_HEADER
@@ -185,61 +178,6 @@ def test_should_produce_identical_results_for_identical_inputs() -> None:
     first, second = run(), run()
     assert first == second
     assert len(first[1].emits) > 3  # the start and the released ticket.closed
-
-
-def test_workflow_state_codec_round_trips_every_field() -> None:
-    state = WorkflowState(
-        workflow_id="wf-1",
-        definition_name="support_triage",
-        definition_version=1,
-        tenant="acme",
-        status="awaiting_approval",
-        started_at=1,
-        updated_at=2,
-        last_event_id="e-2",
-        last_offset=9,
-        context={"subject": "s"},
-        completed_steps=["classify"],
-        step_results={"classify": "{}"},
-        step_calls=[
-            StepCall(
-                command_id="c",
-                step="s",
-                attempt=1,
-                causation_id="e",
-                issued_at=1,
-                status="open",
-                input={"a": "b"},
-            )
-        ],
-        retries={"s": 1},
-        pending_approvals=[
-            PendingApproval(
-                approval_id="a",
-                step="s",
-                state="x",
-                required_role="r",
-                requested_at=1,
-                due_at=3,
-                causation_id="e",
-            )
-        ],
-        timers=[
-            WorkflowTimer(
-                timer_id="t", name="n", state="x", due_at=3, subject_id="a", causation_id="e"
-            )
-        ],
-        held=[_held(HeldHeader(key="k", value=None))],
-        errors=[
-            StepError(event_id="e", step="s", attempt=1, error_class="transient", message="m", at=1)
-        ],
-        history=[HistoryEntry(event_id="e", event_type="t", trigger="t", to_state="x", at=1)],
-        seen_event_ids=["e-1", "e-2"],
-        final_outcome=None,
-        completed_at=None,
-    )
-    codec = WorkflowStateCodec()
-    assert codec.decode(codec.encode(state)) == state
 
 
 @pytest.mark.parametrize(
