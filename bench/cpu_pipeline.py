@@ -26,6 +26,7 @@ from processors.contract import Record
 from processors.deployment import Deployment
 from processors.partitioning import partition_for
 from processors.roles import INGRESS_ROLE
+from streams.collector import tune_collector
 from streams.runtime import PartitionTask
 from streams.settings import HostSettings
 from streams.state_cache import StateCache
@@ -88,6 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     now_ms = workload.now_ms or int(time.time() * 1000)
     with tempfile.TemporaryDirectory(prefix="agentflow-cpu-") as tmp:
         tasks = _tasks(Path(tmp), args.partitions)
+        tune_collector(HostSettings().gc_threshold)  # as the worker does
         profiler = cProfile.Profile() if args.profile else None
         started, cpu_started = time.perf_counter(), time.process_time()
         if profiler:

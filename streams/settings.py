@@ -102,6 +102,9 @@ class HostSettings(BaseSettings):
     # Consecutive failed checkpoints after which the worker stops instead of retrying: a
     # failure that repeats (a topic deleted under it, say) is not going to heal by itself.
     max_failed_checkpoints: int = Field(default=5, ge=1)
+    # Allocations between young collections of CPython's cycle collector; the process also
+    # freezes its start-up heap (streams.collector). 0 keeps Python's defaults.
+    gc_threshold: int = Field(default=10_000, ge=0)
 
     @model_validator(mode="after")
     def _transactions_outlive_commits(self) -> HostSettings:

@@ -17,6 +17,7 @@ from agentflow.gate_config import load_keyring
 from agentflow.settings import load_settings
 from processors.events import Actor
 from processors.steps import STEP_SOURCE
+from streams.collector import tune_collector
 from streams.errors import HostError, StartupError
 from streams.tracing import Tracing
 
@@ -97,6 +98,7 @@ def run_cmd(
         )
         signal.signal(signal.SIGTERM, runner.request_stop)
         signal.signal(signal.SIGINT, runner.request_stop)
+        tune_collector(settings.host.gc_threshold)
         figures = runner.run()
     except (StartupError, HostError) as exc:
         raise UserError(str(exc)) from None

@@ -11,6 +11,7 @@ from agentflow.composition import build_deployment, processors_for
 from agentflow.errors import UserError
 from agentflow.settings import load_settings
 from processors.engine.span_facts import span_facts
+from streams.collector import tune_collector
 from streams.errors import HostError, StartupError
 from streams.host import StreamHost
 from streams.tracing import Tracing
@@ -78,6 +79,7 @@ def worker_cmd(
         host = StreamHost(settings.kafka, settings.host, deployment, processors, observer,
                           tracing=tracing, span_facts=facts)  # fmt: skip
         host.install_signal_handlers()
+        tune_collector(settings.host.gc_threshold)
         host.run()
     except (StartupError, HostError) as exc:
         raise UserError(str(exc)) from None

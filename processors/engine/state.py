@@ -48,9 +48,12 @@ Int64 = Annotated[int, msgspec.Meta(ge=INT64_MIN, le=INT64_MAX)]
 EpochMillis = Annotated[Int64, AvroLogicalType("timestamp-millis")]
 
 
-class _Struct(msgspec.Struct, kw_only=True, omit_defaults=True):
+class _Struct(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
     # Mutable: the engine edits a copy while deciding. Defaults are left out of the encoding
-    # (smaller records); decoding puts them back.
+    # (smaller records); decoding puts them back. Not tracked by the cyclic garbage collector
+    # (gc=False): a state holds only scalars, strings, and lists and dicts of them or of other
+    # state parts, so it can never be part of a reference cycle, and a worker's cache holds
+    # tens of thousands of states that the collector would otherwise walk again and again.
     pass
 
 
