@@ -44,6 +44,7 @@ from bench.preload import pipeline as workflow_pipeline
 from bench.workload import Workload
 from examples.counter import CounterProcessor
 from processors.deployment import Deployment
+from streams.collector import tune_collector
 from streams.host import StreamHost
 from streams.settings import HostSettings, KafkaSettings, ProcessingGuarantee
 from streams.stats import StatsObserver
@@ -135,6 +136,7 @@ def profile(args: argparse.Namespace, prefix: str, data_dir: Path) -> str:
     host = StreamHost(kafka, host_settings, deployment, processors, stats)
     log("starting the host (group join, restore) outside the profile")
     host._start()
+    tune_collector(host_settings.gc_threshold)  # as the worker does
     profiler = Profiler(interval=args.interval, async_mode="disabled")
     try:
         deadline = time.monotonic() + 60

@@ -10,7 +10,7 @@ value; timer index entries are put or deleted, the last change of a key winning.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 
 from processors.contract import Context, Delete, Emit, Headers, Put, Record, Result
 from processors.engine.decision import Decision, TimerRef
@@ -43,7 +43,7 @@ class ResultBuilder:
     states: dict[str, WorkflowState] = field(default_factory=dict)
     timers: dict[bytes, Put | Delete] = field(default_factory=dict)
     #: Each workflow's pending approvals before its decisions (see ``inbox``).
-    approvals_before: dict[str, tuple[str | None, dict[str, dict[str, Any]]]] = field(
+    approvals_before: dict[str, tuple[str | None, dict[str, bytes]]] = field(
         default_factory=dict
     )
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+import msgspec
+
 from processors.codecs import JsonCodec
 from processors.contract import Delete, Put, TableSpec
 from processors.engine.state import PendingApproval, WorkflowState, as_plain
@@ -25,11 +27,17 @@ def inbox_key(tenant: str, approval_id: str) -> bytes:
     return f"{tenant}/{approval_id}".encode()
 
 
-def pending_snapshot(state: WorkflowState | None) -> dict[str, dict[str, Any]]:
-    """The workflow's pending approvals as plain data, before the engine edits its copy."""
+#: An approval's snapshot: its msgpack encoding. Equal approvals encode to equal bytes (the
+#: engine's copies keep their maps' order), and encoding costs a microsecond where a plain-data
+#: copy cost twenty.
+_snapshot: Final = msgspec.msgpack.Encoder().encode
+
+
+def pending_snapshot(state: WorkflowState | None) -> dict[str, bytes]:
+    """The workflow's pending approvals, as they are before the engine edits its copy."""
     if state is None or not state.pending_approvals:
         return {}
-    return {a.approval_id: as_plain(a) for a in state.pending_approvals}
+    return {a.approval_id: _snapshot(a) for a in state.pending_approvals}
 
 
 def inbox_entry(state: WorkflowState, approval: PendingApproval) -> dict[str, Any]:
@@ -50,7 +58,7 @@ def inbox_entry(state: WorkflowState, approval: PendingApproval) -> dict[str, An
 
 def inbox_writes(
     tenant: str | None,
-    before: dict[str, dict[str, Any]],
+    before: dict[str, bytes],
     after: WorkflowState | None,
 ) -> list[Put | Delete]:
     """Puts for the approvals now pending that are new or changed, deletes for those gone."""
@@ -61,7 +69,7 @@ def inbox_writes(
         Delete(APPROVALS, inbox_key(tenant, gone)) for gone in before if gone not in now
     ]
     for approval_id, approval in now.items():
-        if before.get(approval_id) != as_plain(approval):
+        if before.get(approval_id) != _snapshot(approval):
             assert after is not None
             writes.append(Put(APPROVALS, inbox_key(tenant, approval_id),
                               inbox_entry(after, approval)))  # fmt: skip
