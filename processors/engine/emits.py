@@ -43,9 +43,7 @@ class ResultBuilder:
     states: dict[str, WorkflowState] = field(default_factory=dict)
     timers: dict[bytes, Put | Delete] = field(default_factory=dict)
     #: Each workflow's pending approvals before its decisions (see ``inbox``).
-    approvals_before: dict[str, tuple[str | None, dict[str, bytes]]] = field(
-        default_factory=dict
-    )
+    approvals_before: dict[str, tuple[str | None, dict[str, bytes]]] = field(default_factory=dict)
 
     def note(self, workflow_id: str, state: WorkflowState | None) -> None:
         """Remember ``state``'s pending approvals before the engine decides on it."""
