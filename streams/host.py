@@ -44,7 +44,7 @@ from streams.recovery import Restorer, open_partition_state
 from streams.runtime import PartitionTask
 from streams.settings import HostSettings, KafkaSettings
 from streams.state_cache import StateCache
-from streams.tables import PartitionState
+from streams.tables import PartitionState, StoreMemory
 from streams.tracing import SpanFacts, Tracing, process_traced
 
 log = logging.getLogger("agentflow.host")
@@ -87,6 +87,12 @@ class StreamHost:
             raise StartupError(f"{exc}; map it with --role ROLE=TOPIC") from None
         self._topic_roles = {self.roles[r]: r for r in self._input_roles}
         self._tasks: dict[int, PartitionTask] = {}
+        # One RocksDB memory budget for all of this host's stores (0: RocksDB's defaults).
+        self._store_memory = (
+            StoreMemory.bounded(settings.rocksdb_memory_bytes)
+            if settings.rocksdb_memory_bytes
+            else None
+        )
         self._assigned: dict[int, set[str]] = {}
         self._flow: CommitFlow | None = None
         self._stop = False
@@ -362,6 +368,7 @@ class StreamHost:
             self._restorer, base, self._tables, self.deployment, partition,
             self.observer.on_restore,
             StateCache(self.settings.state_cache_bytes // self.deployment.partitions),
+            self._store_memory,
         )  # fmt: skip
         return PartitionTask(
             partition,

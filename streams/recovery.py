@@ -34,7 +34,7 @@ from confluent_kafka import (
 from processors.contract import TableSpec
 from processors.deployment import Deployment
 from streams.state_cache import StateCache
-from streams.tables import PartitionState, TableStore
+from streams.tables import PartitionState, StoreMemory, TableStore
 
 log = logging.getLogger("agentflow.host")
 
@@ -161,13 +161,14 @@ def open_partition_state(
     partition: int,
     on_restore: Callable[[RestoreReport], None],
     cache: StateCache | None = None,
+    memory: StoreMemory | None = None,
 ) -> PartitionState:
     """The tables of one input partition, each opened under ``base/<table>/p<partition>`` and
     restored from its changelog before the partition's first record is processed."""
     stores: dict[str, TableStore] = {}
     for name, spec in tables.items():
         path = base / name / f"p{partition}"
-        store = TableStore(path, name, spec.codec, deployment.changelog(name))
+        store = TableStore(path, name, spec.codec, deployment.changelog(name), memory=memory)
         store, report = restorer.restore(store, partition)
         stores[name] = store
         on_restore(report)

@@ -99,6 +99,9 @@ class HostSettings(BaseSettings):
     # Decoded table values kept between checkpoints (streams.state_cache), an estimate of
     # the memory they take, shared out evenly over the input topic's partitions; 0 turns it off.
     state_cache_bytes: int = Field(default=64 << 20, ge=0)
+    # RocksDB's block cache and memtables, shared by all the worker's stores (every table of
+    # every partition); 0 leaves each store RocksDB's own defaults.
+    rocksdb_memory_bytes: int = Field(default=64 << 20, ge=0)
     # Consecutive failed checkpoints after which the worker stops instead of retrying: a
     # failure that repeats (a topic deleted under it, say) is not going to heal by itself.
     max_failed_checkpoints: int = Field(default=5, ge=1)

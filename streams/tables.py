@@ -16,10 +16,20 @@ from __future__ import annotations
 import itertools
 import shutil
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rocksdict import AccessType, Options, Rdict, WriteBatch, WriteOptions
+from rocksdict import (
+    AccessType,
+    BlockBasedOptions,
+    Cache,
+    Options,
+    Rdict,
+    WriteBatch,
+    WriteBufferManager,
+    WriteOptions,
+)
 
 from processors.contract import Codec, Delete, Put, private_copy
 from streams.state_cache import MISSING, StateCache
@@ -30,7 +40,31 @@ _TOPIC_KEY = b"changelog_topic"
 _DELETED = object()
 
 
-def _options() -> Options:
+@dataclass(frozen=True)
+class StoreMemory:
+    """One memory budget for every RocksDB store of a process, as Kafka Streams' bounded
+    memory config does: a shared block cache, with the memtables' memory charged to it.
+
+    Without it each store (a table of a partition) has its own 32 MiB block cache and its own
+    memtables, so a worker's RocksDB memory grows with tables x partitions and with how much of
+    the stores the traffic reads.
+    """
+
+    cache: Cache
+    write_buffers: WriteBufferManager
+
+    @classmethod
+    def bounded(cls, total_bytes: int) -> StoreMemory:
+        """Block cache and memtables together within about ``total_bytes``; memtables may take
+        up to half of it before RocksDB flushes them."""
+        cache = Cache(total_bytes)
+        write_buffers = WriteBufferManager.new_write_buffer_manager_with_cache(
+            total_bytes // 2, False, cache
+        )
+        return cls(cache, write_buffers)
+
+
+def _options(memory: StoreMemory | None = None) -> Options:
     opts = Options(raw_mode=True)
     opts.create_if_missing(True)
     opts.create_missing_column_families(True)
@@ -42,6 +76,11 @@ def _options() -> Options:
     # No write-ahead log (see _write_options): the data and the meta column family must then
     # reach disk together, or a crash could keep an offset without its data.
     opts.set_atomic_flush(True)
+    if memory is not None:
+        table = BlockBasedOptions()
+        table.set_block_cache(memory.cache)
+        opts.set_block_based_table_factory(table)
+        opts.set_write_buffer_manager(memory.write_buffers)
     return opts
 
 
@@ -64,8 +103,10 @@ class TableStore:
         codec: Codec[Any],
         changelog_topic: str,
         read_only: bool = False,
+        memory: StoreMemory | None = None,
     ) -> None:
         self.path = path
+        self.memory = memory
         self.name = name
         self.codec = codec
         self.changelog_topic = changelog_topic
@@ -73,7 +114,12 @@ class TableStore:
         # Read-only opens take no lock, so tools can read a store a running worker owns; they
         # see what it has committed (its writes land only after each transaction commits).
         access = {"access_type": AccessType.read_only()} if read_only else {}
-        self._db = Rdict(str(path), _options(), column_families={_META_CF: _options()}, **access)
+        self._db = Rdict(
+            str(path),
+            _options(memory),
+            column_families={_META_CF: _options(memory)},
+            **access,
+        )
         self._meta = self._db.get_column_family(_META_CF)
         self._meta_handle = self._db.get_column_family_handle(_META_CF)
         self._write_opts = _write_options()
@@ -132,7 +178,9 @@ class TableStore:
         """Delete this store from disk and return a fresh, empty one at the same path."""
         self.close()
         shutil.rmtree(self.path, ignore_errors=True)
-        return TableStore(self.path, self.name, self.codec, self.changelog_topic)
+        return TableStore(
+            self.path, self.name, self.codec, self.changelog_topic, memory=self.memory
+        )
 
 
 class PartitionState:

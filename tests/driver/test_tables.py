@@ -7,7 +7,7 @@ from pathlib import Path
 from processors.codecs import IntCodec, JsonCodec
 from processors.contract import Delete, Put
 from streams.recovery import _distrust_reason
-from streams.tables import PartitionState, TableStore
+from streams.tables import PartitionState, StoreMemory, TableStore
 
 
 def _store(tmp_path: Path, name: str = "t") -> TableStore:
@@ -132,3 +132,24 @@ def test_a_spill_writes_the_earliest_pending_keys_and_reads_stay_the_same(tmp_pa
     assert [state.get("t", k) for k in (b"a", b"b", b"c")] == [4, None, 3]
     assert list(state.range("t", b"a", b"z")) == [(b"a", 4), (b"c", 3)]
     state.close()
+
+
+def test_stores_sharing_a_memory_budget_charge_their_memtables_to_one_cache(
+    tmp_path: Path,
+) -> None:
+    memory = StoreMemory.bounded(8 << 20)
+    stores = [
+        TableStore(tmp_path / n, n, IntCodec(), f"app.{n}.changelog", memory=memory)
+        for n in ("a", "b")
+    ]
+    assert memory.cache.get_usage() < 1 << 20
+    for i, store in enumerate(stores):
+        store.write({f"k{j}".encode(): bytes(100) for j in range(5000)}, changelog_offset=i)
+    # Both stores' memtables are counted in the one cache (RocksDB charges them in 1 MiB
+    # reservations): the bound covers the worker's stores together.
+    assert memory.cache.get_usage() >= 2 << 20
+    assert stores[1].get_raw(b"k4999") == bytes(100) and stores[0].changelog_offset == 0
+    reopened = stores[0].wipe()
+    assert reopened.memory is memory and reopened.is_empty()
+    for store in (reopened, stores[1]):
+        store.close()
