@@ -65,18 +65,16 @@ def take(work: Work, d: WorkflowDefinition, t: Transition) -> None:
     before = st.status
     _leave(work)
     st.status = t.to_state
-    st.history.append(
-        HistoryEntry(
-            event_id=work.event.event_id,
-            event_type=work.event.event_type,
-            trigger=t.on,
-            from_state=before,
-            to_state=t.to_state,
-            step=t.step,
-            at=work.now_ms,
-        )
+    entry = HistoryEntry(
+        event_id=work.event.event_id,
+        event_type=work.event.event_type,
+        trigger=t.on,
+        from_state=before,
+        to_state=t.to_state,
+        step=t.step,
+        at=work.now_ms,
     )
-    del st.history[:-MAX_HISTORY]
+    st.history = (*st.history[1 - MAX_HISTORY :], entry)
     work.transition = AuditTransition(
         trigger=t.on,
         from_state=before if before is not None else START,
@@ -125,17 +123,16 @@ def issue(
     work.commands.append(cmd)
     if attempt == 1:
         st.retries.pop(step, None)
-    st.step_calls.append(
-        StepCall(
-            command_id=cmd.command_id,
-            step=step,
-            attempt=attempt,
-            causation_id=cmd.causation_id,
-            issued_at=work.now_ms,
-            status="open",
-            input=event_part,
-        )
+    call = StepCall(
+        command_id=cmd.command_id,
+        step=step,
+        attempt=attempt,
+        causation_id=cmd.causation_id,
+        issued_at=work.now_ms,
+        status="open",
+        input=event_part,
     )
+    st.step_calls = (*st.step_calls, call)
     _trim_calls(work)
 
 
@@ -153,8 +150,7 @@ def complete_call(
     call.input = {}
     count_usage(work, call, result)
     st.step_results[call.step] = result.result_json
-    st.completed_steps.append(call.step)
-    del st.completed_steps[:-MAX_COMPLETED_STEPS]
+    st.completed_steps = (*st.completed_steps[1 - MAX_COMPLETED_STEPS :], call.step)
     st.retries.pop(call.step, None)
 
 
@@ -197,7 +193,7 @@ def count_usage(
         return
     usage = CallUsage(**result.usage.model_dump()) if result.usage else None
     if call is not None:
-        call.tool_calls = [CallTool(**c.model_dump()) for c in result.tool_calls]
+        call.tool_calls = tuple(CallTool(**c.model_dump()) for c in result.tool_calls)
         call.usage = usage
     if usage is not None:
         _add_usage(work.state.usage, usage)
@@ -241,7 +237,7 @@ def _trim_calls(work: Work) -> None:
     excess = len(calls) - MAX_STEP_CALLS
     if excess > 0:
         closed = [c for c in calls if c.status != "open"][:excess]
-        work.state.step_calls = [c for c in calls if not any(c is x for x in closed)]
+        work.state.step_calls = tuple(c for c in calls if not any(c is x for x in closed))
 
 
 def _leave(work: Work) -> None:
@@ -252,8 +248,8 @@ def _leave(work: Work) -> None:
             call.input = {}
     for timer in st.timers:
         work.disarmed.append(deadline_ref(st.workflow_id, timer))
-    st.timers = []
-    st.pending_approvals = []
+    st.timers = ()
+    st.pending_approvals = ()
 
 
 def _arm_deadlines(work: Work, d: WorkflowDefinition, state_name: str) -> None:
@@ -271,7 +267,7 @@ def _arm_deadlines(work: Work, d: WorkflowDefinition, state_name: str) -> None:
             subject_id=subject,
             causation_id=work.event.event_id,
         )
-        st.timers.append(timer)
+        st.timers = (*st.timers, timer)
         work.armed.append(deadline_ref(st.workflow_id, timer))
 
 
@@ -289,7 +285,8 @@ def _request_approval(work: Work, d: WorkflowDefinition, state_name: str) -> Non
         proposal = flatten(result_document(work.event.payload.result_json))
     asking = {a for a in (st.started_by, work.event.actor.id) if a is not None}
     summary = approval.summary or f"Approve {approval.step}"
-    st.pending_approvals.append(
+    st.pending_approvals = (
+        *st.pending_approvals,
         PendingApproval(
             approval_id=approval_id,
             step=approval.step,
@@ -299,11 +296,11 @@ def _request_approval(work: Work, d: WorkflowDefinition, state_name: str) -> Non
             due_at=due,
             causation_id=work.event.event_id,
             proposal_hash=proposal_hash(proposal),
-            requested_by=sorted(asking),
+            requested_by=tuple(sorted(asking)),
             quorum=approval.quorum,
             proposal=proposal,
             summary=summary,
-        )
+        ),
     )
     work.outputs.append(
         ApprovalRequestedV1(

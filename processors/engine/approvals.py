@@ -77,4 +77,4 @@ def count_grant(event: Envelope, answer: ApprovalDecision, approval: PendingAppr
     """Record a grant under the quorum: its approver and, the first time, its edits."""
     if not approval.granted_by:
         approval.granted_changes = changes_text(answer.changes)
-    approval.granted_by.append(event.actor.id)
+    approval.granted_by = (*approval.granted_by, event.actor.id)

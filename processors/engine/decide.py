@@ -136,7 +136,7 @@ def release_held(
         for held in list(current.held):
             work = Work.begin(current.clone(), decode(held.event), held.offset, now_ms)
             work.held = held
-            work.state.held = [h for h in work.state.held if h.event_id != held.event_id]
+            work.state.held = tuple(h for h in work.state.held if h.event_id != held.event_id)
             decision = evaluate(work, registry, ())
             if decision is None or decision.state is None:
                 continue
@@ -221,9 +221,9 @@ def evaluate(work: Work, registry: DefinitionRegistry, headers: Headers) -> Deci
                 apply.exceed_budget(work, d)  # instead of the result's transition
                 return work.finish("applied")
         if approval is not None:
-            st.pending_approvals.remove(approval)
+            st.pending_approvals = tuple(a for a in st.pending_approvals if a is not approval)
         if timer is not None:
-            st.timers.remove(timer)
+            st.timers = tuple(t for t in st.timers if t is not timer)
             work.disarmed.append(apply.deadline_ref(st.workflow_id, timer))
         apply.take(work, d, transition)
         return work.finish("applied")
@@ -270,17 +270,15 @@ def _step_failed(
     work: Work, d: WorkflowDefinition, call: StepCall, failure: StepFailedPayloadV1
 ) -> Decision:
     st = work.state
-    st.errors.append(
-        StepError(
-            event_id=work.event.event_id,
-            step=call.step,
-            attempt=call.attempt,
-            error_class=failure.error_class,
-            message=failure.error_message[:500],
-            at=work.now_ms,
-        )
+    error = StepError(
+        event_id=work.event.event_id,
+        step=call.step,
+        attempt=call.attempt,
+        error_class=failure.error_class,
+        message=failure.error_message[:500],
+        at=work.now_ms,
     )
-    del st.errors[:-MAX_ERRORS]
+    st.errors = (*st.errors[1 - MAX_ERRORS :], error)
     apply.count_usage(work, call, failure)
     data, call.input = call.input, {}
     if apply.over_budget(d, st.usage):  # no retry: the spending is over
@@ -318,9 +316,9 @@ def _hold(work: Work, timeout_ms: int, headers: Headers) -> Decision:
         event=encode(event),
         # The value kept is the Avro encoding, so a content-type header (say, JSON at the
         # ingress) would no longer describe it: drop it, keep the rest (signatures, ...).
-        headers=[HeldHeader(key=k, value=v) for k, v in headers if not is_content_type(k)],
+        headers=tuple(HeldHeader(key=k, value=v) for k, v in headers if not is_content_type(k)),
     )
-    st.held.append(held)
+    st.held = (*st.held, held)
     work.armed.append(
         TimerRef(held.expires_at, st.workflow_id, event.event_id, "hold", event.event_type)
     )

@@ -66,7 +66,7 @@ def as_plain(value: msgspec.Struct) -> dict[str, Any]:
 def _plain(value: Any) -> Any:
     if isinstance(value, msgspec.Struct):
         return as_plain(value)
-    if isinstance(value, list):
+    if isinstance(value, tuple | list):
         return [_plain(v) for v in value]
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
@@ -120,7 +120,7 @@ class StepCall(_Struct, kw_only=True):
     status: str
     input: dict[str, str] = msgspec.field(default_factory=dict)
     usage: CallUsage | None = None
-    tool_calls: list[CallTool] = msgspec.field(default_factory=list)
+    tool_calls: tuple[CallTool, ...] = ()
 
 
 class PendingApproval(_Struct, kw_only=True):
@@ -138,11 +138,11 @@ class PendingApproval(_Struct, kw_only=True):
     proposal_hash: str | None = None
     #: Who may not decide it (``self_approval``): the workflow's starter and the actor of the
     #: event that led to the request.
-    requested_by: list[str] = msgspec.field(default_factory=list)
+    requested_by: tuple[str, ...] = ()
     #: Distinct approvers needed; the grants so far, and the edits the first one made (as
     #: canonical JSON), which every later approver must grant unchanged.
     quorum: Int32 = 1
-    granted_by: list[str] = msgspec.field(default_factory=list)
+    granted_by: tuple[str, ...] = ()
     granted_changes: str | None = None
     #: What the reviewer is shown and may edit, and the line that sums it up.
     proposal: dict[str, str] = msgspec.field(default_factory=dict)
@@ -175,7 +175,7 @@ class HeldEvent(_Struct, kw_only=True):
     held_at: EpochMillis
     expires_at: EpochMillis
     event: bytes
-    headers: list[HeldHeader] = msgspec.field(default_factory=list)
+    headers: tuple[HeldHeader, ...] = ()
 
 
 class StepError(_Struct, kw_only=True):
@@ -219,16 +219,16 @@ class WorkflowState(_Struct, kw_only=True):
     #: No longer written (-1): a decision must not depend on the offset an event was read at.
     last_offset: Int64 = -1
     context: dict[str, str] = msgspec.field(default_factory=dict)
-    completed_steps: list[str] = msgspec.field(default_factory=list)
+    completed_steps: tuple[str, ...] = ()
     step_results: dict[str, str] = msgspec.field(default_factory=dict)
-    step_calls: list[StepCall] = msgspec.field(default_factory=list)
+    step_calls: tuple[StepCall, ...] = ()
     retries: dict[str, Int32] = msgspec.field(default_factory=dict)
-    pending_approvals: list[PendingApproval] = msgspec.field(default_factory=list)
-    timers: list[WorkflowTimer] = msgspec.field(default_factory=list)
-    held: list[HeldEvent] = msgspec.field(default_factory=list)
-    errors: list[StepError] = msgspec.field(default_factory=list)
-    history: list[HistoryEntry] = msgspec.field(default_factory=list)
-    seen_event_ids: list[str] = msgspec.field(default_factory=list)
+    pending_approvals: tuple[PendingApproval, ...] = ()
+    timers: tuple[WorkflowTimer, ...] = ()
+    held: tuple[HeldEvent, ...] = ()
+    errors: tuple[StepError, ...] = ()
+    history: tuple[HistoryEntry, ...] = ()
+    seen_event_ids: tuple[str, ...] = ()
     final_outcome: str | None = None
     completed_at: EpochMillis | None = None
     usage: WorkflowUsage = msgspec.field(default_factory=WorkflowUsage)

@@ -124,12 +124,12 @@ def expire_on(
         return (work.finish("duplicate" if seen else "ignored", write=False),)
     work = Work.begin(state.clone(), decode(held.event), held.offset, now_ms)
     work.held = held
-    work.state.held = [h for h in work.state.held if h.event_id != held_id]
+    work.state.held = tuple(h for h in work.state.held if h.event_id != held_id)
     if work.state.started:
         reason = reasons.PREREQUISITE_TIMEOUT
         detail = f"{held.event_type} was not accepted by state {work.state.status!r} in time"
-        work.state.seen_event_ids.append(event.event_id)  # the expiry itself, once
-        del work.state.seen_event_ids[:-MAX_SEEN_EVENT_IDS]
+        ids_seen = work.state.seen_event_ids  # the expiry itself, once
+        work.state.seen_event_ids = (*ids_seen[1 - MAX_SEEN_EVENT_IDS :], event.event_id)
     else:
         reason = reasons.ORPHAN_EVENT
         detail = f"{held.event_type} arrived for a workflow that never started"

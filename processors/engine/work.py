@@ -61,8 +61,7 @@ class Work:
         replay of another topic would not reproduce)."""
         seen = self.state.seen_event_ids
         if self.event.event_id not in seen:
-            seen.append(self.event.event_id)
-            del seen[:-MAX_SEEN_EVENT_IDS]
+            self.state.seen_event_ids = (*seen[1 - MAX_SEEN_EVENT_IDS :], self.event.event_id)
         self.state.last_event_id = self.event.event_id
         self.state.updated_at = self.now_ms
 

@@ -70,7 +70,7 @@ def _refusal(h: WorkflowHarness) -> tuple[str, str]:
 def test_the_customer_who_opened_the_ticket_may_not_approve_its_refund(h: WorkflowHarness) -> None:
     request = _to_approval(h, starter=STAFF)
     pending = h.state().pending_approvals[0]
-    assert pending.requested_by == ["step-worker", "u-sam"]
+    assert pending.requested_by == ("step-worker", "u-sam")
     assert pending.proposal_hash == proposal_hash(request.payload.proposal)
     own = h.events.approval_answer(request, reviewer=STAFF)
     h.send(own)
@@ -131,7 +131,7 @@ def test_a_quorum_needs_distinct_approvers_who_grant_the_same_edits(h2: Workflow
     counted = h.driver.state("approvals", key, part)
     assert counted is not None and counted["granted_by"] == [REVIEWER.id]
     pending = h.state().pending_approvals[0]
-    assert (pending.quorum, pending.granted_by) == (2, [REVIEWER.id])
+    assert (pending.quorum, pending.granted_by) == (2, (REVIEWER.id,))
     assert h.state().status == "awaiting_approval" and h.commands() == []
     again = h.events.approval_answer(request, changes=edit)
     h.send(again)
@@ -139,7 +139,7 @@ def test_a_quorum_needs_distinct_approvers_who_grant_the_same_edits(h2: Workflow
     other = h.events.approval_answer(request, reviewer=SECOND, changes={"amount_minor": "100"})
     h.send(other)
     assert _refusal(h) == ("stale_approval", other.event_id)
-    assert h.state().pending_approvals[0].granted_by == [REVIEWER.id]
+    assert h.state().pending_approvals[0].granted_by == (REVIEWER.id,)
     h.send(h.events.approval_answer(request, reviewer=SECOND, changes=edit))
     assert [a.decision for a in h.audits()] == ["rejected", "rejected", "applied"]
     assert h.driver.state("approvals", key, part) is None  # decided: out of the inbox
@@ -153,4 +153,4 @@ def test_one_denial_ends_a_quorum(h2: WorkflowHarness) -> None:
     request = _to_approval(h)
     h.send(h.events.approval_answer(request))
     h.send(h.events.approval_answer(request, granted=False, reviewer=SECOND))
-    assert h.state().status == "revising" and h.state().pending_approvals == []
+    assert h.state().status == "revising" and h.state().pending_approvals == ()

@@ -67,7 +67,7 @@ def test_the_result_that_passes_the_budget_ends_the_workflow_in_budget_exceeded(
     assert (st.status, st.final_outcome) == ("budget_exceeded", "budget_exceeded")
     assert st.usage.input_tokens + st.usage.output_tokens == 180
     assert st.history[-1].trigger == BUDGET_TRIGGER
-    assert st.pending_approvals == [] and h.commands() == []  # no approval, no further step
+    assert st.pending_approvals == () and h.commands() == []  # no approval, no further step
     [notice] = [o for o in h.outputs() if getattr(o, "kind", None) == "workflow.completed"]
     assert notice.outcome == "budget_exceeded"  # type: ignore[union-attr]
     [audit] = h.audits()[-1:]

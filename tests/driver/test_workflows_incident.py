@@ -44,7 +44,7 @@ def path_of(h: WorkflowHarness) -> list[tuple[str, str, str]]:
 def check_done(h: WorkflowHarness, cause: Envelope) -> None:
     st = h.state()
     assert (st.status, st.final_outcome) == ("done", "done")
-    assert st.held == [] and all(c.status != "open" for c in st.step_calls)
+    assert st.held == () and all(c.status != "open" for c in st.step_calls)
     [notice] = h.outputs()
     assert isinstance(notice, WorkflowNotice)
     assert notice.notice_id == ids.notice_id(cause.event_id, "workflow.completed")
@@ -96,12 +96,12 @@ def test_each_deployment_is_correlated_then_the_workflow_waits_again(h: Workflow
         "drafting_postmortem",
         "done",
     ]
-    assert h.state().completed_steps == [
+    assert h.state().completed_steps == (
         "gather_context",
         "correlate_deployment",
         "correlate_deployment",
         "draft_postmortem",
-    ]
+    )
     assert len(h.audits()) == 8
 
 

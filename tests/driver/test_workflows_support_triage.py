@@ -64,7 +64,7 @@ def check_end(h: WorkflowHarness, status: str, cause: Envelope, kind: str = "com
     """The workflow ended in ``status`` because of ``cause``: exact notice, nothing open."""
     st = h.state()
     assert (st.status, st.final_outcome) == (status, status)
-    assert st.timers == [] and st.pending_approvals == [] and st.held == []
+    assert st.timers == () and st.pending_approvals == () and st.held == ()
     assert all(c.status != "open" for c in st.step_calls)
     [notice] = h.outputs()
     assert notice.notice_id == ids.notice_id(cause.event_id, f"workflow.{kind}")  # type: ignore[union-attr]
@@ -81,7 +81,7 @@ def test_low_risk_ticket_gets_a_reply_and_is_done(h: WorkflowHarness) -> None:
     assert draft.input["result.classify"] == '{"outcome": "low_risk"}'
     drafted = answer(h, {"reply": "Refunded twice? We are on it."}, draft)
     check_end(h, "done", drafted)
-    assert h.state().completed_steps == ["classify", "draft_reply"]
+    assert h.state().completed_steps == ("classify", "draft_reply")
     assert path_of(h) == [
         ("ticket.created", START, "classifying"),
         ("step.completed:classify:low_risk", "classifying", "drafting_reply"),
@@ -139,7 +139,7 @@ def test_unclear_ticket_asks_the_customer_and_reclassifies_the_reply(h: Workflow
     audits = h.audits()
     assert [a.decision for a in audits] == ["applied", "applied", "held"] + ["applied"] * 4
     assert audits[4].event_id == replied.event_id and audits[3].event_id == asked.event_id
-    assert h.state().completed_steps == ["classify", "request_info", "classify", "draft_reply"]
+    assert h.state().completed_steps == ("classify", "request_info", "classify", "draft_reply")
 
 
 def to_approval(h: WorkflowHarness) -> tuple[Envelope, ApprovalRequestedV1]:

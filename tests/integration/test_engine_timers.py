@@ -151,10 +151,10 @@ def test_should_fire_a_deadline_missed_while_down_exactly_once_after_restart(
     # Final states: A escalated, B resolved; no deadline left anywhere.
     a_state, b_state = got.states[late.workflow_id], got.states[on_time.workflow_id]
     assert (a_state.status, a_state.final_outcome) == ("escalated", "escalated")
-    assert a_state.completed_steps == ["classify", "propose_refund"]
-    assert a_state.timers == [] and a_state.pending_approvals == []
+    assert a_state.completed_steps == ("classify", "propose_refund")
+    assert a_state.timers == () and a_state.pending_approvals == ()
     assert [h.trigger for h in a_state.history][-1] == TIMER_TRIGGER
-    assert (b_state.status, b_state.timers) == ("resolved", [])
+    assert (b_state.status, b_state.timers) == ("resolved", ())
     assert run.finished == {late.workflow_id: "escalated", on_time.workflow_id: "resolved"}
     # Exactly the planned decisions; one notice each; the timers table is empty.
     for p in (late, on_time):

@@ -80,5 +80,5 @@ def test_a_kcat_and_openssl_step_worker_answers_commands_as_the_readme_says(
         assert answer("sent") == "answered draft_reply of wf-shell-1 with sent"
         wait_for_status(deployment, "wf-shell-1", "done")
     state = final_states(deployment)["wf-shell-1"]
-    assert state.completed_steps == ["classify", "draft_reply"]
+    assert state.completed_steps == ("classify", "draft_reply")
     assert read_topic(deployment.bootstrap, deployment.quarantine, deployment.partitions) == []

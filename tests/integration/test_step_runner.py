@@ -78,7 +78,9 @@ def test_results_and_refunds_happen_exactly_once_through_five_sigkills(
     for p in plans:
         state = states[p.workflow_id]
         assert state.status == p.status, (p.workflow_id, state.errors)
-        assert (state.status, state.completed_steps) == (p.status, p.completed_steps), p.workflow_id
+        assert (state.status, list(state.completed_steps)) == (p.status, p.completed_steps), (
+            p.workflow_id
+        )
     for p in refunds:
         result = json.loads(states[p.workflow_id].step_results["execute_refund"])
         assert result["amount"] == "42.00" and result["refund_id"].startswith("rf-")

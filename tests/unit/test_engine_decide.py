@@ -161,7 +161,7 @@ def test_should_hold_an_orphan_and_apply_it_in_order_once_the_start_event_arrive
     _, resolved_now = flow.send(flow.f.step_completed(correlate))
     assert resolved_now.event.event_id == resolved.event_id
     assert flow.status == "drafting_postmortem" and flow.state is not None
-    assert flow.state.held == []
+    assert flow.state.held == ()
 
 
 def test_should_hold_ticket_closed_that_comes_before_ticket_created() -> None:
@@ -213,7 +213,7 @@ def test_should_not_let_a_foreign_orphan_shadow_a_real_event_with_the_same_id() 
     started, refused = flow.send(real)
     assert started.kind == "applied" and flow.status == "classifying"
     assert refused.rejection is not None and refused.rejection.reason == TENANT_MISMATCH
-    assert flow.state is not None and flow.state.seen_event_ids == [real.event_id]
+    assert flow.state is not None and flow.state.seen_event_ids == (real.event_id,)
 
 
 def test_should_accept_the_pending_approval_and_refuse_any_other() -> None:
@@ -227,7 +227,7 @@ def test_should_accept_the_pending_approval_and_refuse_any_other() -> None:
     assert wrong_step.rejection.reason == UNEXPECTED_APPROVAL
     granted = flow.one(flow.f.approval_granted(request))
     assert granted.kind == "applied" and flow.status == "executing_refund"
-    assert flow.state is not None and flow.state.pending_approvals == []
+    assert flow.state is not None and flow.state.pending_approvals == ()
     late = flow.one(flow.f.approval_denied(request))  # answered already
     assert late.rejection is not None and late.rejection.reason == UNEXPECTED_APPROVAL
 
@@ -417,5 +417,5 @@ def test_clone_is_an_equal_copy_sharing_nothing_mutable() -> None:
     ]
     assert all(a is not b for a, b in pairs)
     copy.step_calls[0].status = "cancelled"
-    copy.timers.clear()
+    copy.timers = ()
     assert state.step_calls[0].status != "cancelled" and state.timers

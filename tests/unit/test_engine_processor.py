@@ -84,7 +84,7 @@ def test_should_cancel_a_deadline_when_the_state_is_left(tmp_path: Path) -> None
         h.send(h.events.step_completed(h.command(), {"outcome": "refund"}))
         h.send(h.events.step_completed(h.command(), {}))
         h.send(h.events.approval_granted(h.approval_request()))
-        assert h.state().timers == []
+        assert h.state().timers == ()
         driver.advance_time(2 * APPROVAL_DEADLINE_MS)
         assert h.timer_events() == []
         assert h.state().status == "executing_refund"
@@ -108,7 +108,7 @@ def test_should_quarantine_an_orphan_that_never_starts(tmp_path: Path) -> None:
         assert (q["original_topic"], q["original_offset"]) == ("events", -1)
         [expired] = h.audits()
         assert (expired.decision, expired.rejection_reason) == ("expired", ORPHAN_EVENT)
-        assert h.state().held == []
+        assert h.state().held == ()
 
 
 def test_should_quarantine_an_event_whose_prerequisite_never_comes(tmp_path: Path) -> None:
@@ -121,7 +121,7 @@ def test_should_quarantine_an_event_whose_prerequisite_never_comes(tmp_path: Pat
         driver.advance_time(10 * MINUTE)
         [q] = h.quarantined()
         assert q["reason"] == PREREQUISITE_TIMEOUT and q["event_id"] == replied.event_id
-        assert h.state().status == "classifying" and h.state().held == []
+        assert h.state().status == "classifying" and h.state().held == ()
 
 
 def test_should_quarantine_an_invalid_transition_with_the_original_bytes() -> None:
@@ -217,7 +217,7 @@ def _held(*headers: HeldHeader) -> HeldEvent:
         held_at=1,
         expires_at=5,
         event=b"\xc3\x01",
-        headers=list(headers),
+        headers=tuple(headers),
     )
 
 

@@ -129,7 +129,7 @@ def check(result: Result, commands: list[Any], requests: list[ApprovalRequestedV
             if state.status is not None:
                 assert state.status in TICKETS_V1.states
                 if TICKETS_V1.is_terminal(state.status):
-                    assert state.held == [] and state.timers == []
+                    assert state.held == () and state.timers == ()
                     assert all(c.status != "open" for c in state.step_calls)
 
 

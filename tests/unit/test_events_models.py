@@ -170,6 +170,7 @@ def check_struct(schema: Any, struct: type[msgspec.Struct], entry: SchemaEntry, 
             assert not info.required, f"{sub}: Avro default but required in the Struct"
             factory = info.default_factory
             default = factory() if factory is not msgspec.NODEFAULT else info.default
+            default = list(default) if isinstance(default, tuple) else default
             default = as_plain(default) if isinstance(default, msgspec.Struct) else default
             assert default == f["default"], f"{sub}: default"
         else:

@@ -42,9 +42,9 @@ def full_state() -> WorkflowState:
         last_event_id="e-2",
         last_offset=9,
         context={"subject": "s"},
-        completed_steps=["classify"],
+        completed_steps=("classify",),
         step_results={"classify": "{}"},
-        step_calls=[
+        step_calls=(
             StepCall(
                 command_id="c",
                 step="s",
@@ -54,11 +54,11 @@ def full_state() -> WorkflowState:
                 status="completed",
                 input={"a": "b"},
                 usage=CallUsage(model="m", input_tokens=3, output_tokens=4, requests=1),
-                tool_calls=[CallTool(tool="t", impact="read", status="ok")],
-            )
-        ],
+                tool_calls=(CallTool(tool="t", impact="read", status="ok"),),
+            ),
+        ),
         retries={"s": 1},
-        pending_approvals=[
+        pending_approvals=(
             PendingApproval(
                 approval_id="a",
                 step="s",
@@ -68,19 +68,19 @@ def full_state() -> WorkflowState:
                 due_at=3,
                 causation_id="e",
                 proposal_hash="h",
-                requested_by=["customer-1"],
+                requested_by=("customer-1",),
                 quorum=2,
-                granted_by=["rev-1"],
+                granted_by=("rev-1",),
                 proposal={"amount": "10"},
                 summary="Refund 10",
-            )
-        ],
-        timers=[
+            ),
+        ),
+        timers=(
             WorkflowTimer(
                 timer_id="t", name="n", state="x", due_at=3, subject_id="a", causation_id="e"
-            )
-        ],
-        held=[
+            ),
+        ),
+        held=(
             HeldEvent(
                 event_id="h",
                 event_type="ticket.closed",
@@ -89,14 +89,22 @@ def full_state() -> WorkflowState:
                 held_at=1,
                 expires_at=5,
                 event=b"\xc3\x01\x00",
-                headers=[HeldHeader(key="k", value=None), HeldHeader(key="k", value=b"1")],
-            )
-        ],
-        errors=[
-            StepError(event_id="e", step="s", attempt=1, error_class="transient", message="m", at=1)
-        ],
-        history=[HistoryEntry(event_id="e", event_type="t", trigger="t", to_state="x", at=1)],
-        seen_event_ids=["e-1", "e-2"],
+                headers=(
+                    HeldHeader(key="k", value=None),
+                    HeldHeader(key="k", value=b"1"),
+                ),
+            ),
+        ),
+        errors=(
+            StepError(
+                event_id="e", step="s", attempt=1, error_class="transient", message="m", at=1
+            ),
+        ),
+        history=(HistoryEntry(event_id="e", event_type="t", trigger="t", to_state="x", at=1),),
+        seen_event_ids=(
+            "e-1",
+            "e-2",
+        ),
         final_outcome="refunded",
         completed_at=7,
         usage=WorkflowUsage(model_steps=1, requests=1, input_tokens=3, output_tokens=4),
@@ -163,5 +171,5 @@ def test_clone_shares_nothing_mutable() -> None:
     copy = state.clone()
     assert copy == state and copy is not state
     copy.step_calls[0].input["a"] = "changed"
-    copy.history.clear()
+    copy.history = ()
     assert state.step_calls[0].input == {"a": "b"} and state.history

@@ -80,7 +80,7 @@ def check_run(run: EngineRun, got: Collected) -> None:
     for wf, p in plans.items():
         st = got.states[wf]
         path = tuple(h.to_state for h in st.history)
-        seen = (st.status, st.final_outcome, st.completed_steps, st.definition_name, path)
+        seen = (st.status, st.final_outcome, list(st.completed_steps), st.definition_name, path)
         want = (p.status, p.status, p.completed_steps, definition_of(p.kind), PATHS[p.kind])
         clean = (
             not st.held
