@@ -33,6 +33,7 @@ from processors.engine.state import (
     StepCall,
     WorkflowTimer,
     WorkflowUsage,
+    appended,
 )
 from processors.engine.work import Work
 from processors.events import (
@@ -74,7 +75,7 @@ def take(work: Work, d: WorkflowDefinition, t: Transition) -> None:
         step=t.step,
         at=work.now_ms,
     )
-    st.history = (*st.history[1 - MAX_HISTORY :], entry)
+    st.history = appended(st.history, entry, MAX_HISTORY)
     work.transition = AuditTransition(
         trigger=t.on,
         from_state=before if before is not None else START,
@@ -150,7 +151,7 @@ def complete_call(
     call.input = {}
     count_usage(work, call, result)
     st.step_results[call.step] = result.result_json
-    st.completed_steps = (*st.completed_steps[1 - MAX_COMPLETED_STEPS :], call.step)
+    st.completed_steps = appended(st.completed_steps, call.step, MAX_COMPLETED_STEPS)
     st.retries.pop(call.step, None)
 
 

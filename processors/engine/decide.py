@@ -44,6 +44,7 @@ from processors.engine.state import (
     StepError,
     WorkflowState,
     WorkflowTimer,
+    appended,
 )
 from processors.engine.work import Work
 from processors.events import (
@@ -278,7 +279,7 @@ def _step_failed(
         message=failure.error_message[:500],
         at=work.now_ms,
     )
-    st.errors = (*st.errors[1 - MAX_ERRORS :], error)
+    st.errors = appended(st.errors, error, MAX_ERRORS)
     apply.count_usage(work, call, failure)
     data, call.input = call.input, {}
     if apply.over_budget(d, st.usage):  # no retry: the spending is over

@@ -16,7 +16,7 @@ private copies); otherwise it copies first, so a state it was merely given never
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, TypeVar
 
 import msgspec
 
@@ -31,6 +31,7 @@ from processors.events.common import (
 )
 
 WORKFLOW_STATE: Final = "agentflow.internal.WorkflowState"
+T = TypeVar("T")
 
 # Every read and write of a state costs in proportion to these lists, so a long-running
 # workflow must not grow its record for ever: the event log and the audit topic hold the full
@@ -51,10 +52,17 @@ EpochMillis = Annotated[Int64, AvroLogicalType("timestamp-millis")]
 class _Struct(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
     # Mutable: the engine edits a copy while deciding. Defaults are left out of the encoding
     # (smaller records); decoding puts them back. Not tracked by the cyclic garbage collector
-    # (gc=False): a state holds only scalars, strings, and lists and dicts of them or of other
+    # (gc=False): a state holds only scalars, strings, and tuples and dicts of them or of other
     # state parts, so it can never be part of a reference cycle, and a worker's cache holds
     # tens of thousands of states that the collector would otherwise walk again and again.
+    # Sequences are tuples, not lists, for the same reason: CPython tracks every list, and
+    # untracks a tuple of untracked items.
     pass
+
+
+def appended(items: tuple[T, ...], item: T, limit: int) -> tuple[T, ...]:
+    """``items`` with ``item`` at the end, keeping the last ``limit`` (a bounded list)."""
+    return (*items[max(0, len(items) + 1 - limit) :], item)
 
 
 def as_plain(value: msgspec.Struct) -> dict[str, Any]:
@@ -66,7 +74,7 @@ def as_plain(value: msgspec.Struct) -> dict[str, Any]:
 def _plain(value: Any) -> Any:
     if isinstance(value, msgspec.Struct):
         return as_plain(value)
-    if isinstance(value, tuple | list):
+    if isinstance(value, tuple):
         return [_plain(v) for v in value]
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}

@@ -20,7 +20,7 @@ from processors.engine.decision import (
     Rejection,
     TimerRef,
 )
-from processors.engine.state import MAX_SEEN_EVENT_IDS, WorkflowState
+from processors.engine.state import MAX_SEEN_EVENT_IDS, WorkflowState, appended
 from processors.engine.work import Work
 from processors.events import Envelope, TimerFiredPayloadV1, TimerFiredV1, decode
 from workflows import DefinitionRegistry
@@ -128,8 +128,9 @@ def expire_on(
     if work.state.started:
         reason = reasons.PREREQUISITE_TIMEOUT
         detail = f"{held.event_type} was not accepted by state {work.state.status!r} in time"
-        ids_seen = work.state.seen_event_ids  # the expiry itself, once
-        work.state.seen_event_ids = (*ids_seen[1 - MAX_SEEN_EVENT_IDS :], event.event_id)
+        work.state.seen_event_ids = appended(  # the expiry itself, once
+            work.state.seen_event_ids, event.event_id, MAX_SEEN_EVENT_IDS
+        )
     else:
         reason = reasons.ORPHAN_EVENT
         detail = f"{held.event_type} arrived for a workflow that never started"

@@ -20,7 +20,7 @@ from processors.engine.records import (
     StepCommand,
     WorkflowNotice,
 )
-from processors.engine.state import MAX_SEEN_EVENT_IDS, HeldEvent, WorkflowState
+from processors.engine.state import MAX_SEEN_EVENT_IDS, HeldEvent, WorkflowState, appended
 from processors.events import Envelope, StepCompletedPayloadV2, StepFailedPayloadV2
 from workflows import WorkflowDefinition
 
@@ -61,7 +61,7 @@ class Work:
         replay of another topic would not reproduce)."""
         seen = self.state.seen_event_ids
         if self.event.event_id not in seen:
-            self.state.seen_event_ids = (*seen[1 - MAX_SEEN_EVENT_IDS :], self.event.event_id)
+            self.state.seen_event_ids = appended(seen, self.event.event_id, MAX_SEEN_EVENT_IDS)
         self.state.last_event_id = self.event.event_id
         self.state.updated_at = self.now_ms
 

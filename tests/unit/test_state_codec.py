@@ -19,6 +19,7 @@ from processors.engine.state import (
     StepError,
     WorkflowTimer,
     WorkflowUsage,
+    appended,
 )
 from processors.events import default_registry, encode_record
 from tests.unit.test_events_models import check_struct
@@ -173,3 +174,10 @@ def test_clone_shares_nothing_mutable() -> None:
     copy.step_calls[0].input["a"] = "changed"
     copy.history = ()
     assert state.step_calls[0].input == {"a": "b"} and state.history
+
+
+def test_appended_keeps_the_last_limit_items() -> None:
+    assert appended((), "a", 3) == ("a",)
+    assert appended(("a", "b"), "c", 3) == ("a", "b", "c")
+    assert appended(("a", "b", "c"), "d", 3) == ("b", "c", "d")
+    assert appended(("a", "b", "c", "d", "e"), "f", 3) == ("d", "e", "f")
