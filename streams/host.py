@@ -27,6 +27,7 @@ from processors.contract import Emit, Processor, Record
 from processors.deployment import Deployment, UnknownRoleError
 from processors.roles import QUARANTINE_ROLE
 from streams import clients
+from streams.batching import BatchSizer
 from streams.checkpoint import Checkpoint
 from streams.commit_flow import CommitFlow
 from streams.committer import AtLeastOnceCommitter, Committer, ExactlyOnceCommitter
@@ -94,6 +95,7 @@ class StreamHost:
             else None
         )
         self._assigned: dict[int, set[str]] = {}
+        self._batches = BatchSizer(settings.batch_size, settings.batch_max_ms / 1000)
         self._flow: CommitFlow | None = None
         self._stop = False
         self._failed_checkpoints = 0
@@ -187,10 +189,11 @@ class StreamHost:
 
     # -- the loop -----------------------------------------------------------------------
     def _poll_batch(self) -> list[Any]:
-        """What is queued now, up to a batch; when nothing is, wait (50 ms at most) for the
-        first record only. ``consume(n, timeout)`` would wait out its whole timeout for a batch
-        that is not full, adding up to 50 ms to every record's latency below full load."""
-        consumer, size = self._consumer, self.settings.batch_size
+        """What is queued now, up to a batch (:class:`~streams.batching.BatchSizer`); when
+        nothing is, wait (50 ms at most) for the first record only. ``consume(n, timeout)``
+        would wait out its whole timeout for a batch that is not full, adding up to 50 ms to
+        every record's latency below full load."""
+        consumer, size = self._consumer, self._batches.size
         msgs: list[Any] = consumer.consume(size, timeout=0)
         if msgs:
             return msgs
@@ -212,8 +215,10 @@ class StreamHost:
         try:
             if not msgs:  # caught up: nothing better to do than finish the commit in flight
                 self._report_commits(flow.settle(wait=True))
-            full = len(msgs) >= self.settings.batch_size
+            full = len(msgs) >= self._batches.size
+            started = time.perf_counter()
             processed = self._process_batch(msgs, now_ms, full)
+            self._batches.observe(processed, time.perf_counter() - started)
             self._punctuate(now_ms)
             self._report_commits(flow.settle(wait=False))
             if flow.due(caught_up=not full, full=full):

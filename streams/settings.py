@@ -88,6 +88,9 @@ class HostSettings(BaseSettings):
     commit_latency_ms: int = Field(default=20, ge=1)
     commit_min_gap_ms: int = Field(default=10, ge=0)
     batch_size: int = Field(default=2000, ge=1)
+    # A batch is also sized to take about this long, at the measured time per record
+    # (streams.batching): timers fire and figures report between batches. 0: by count alone.
+    batch_max_ms: int = Field(default=100, ge=0)
     transaction_timeout_ms: int = Field(default=15000, ge=1000)
     session_timeout_ms: int = Field(default=10000, ge=1000)
     stats_interval_s: float = Field(default=10.0, gt=0)

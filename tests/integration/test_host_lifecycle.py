@@ -61,6 +61,25 @@ def test_should_commit_and_leave_group_within_seconds_on_sigterm(
     assert "host stopped" in w.log()
 
 
+def test_should_size_batches_by_processing_time_when_a_time_budget_is_set(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    # 5,000 queued records come in 4 batches by count alone (measured); with a 1 ms budget,
+    # after the first batch each holds what fits in 1 ms at the measured time per record (the
+    # counter takes 5-30 µs, so 30-200 records).
+    topics = CounterTopics.make(kafka_bootstrap, topic_prefix)
+    produce(kafka_bootstrap, topics.input, counter_records(5_000, keys=100))
+    w = counter_worker(
+        kafka_bootstrap, topics, tmp_path, "w", extra_env={"AGENTFLOW_BATCH_MAX_MS": "1"}
+    )
+    w.wait_for(lambda s: s.get("records", 0) == 5_000)
+    assert w.stop(timeout=10) == 0
+    st = w.stats()
+    assert st["records"] == 5_000
+    assert st["batches"] >= 20, st
+    assert len(read_committed(kafka_bootstrap, topics.output, 5_000)) == 5_000
+
+
 def test_should_stop_with_one_clear_line_when_input_topic_is_missing(
     kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
 ) -> None:
