@@ -9,7 +9,9 @@ entry whose timer or held event is gone (cancelled, fired, released) is simply d
 from __future__ import annotations
 
 import json
-from typing import Any, TypeGuard
+from typing import Any, Final, TypeGuard
+
+import msgspec
 
 from processors import reasons
 from processors.engine import ids
@@ -29,17 +31,34 @@ from workflows import DefinitionRegistry
 HOLD = "hold"
 
 
+#: The format byte of a ``timers`` value: a msgpack map follows (as in the workflows table).
+TIMER_FORMAT_MSGPACK: Final = 1
+_TIMER_PREFIX: Final = bytes([TIMER_FORMAT_MSGPACK])
+_TIMER_ENCODER: Final = msgspec.msgpack.Encoder()
+_TIMER_DECODER: Final = msgspec.msgpack.Decoder(TimerRef)
+
+
 class TimerRefCodec:
-    """Table codec of ``timers``: a :class:`TimerRef` as compact, sorted JSON."""
+    """Table codec of ``timers``: a format byte, then the :class:`TimerRef` as a msgpack map.
+
+    A value written before the format byte existed (compact JSON, which starts with ``{``)
+    decodes too, so a store or changelog from an older worker needs no migration step.
+    """
 
     def encode(self, value: TimerRef) -> bytes:
-        return json.dumps(value.to_json(), separators=(",", ":"), sort_keys=True).encode()
+        return _TIMER_PREFIX + _TIMER_ENCODER.encode(value)
 
     def decode(self, data: bytes) -> TimerRef:
-        doc: Any = json.loads(data)
-        if not isinstance(doc, dict):
-            raise ValueError("a timer index entry is a JSON object")
-        return TimerRef.from_json(doc)
+        head = data[0] if data else None
+        if head == TIMER_FORMAT_MSGPACK:
+            try:
+                return _TIMER_DECODER.decode(memoryview(data)[1:])
+            except msgspec.ValidationError as exc:
+                raise ValueError(f"invalid timer index entry: {exc}") from None
+        if head == ord("{"):
+            doc: Any = json.loads(data)
+            return TimerRef.from_json(doc)
+        raise ValueError(f"unknown timer index format {head!r}")
 
 
 def timer_event(state: WorkflowState, ref: TimerRef) -> TimerFiredV1 | None:
