@@ -43,6 +43,7 @@ class PipelineBench:
         self.agentflow_extra: dict[str, Any] = {}
         self.max_rate = 0.0
         self.latency_workflows = 0
+        self.latency_worker_stats: dict[str, Any] = {}
 
     # -- orchestration ------------------------------------------------------------------
     def run(self, *, compare: bool = True, latency: bool = True, scale: bool = True) -> None:
@@ -193,7 +194,8 @@ class PipelineBench:
         )
         events = list(self.workload.lifecycles(first, workflows, m, stagger=LATENCY_STAGGER))
         self.latency_workflows = workflows
-        return paced_latency(
+        before = worker.stats()
+        result = paced_latency(
             cfg.bootstrap,
             topics["ingress"],
             topics["audit"],
@@ -203,6 +205,9 @@ class PipelineBench:
             self.progress,
             worker.cpu_seconds,
         )
+        self.latency_worker_stats = stats_delta(before, worker.stats())
+        self.progress(f"latency: worker {self.latency_worker_stats}")
+        return result
 
     # -- figures --------------------------------------------------------------------------
     def document(self) -> dict[str, Any]:
@@ -239,6 +244,7 @@ class PipelineBench:
             if self.max_rate
             else None,
             "measured_to": "audit record visible to a read_committed consumer",
+            "worker_stats": self.latency_worker_stats,
             "settings": {
                 **self._common_settings(),
                 "workflows": self.latency_workflows,
@@ -267,3 +273,24 @@ class PipelineBench:
     @property
     def scale_event_sizes(self) -> dict[str, float]:
         return self.scale.scale_event_sizes
+
+
+def stats_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """What a worker did between two readings of its stats file: batches, their mean size,
+    commits and their mean duration (empty if either reading is missing)."""
+    if not before or not after:
+        return {}
+    records = after["records"] - before["records"]
+    batches = after["batches"] - before["batches"]
+    commits = after["commits"] - before["commits"]
+    commit_ms = (
+        after["commit_ms_avg"] * after["commits"] - before["commit_ms_avg"] * before["commits"]
+    )
+    return {
+        "records": records,
+        "batches": batches,
+        "avg_batch_size": round(records / batches, 1) if batches else 0,
+        "commits": commits,
+        "records_per_commit": round(records / commits, 1) if commits else 0,
+        "commit_ms_avg": round(commit_ms / commits, 2) if commits else 0,
+    }

@@ -36,6 +36,8 @@ def host_environ(
         "AGENTFLOW_WORKER_ID": worker_id,
         "AGENTFLOW_DATA_DIR": str(data_dir),
         "AGENTFLOW_STATS_FILE": str(data_dir / "stats.json"),
+        # Every second, so that the bench's readings of it bracket a run closely.
+        "AGENTFLOW_STATS_INTERVAL_S": "1",
         "AGENTFLOW_BATCH_SIZE": str(batch_size),
         "AGENTFLOW_COMMIT_INTERVAL_MS": str(commit_interval_ms),
         "AGENTFLOW_PROCESSING_GUARANTEE": "exactly_once",
