@@ -12,15 +12,47 @@ from processors.contract import Record
 from streams.errors import StartupError
 from streams.settings import HostSettings, KafkaSettings
 
+#: Options the worker sets because its guarantees rest on them (exactly once, nothing lost,
+#: Java-compatible routing), or that have a setting of their own: AGENTFLOW_KAFKA_OPTIONS may
+#: not set them. Every other option it sets is tuning, which AGENTFLOW_KAFKA_OPTIONS overrides.
+_RESERVED_OPTIONS: dict[str, str] = {
+    "group.id": "it is AGENTFLOW_APP_ID",
+    "group.instance.id": "it derives from AGENTFLOW_APP_ID and AGENTFLOW_WORKER_ID",
+    "transactional.id": "it derives from AGENTFLOW_APP_ID and AGENTFLOW_WORKER_ID",
+    "transaction.timeout.ms": "set AGENTFLOW_TRANSACTION_TIMEOUT_MS instead",
+    "session.timeout.ms": "set AGENTFLOW_SESSION_TIMEOUT_MS instead",
+    "enable.auto.commit": "offsets commit with each checkpoint",
+    "enable.auto.offset.store": "offsets commit with each checkpoint",
+    "isolation.level": "the worker reads committed records only",
+    "auto.offset.reset": "a new group starts from the earliest record, so nothing is skipped",
+    "enable.idempotence": "exactly-once needs the idempotent producer",
+    "acks": "exactly-once needs acks=all",
+    "partitioner": "keys must land where a Java producer puts them (murmur2)",
+    "enable.partition.eof": "the restore needs to know when it has caught up",
+}
+
 # librdkafka error codes that mean "reached the broker, but could not log in".
 _AUTH_FAILURES = frozenset(
     {KafkaError._AUTHENTICATION, KafkaError._SSL, KafkaError.SASL_AUTHENTICATION_FAILED}
 )
 
 
+def _with_user_options(conf: dict[str, Any], kafka: KafkaSettings) -> dict[str, Any]:
+    """``conf`` with AGENTFLOW_KAFKA_OPTIONS over its tuning; a StartupError if they set an
+    option the worker reserves (:data:`_RESERVED_OPTIONS`)."""
+    reserved = sorted(k for k in kafka.kafka_options if k in _RESERVED_OPTIONS)
+    if reserved:
+        key = reserved[0]
+        raise StartupError(
+            f"AGENTFLOW_KAFKA_OPTIONS sets '{key}', which the worker sets itself: "
+            f"{_RESERVED_OPTIONS[key]}. Remove it from AGENTFLOW_KAFKA_OPTIONS."
+        )
+    return {**conf, **kafka.kafka_options}
+
+
 def consumer_config(kafka: KafkaSettings, host: HostSettings, app_id: str) -> dict[str, Any]:
     """The host's consumer: group ``app_id``, static member ``<app_id>-<worker_id>``."""
-    return {
+    conf = {
         **kafka.client_config(),
         "group.id": app_id,
         "client.id": f"{app_id}-{host.worker_id}",
@@ -43,9 +75,11 @@ def consumer_config(kafka: KafkaSettings, host: HostSettings, app_id: str) -> di
         "queued.min.messages": 20_000,
         "log_level": 3,
     }
+    return _with_user_options(conf, kafka)
 
 
 def producer_config(kafka: KafkaSettings, host: HostSettings, app_id: str) -> dict[str, Any]:
+    """The host's producer: idempotent, acks=all, transactional under exactly-once."""
     conf: dict[str, Any] = {
         **kafka.client_config(),
         "client.id": f"{app_id}-{host.worker_id}",
@@ -74,13 +108,14 @@ def producer_config(kafka: KafkaSettings, host: HostSettings, app_id: str) -> di
         # transaction at once instead of waiting for the transaction timeout.
         conf["transactional.id"] = f"{app_id}-{host.worker_id}"
         conf["transaction.timeout.ms"] = host.transaction_timeout_ms
-    return conf
+    return _with_user_options(conf, kafka)
 
 
 def restore_consumer_config(
     kafka: KafkaSettings, host: HostSettings, app_id: str
 ) -> dict[str, Any]:
-    return {
+    """The restore's consumer: reads changelogs to their end, outside the host's group."""
+    conf = {
         **kafka.client_config(),
         "group.id": f"{app_id}-restore",
         "client.id": f"{app_id}-{host.worker_id}-restore",
@@ -96,6 +131,7 @@ def restore_consumer_config(
         "queued.max.messages.kbytes": 16384,
         "log_level": 3,
     }
+    return _with_user_options(conf, kafka)
 
 
 def check_topics(

@@ -43,7 +43,9 @@ class KafkaSettings(BaseSettings):
     ssl_certificate_location: str | None = None
     ssl_key_location: str | None = None
     ssl_key_password: SecretStr | None = None
-    # Any other librdkafka option, as JSON: AGENTFLOW_KAFKA_OPTIONS='{"client.rack": "a"}'.
+    # Any other librdkafka option, as JSON: AGENTFLOW_KAFKA_OPTIONS='{"client.rack": "a"}'. They
+    # override the worker's tuning (linger.ms, fetch.wait.max.ms...), but not the options its
+    # guarantees rest on (streams.clients refuses those at start-up).
     kafka_options: dict[str, str] = Field(default_factory=dict)
 
     @property

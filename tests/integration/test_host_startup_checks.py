@@ -86,6 +86,22 @@ def test_worker_names_the_missing_quarantine_topic_instead_of_wedging(
     assert "Traceback" not in done.stderr
 
 
+def test_worker_refuses_a_kafka_option_its_guarantees_rest_on_with_one_line(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    app_id = f"ctr{uuid.uuid4().hex[:6]}"
+    env = _env(kafka_bootstrap, topic_prefix, app_id, tmp_path)
+    created = run_cli("topics", "ensure", "--processor", COUNTER, *_roles(topic_prefix), env=env)
+    assert created.returncode == 0, created.stderr
+    env["AGENTFLOW_KAFKA_OPTIONS"] = json.dumps({"isolation.level": "read_uncommitted"})
+    done = run_cli("worker", "--processor", COUNTER, *_roles(topic_prefix), env=env, timeout=60)
+    assert done.returncode == 2, done.stderr
+    [line] = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert "AGENTFLOW_KAFKA_OPTIONS sets 'isolation.level'" in line
+    assert "Remove it from AGENTFLOW_KAFKA_OPTIONS" in line
+    assert "Traceback" not in done.stderr
+
+
 def test_worker_stops_with_one_line_when_every_checkpoint_fails(
     kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
 ) -> None:
