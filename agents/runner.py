@@ -435,7 +435,13 @@ class StepRunner:
         self._reset(list(self._owned))
         assigned = self._assignment()
         if assigned:
-            for tp in self._consumer.committed(assigned, timeout=30):
+            try:
+                committed = self._consumer.committed(assigned, timeout=30)
+            except KafkaException as exc:  # the broker is away: start the clients again
+                raise ConsumerFailed(
+                    f"cannot read the committed offsets: {exc.args[0].str()}"
+                ) from None
+            for tp in committed:
                 offset = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
                 self._consumer.seek(TP(tp.topic, tp.partition, offset))
 

@@ -16,7 +16,7 @@ from typing import Protocol
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
-from streams.errors import StartupError
+from streams.errors import StartupError, start_again
 
 log = logging.getLogger("agentflow.host")
 
@@ -80,9 +80,14 @@ class ExactlyOnceCommitter:
                 dead = True
         if dead:
             # Fenced (a newer epoch exists, e.g. the coordinator timed our transaction out
-            # while we were paused): this producer is dead. Start a new one.
+            # while we were paused), or its transaction timed out while the broker was away:
+            # this producer is dead. Start a new one, asking again while the broker is still
+            # away: mid-run that is an outage to ride out, not a misconfiguration.
             log.warning("producer fenced; starting a new one")
-            self.producer = self._new_producer()
+            start_again(self._replace_producer)
+
+    def _replace_producer(self) -> None:
+        self.producer = self._new_producer()
 
 
 class AtLeastOnceCommitter:

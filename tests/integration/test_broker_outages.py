@@ -43,6 +43,12 @@ def test_the_worker_and_runner_ride_out_a_restart_and_a_minute_long_outage(
             },
         ) as runner,  # fmt: skip
     ):
+        # Both in their groups before anything is sent: the first outage is aimed at a share of
+        # the decisions, and a process still starting when the broker goes down (the runner
+        # imports its model SDKs for seconds on a loaded machine) rightly stops with "cannot
+        # reach Kafka" instead of riding the outage out.
+        for proc in (worker, runner):
+            proc.wait_for(lambda st: bool(st.get("assigned_partitions")), timeout=120)
         run = EngineRun(dep, plans, step_thread=False)
         try:
             run.send(plans)
