@@ -34,7 +34,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException
+from confluent_kafka import Consumer, KafkaError, KafkaException
 from confluent_kafka import TopicPartition as TP
 
 from agents.executor import StepExecutor, StepOutcome
@@ -433,17 +433,7 @@ class StepRunner:
         self._txn_open = False
         self._tally.reset()
         self._reset(list(self._owned))
-        assigned = self._assignment()
-        if assigned:
-            try:
-                committed = self._consumer.committed(assigned, timeout=30)
-            except KafkaException as exc:  # the broker is away: start the clients again
-                raise ConsumerFailed(
-                    f"cannot read the committed offsets: {exc.args[0].str()}"
-                ) from None
-            for tp in committed:
-                offset = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
-                self._consumer.seek(TP(tp.topic, tp.partition, offset))
+        clients.rewind_to_committed(self._consumer, self._assignment())
 
     def _reset(self, partitions: list[int]) -> None:
         """Cancel and forget the work of ``partitions``; their stores drop uncommitted writes."""

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from processors.contract import Record
-from streams.errors import StartupError
+from streams.errors import ConsumerFailed, StartupError
 from streams.settings import HostSettings, KafkaSettings
 
 #: Options the worker sets because its guarantees rest on them (exactly once, nothing lost,
@@ -188,3 +188,18 @@ def record_of(msg: Any, role: str) -> Record:
     (The host builds its records inline: it is the per-event hot path.)"""
     return Record(role, msg.partition(), msg.offset(), msg.key(), msg.value(),
                   tuple(msg.headers() or ()), msg.timestamp()[1])  # fmt: skip
+
+
+def rewind_to_committed(consumer: Consumer, assigned: list[TopicPartition]) -> None:
+    """Seek each of ``assigned`` back to its committed offset (the beginning if it has none),
+    after an abort. If the broker cannot say, :class:`ConsumerFailed`: the host or runner
+    starts its clients again and waits the outage out."""
+    if not assigned:
+        return
+    try:
+        committed = consumer.committed(assigned, timeout=30)
+    except KafkaException as exc:
+        raise ConsumerFailed(f"cannot read the committed offsets: {exc.args[0].str()}") from None
+    for tp in committed:
+        offset = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
+        consumer.seek(TopicPartition(tp.topic, tp.partition, offset))

@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException
+from confluent_kafka import Consumer, KafkaError, KafkaException
 from confluent_kafka import TopicPartition as TP
 
 from processors.contract import Emit, Processor, Record
@@ -343,17 +343,7 @@ class StreamHost:
 
     def _rewind(self) -> None:
         assigned = [TP(t, p) for p, topics in self._assigned.items() for t in topics]
-        if not assigned:
-            return
-        try:
-            committed = self._consumer.committed(assigned, timeout=30)
-        except KafkaException as exc:  # the broker is away: start the clients again
-            raise ConsumerFailed(
-                f"cannot read the committed offsets: {exc.args[0].str()}"
-            ) from None
-        for tp in committed:
-            offset = tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
-            self._consumer.seek(TP(tp.topic, tp.partition, offset))
+        clients.rewind_to_committed(self._consumer, assigned)
 
     def _on_consume_error(self, err: KafkaError) -> None:
         if consumer_failed(err):
