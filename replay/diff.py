@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
+from msgspec.structs import replace
+
 from processors.engine import AuditRecord
 
 Verdict = Literal["identical", "changed", "new", "missing"]
@@ -123,7 +125,7 @@ def same_decision(recorded: bytes | None, replayed: bytes | None) -> bool:
     if recorded is None or replayed is None:
         return False
     was, now = AuditRecord.decode(recorded), AuditRecord.decode(replayed)
-    return was.model_copy(update={"usage": None}) == now.model_copy(update={"usage": None})
+    return replace(was, usage=None) == replace(now, usage=None)
 
 
 def usage_totals(audits: Iterable[bytes]) -> dict[str, Any]:

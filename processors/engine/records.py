@@ -1,27 +1,24 @@
 """The records the engine writes besides state: step commands, audit records, notices.
 
-Each model mirrors its ``avro_schemas/internal/*.avsc`` file field for field and type for type
-(a unit test keeps them equal) and is written with :func:`processors.events.encode_model`
-(Avro single-object encoding), so consumers decode any of them with
-:func:`processors.events.decode_record`.
+Each is a frozen msgspec Struct that mirrors its ``avro_schemas/internal/*.avsc`` file field
+for field and type for type (a unit test keeps them equal), and is written with
+:func:`processors.events.encode_model` (Avro single-object encoding), so consumers decode any
+of them with :func:`processors.events.decode_record`.
+
+Structs, not pydantic models: the engine builds several per event, and a Struct is built in
+~0.2 us against ~2 us. Building does not check types (mypy-strict code builds them); decoding
+does, ranges and literals included (:func:`processors.events.decode_model`).
 """
 
 from __future__ import annotations
 
 from typing import Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+import msgspec
 
 from processors.engine import ids
-from processors.events import (
-    CONTENT_TYPE_AVRO,
-    HEADER_CONTENT_TYPE,
-    EpochMillis,
-    Int32,
-    Int64,
-    decode_model,
-    encode_model,
-)
+from processors.engine.state import EpochMillis, Int32, Int64
+from processors.events import CONTENT_TYPE_AVRO, HEADER_CONTENT_TYPE, decode_model, encode_model
 
 STEP_COMMAND: Final = "agentflow.internal.StepCommand"
 AUDIT_RECORD: Final = "agentflow.internal.AuditRecord"
@@ -46,11 +43,13 @@ DecisionKind = Literal[
 """
 
 
-class _Record(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class _Record(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True, gc=False):
+    # Not tracked by the cyclic garbage collector (gc=False): a record holds only scalars,
+    # strings, and tuples and dicts of them or of other records, so it cannot be in a cycle.
+    pass
 
 
-class StepCommand(_Record):
+class StepCommand(_Record, kw_only=True, frozen=True):
     """A command for a step worker. ``command_id`` is the idempotency key the worker echoes in
     ``step.completed``/``step.failed``; ``input`` is a scoped view of the causing event and
     the workflow (``event.*``, ``context.*``, ``result.<step>``, ``state``)."""
@@ -89,14 +88,14 @@ class StepCommand(_Record):
         )
 
 
-class AuditTransition(_Record):
+class AuditTransition(_Record, kw_only=True, frozen=True):
     trigger: str
     from_state: str | None = None
     to_state: str
     step: str | None = None
 
 
-class AuditChange(_Record):
+class AuditChange(_Record, kw_only=True, frozen=True):
     """One field a reviewer changed."""
 
     field: str
@@ -104,17 +103,17 @@ class AuditChange(_Record):
     new_value: str | None = None
 
 
-class AuditApproval(_Record):
+class AuditApproval(_Record, kw_only=True, frozen=True):
     """The approval an answer decided on: the proposal as shown, and the reviewer's changes
     (the approved version is the proposal with them)."""
 
     approval_id: str
-    proposal: dict[str, str] = Field(default_factory=dict)
-    changes: tuple[AuditChange, ...] = Field(default_factory=tuple)
+    proposal: dict[str, str] = msgspec.field(default_factory=dict)
+    changes: tuple[AuditChange, ...] = ()
     proposal_hash: str | None = None
 
 
-class AuditUsage(_Record):
+class AuditUsage(_Record, kw_only=True, frozen=True):
     """What a step result says its step cost (``step.completed`` v2's ``usage``), as audited."""
 
     model: str
@@ -124,7 +123,7 @@ class AuditUsage(_Record):
     cost_usd: str | None = None
 
 
-class AuditRecord(_Record):
+class AuditRecord(_Record, kw_only=True, frozen=True):
     """One per decision; complete and deterministic so a replay can diff them."""
 
     audit_id: str
@@ -140,8 +139,8 @@ class AuditRecord(_Record):
     status_before: str | None = None
     status_after: str | None = None
     transition: AuditTransition | None = None
-    commands: tuple[str, ...] = Field(default_factory=tuple)
-    emitted_ids: tuple[str, ...] = Field(default_factory=tuple)
+    commands: tuple[str, ...] = ()
+    emitted_ids: tuple[str, ...] = ()
     rejection_reason: str | None = None
     rejection_detail: str | None = None
     #: For a decision on a step result: what the step said it cost (v2).
@@ -161,7 +160,7 @@ class AuditRecord(_Record):
 NoticeKind = Literal["workflow.completed", "workflow.failed"]
 
 
-class WorkflowNotice(_Record):
+class WorkflowNotice(_Record, kw_only=True, frozen=True):
     """Emitted to ``outputs`` when a workflow reaches a terminal state: ``workflow.failed``
     for the definition's failed state, ``workflow.completed`` for any other."""
 

@@ -135,5 +135,5 @@ def _result_usage(event: Envelope) -> AuditUsage | None:
     """What a step result (v2) says its step cost; None for any other event."""
     payload = getattr(event, "payload", None)  # Envelope itself declares no payload
     if isinstance(payload, StepCompletedPayloadV2 | StepFailedPayloadV2) and payload.usage:
-        return AuditUsage.model_validate(payload.usage.model_dump())
+        return AuditUsage(**payload.usage.model_dump())
     return None

@@ -14,8 +14,9 @@ import json
 from collections.abc import Mapping
 from typing import Any, Final, TypeVar
 
+import msgspec
 from fastavro.validation import validate
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from processors import reasons
 from processors.events.avrogen import Writer
@@ -27,7 +28,7 @@ from processors.events.headers import CONTENT_TYPE_AVRO, CONTENT_TYPE_JSON, medi
 from processors.events.jsonconv import to_datum
 from processors.events.registry import EventRegistry, SchemaEntry, default_registry
 
-M = TypeVar("M", bound=BaseModel)
+S = TypeVar("S", bound=msgspec.Struct)
 
 #: Avro full name of the quarantine record (``avro_schemas/internal/quarantine_record.avsc``).
 QUARANTINE_RECORD: Final = "agentflow.internal.QuarantineRecord"
@@ -211,14 +212,14 @@ def _upgrade(latest: SchemaEntry, datum: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def encode_model(
-    schema_name: str, model: BaseModel, *, registry: EventRegistry | None = None
+    schema_name: str, model: msgspec.Struct, *, registry: EventRegistry | None = None
 ) -> bytes:
-    """Single-object encode a validated internal model (state, audit record, step command...).
+    """Single-object encode an internal record held as a Struct (audit record, step command...).
 
-    Unlike :func:`encode_record` the datum is not validated against the schema again: the
-    model's own types (``Int32``, ``Int64``, literals) are the check, and a unit test proves
-    that every internal model agrees with its schema field by field and type by type. The
-    writer still refuses a value of the wrong type.
+    Unlike :func:`encode_record` the datum is not validated against the schema: the Struct's
+    declared types are the check (the code that builds them is mypy-strict), and a unit test
+    proves that every internal Struct agrees with its schema field by field and type by type.
+    The writer still refuses a value of the wrong type.
     """
     entry = (registry or default_registry()).record(schema_name)
     if entry is None:
@@ -227,13 +228,14 @@ def encode_model(
 
 
 def decode_model(
-    data: bytes, schema_name: str, model: type[M], *, registry: EventRegistry | None = None
-) -> M:
-    """Decode a record written with :func:`encode_model` into ``model``.
+    data: bytes, schema_name: str, model: type[S], *, registry: EventRegistry | None = None
+) -> S:
+    """Decode a record written with :func:`encode_model` into the Struct ``model``.
 
-    The model's validation checks the datum (ranges included), so it is not checked against
-    the schema twice. A record of another schema is ``unknown_schema``. One written with an
-    older version of the schema is resolved to the latest first (see :func:`_upgrade`).
+    Conversion to the Struct checks the datum (ranges and literals included), so it is not
+    checked against the schema twice. A record of another schema is ``unknown_schema``. One
+    written with an older version of the schema is resolved to the latest first (see
+    :func:`_upgrade`).
     """
     reg = registry or default_registry()
     entry, datum = _read(data, reg)
@@ -243,6 +245,6 @@ def decode_model(
     if not entry.is_event and latest is not None and latest is not entry:
         datum = _upgrade(latest, datum)
     try:
-        return model.model_validate(datum)
-    except ValidationError as exc:
-        raise EventDecodeError(reasons.SCHEMA_INVALID, validation_detail(exc)) from None
+        return msgspec.convert(datum, model)
+    except msgspec.ValidationError as exc:
+        raise EventDecodeError(reasons.SCHEMA_INVALID, str(exc)[:500]) from None

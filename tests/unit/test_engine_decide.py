@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from agentflow.testing import EventFactory
 from processors.engine import (
     Decision,
@@ -351,7 +353,7 @@ def test_should_ignore_the_answer_to_a_call_cancelled_in_the_same_decision_cycle
 def test_should_refuse_a_result_for_an_unknown_command() -> None:
     flow = Flow()
     cmd = flow.one(flow.f.ticket_created()).commands[0]
-    forged = cmd.model_copy(update={"command_id": "forged"})
+    forged = msgspec.structs.replace(cmd, command_id="forged")
     d = flow.one(flow.f.step_completed(forged, {"outcome": "refund"}))
     assert d.rejection is not None and d.rejection.reason == UNEXPECTED_STEP_RESULT
 

@@ -30,7 +30,7 @@ from processors.quarantine import ORIGIN_HEADER, REASON_HEADER
 from processors.reasons import INVALID_TRANSITION, KEY_MISMATCH, ORPHAN_EVENT, PREREQUISITE_TIMEOUT
 from streams.driver import TestDriver
 from tests.unit.flows import APPROVAL_DEADLINE_MS, engine_registry
-from tests.unit.test_events_models import check_record
+from tests.unit.test_events_models import check_struct
 
 MINUTE = 60_000
 
@@ -189,11 +189,11 @@ def test_should_produce_identical_results_for_identical_inputs() -> None:
     ],
 )
 def test_models_agree_with_their_schemas_field_by_field(schema_name: str, model: type[Any]) -> None:
-    # encode_model trusts the model's own validation (Int32/Int64 bounds, literals) instead of
+    # encode_model trusts the Struct's declared types (Int32/Int64 bounds, literals) instead of
     # validating each datum against the schema again; this agreement is what makes that safe.
     entry = default_registry().record(schema_name)
     assert entry is not None
-    check_record(entry.schema, model, entry, schema_name)
+    check_struct(entry.schema, model, entry, schema_name)
 
 
 def test_should_give_a_held_event_back_with_its_headers_as_they_came_null_values_included() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from processors.engine import AUDIT_RECORD, AuditRecord, StepCommand
 from processors.events import (
     StepCompletedPayloadV2,
@@ -96,4 +98,4 @@ def test_an_audit_record_written_by_v1_still_reads_and_loses_only_its_offset() -
     assert (record.audit_id, record.event_id, record.commands, record.usage) == (
         "a-1", "e-1", ("c-1",), None,
     )  # fmt: skip
-    assert "event_offset" not in record.model_dump()
+    assert "event_offset" not in msgspec.structs.asdict(record)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import io
 from typing import Any
 
+import msgspec
 import pytest
 from fastavro import schemaless_reader, schemaless_writer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import BaseModel
 
 from agentflow.testing import EventFactory, sample_events
 from examples.workflows import example_registry
@@ -155,7 +155,7 @@ def _decisions() -> list[Decision]:
 
 def test_should_write_a_model_as_its_dump_is_written() -> None:
     reg = default_registry()
-    models: list[tuple[str, BaseModel]] = []
+    models: list[tuple[str, msgspec.Struct]] = []
     for d in _decisions():
         models.append((AUDIT_RECORD, d.audit))
         models += [(STEP_COMMAND, c) for c in d.commands]
@@ -165,7 +165,7 @@ def test_should_write_a_model_as_its_dump_is_written() -> None:
     for name, model in models:
         entry = reg.record(name)
         assert entry is not None
-        assert entry.write_model(model) == entry.write(model.model_dump()), name
+        assert entry.write_model(model) == entry.write(msgspec.to_builtins(model)), name
     for event in sample_events():
         entry = reg.event(event.event_type, event.schema_version)
         assert entry is not None

@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from processors.engine import AuditRecord, WorkflowState, decode_step_command
 from processors.events import Envelope, decode
 from processors.quarantine import read_quarantine
@@ -133,7 +135,8 @@ def comparable_state(st: WorkflowState) -> tuple[Any, ...]:
 def comparable_audit(a: AuditRecord) -> tuple[Any, ...]:
     """An audit record without its wall-clock field (a duplicate's audit id hashes the time
     it was decided at, so it goes too)."""
-    dump = a.model_dump(exclude={"decided_at", "event_offset"})
+    dump = msgspec.to_builtins(a)
+    del dump["decided_at"]
     if a.decision == "duplicate":
         dump.pop("audit_id")
     return tuple(sorted((k, repr(v)) for k, v in dump.items()))
