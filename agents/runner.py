@@ -58,14 +58,9 @@ from processors.steps import LEDGER, LEDGER_TABLE, done_key
 from processors.steps.usage import USAGE_ROLE
 from streams import clients
 from streams.checkpoint import Checkpoint
+from streams.commit_thread import CommitThread, CommitWedged
 from streams.committer import ExactlyOnceCommitter
-from streams.errors import (
-    ConsumerFailed,
-    RestartBudget,
-    StartupError,
-    consumer_failed,
-    start_again,
-)
+from streams.errors import ConsumerFailed, RestartBudget, StartupError, consumer_failed, start_again
 from streams.observer import CommitTally, HostObserver, NullObserver
 from streams.produce import produce
 from streams.recovery import Restorer, open_partition_state
@@ -123,6 +118,7 @@ class StepRunner:
         self._tally = CommitTally()
         self.flow = PartitionPause(settings.steps_max_buffered)
         self._stopping = False
+        self._commit_thread = CommitThread("agentflow-step-commit")
         self._last_report = time.monotonic()
         self._restarts = RestartBudget()
 
@@ -238,6 +234,7 @@ class StepRunner:
                 owned.state.close()
             self._owned.clear()
             self._restorer.close()
+            self._commit_thread.close()
             self._checkpoint.committer.producer.flush(10)
             self.observer.on_stop()
 
@@ -406,9 +403,15 @@ class StepRunner:
                 positions[(self.steps_topic, partition)] = position
         try:
             states = {p: owned.state for p, owned in self._owned.items()}
-            result = self._checkpoint.commit(states, positions)
+            result = self._commit_thread.call(self._checkpoint.commit, states, positions)
         except KafkaException as exc:
             self._abort(exc.args[0])
+            return False
+        except CommitWedged as exc:  # its producer is given up, not aborted: the next fences it
+            self._txn_open = False
+            if not self._stopping:
+                raise
+            log.warning("stopping without a last commit (%s)", exc)
             return False
         self._txn_open = False
         for (_, partition), offset in positions.items():

@@ -128,7 +128,6 @@ class Checkpoint:
     def make_durable(self, checkpoint: OpenCheckpoint, timeout_s: float = 30.0) -> None:
         """Steps 3 and 4: offsets and commit, as the guarantee requires."""
         self.committer.commit(checkpoint.positions, timeout_s)
-        self.committer.producer.poll(0)
 
     def finish(self, checkpoint: OpenCheckpoint) -> CommitResult:
         """Step 5: stores, each in one WriteBatch with its changelog offset."""

@@ -14,20 +14,23 @@ yet committed has waited ``commit_latency_ms``; under full load (full batches), 
 waited ``commit_interval_ms``, so that a busy worker spreads a commit's cost over more records.
 
 If a commit fails, the host aborts: both layers are dropped, the held records with them, and
-the consumer goes back to the committed offsets.
+the consumer goes back to the committed offsets. If a commit's calls do not return at all
+(:mod:`streams.commit_thread`), :class:`~streams.commit_thread.CommitWedged` is raised, the
+flight and both layers are forgotten, and the host starts its Kafka clients again.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 
 from streams.checkpoint import Checkpoint, CommitResult, OpenCheckpoint
+from streams.commit_thread import CALL_TIMEOUT_S, WEDGED_AFTER_S, CommitThread, CommitWedged
 from streams.observer import CommitReport, CommitTally
 from streams.produce import produce
 from streams.settings import HostSettings
@@ -40,13 +43,15 @@ _Held = tuple[str, bytes | None, bytes | None, dict[str, Any]]
 class CommitFlow:
     """The open layer of work, the checkpoint in flight, and when the next one starts."""
 
-    def __init__(self, checkpoint: Checkpoint, settings: HostSettings) -> None:
+    def __init__(
+        self, checkpoint: Checkpoint, settings: HostSettings, wedged_after_s: float = WEDGED_AFTER_S
+    ) -> None:
         self.checkpoint = checkpoint
         self._settings = settings
         self._min_gap_s = settings.commit_min_gap_ms / 1000
         self._interval_s = settings.commit_interval_ms / 1000
         self._latency_s = min(settings.commit_latency_ms / 1000, self._interval_s)
-        self._timeout_s = 30.0
+        self._timeout_s = CALL_TIMEOUT_S
         #: Next offset per (topic, partition) processed into the open layer.
         self.offsets: dict[tuple[str, int], int] = {}
         #: What the open layer holds, for the observer's exactly-once counts.
@@ -56,7 +61,7 @@ class CommitFlow:
         self._in_txn = False  # a Kafka transaction is begun for the open layer
         self._held: list[_Held] = []
         self._last_start = 0.0
-        self._executor: ThreadPoolExecutor | None = None
+        self._thread = CommitThread("agentflow-commit", wedged_after_s)
         self._flight: tuple[Future[None], OpenCheckpoint, CommitTally] | None = None
         # The committer thread needs the GIL back each time the client returns to Python,
         # and the processing thread keeps it for CPython's switch interval (5 ms) at a time:
@@ -119,9 +124,7 @@ class CommitFlow:
         self.offsets = {}
         self._open = self._in_txn = False
         self._last_start = time.monotonic()
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(1, thread_name_prefix="agentflow-commit")
-        future = self._executor.submit(self.checkpoint.make_durable, checkpoint, self._timeout_s)
+        future = self._thread.submit(self.checkpoint.make_durable, checkpoint, self._timeout_s)
         self._flight = (future, checkpoint, tally)
 
     def settle(self, wait: bool) -> CommitReport | None:
@@ -134,8 +137,9 @@ class CommitFlow:
             return None
         future, checkpoint, tally = self._flight
         if not wait and not future.done():
+            self._guard(self._thread.check, future)
             return None
-        future.result()  # raises what the commit raised
+        self._guard(self._thread.wait, future)  # raises what the commit raised
         self._flight = None
         result: CommitResult = self.checkpoint.finish(checkpoint)
         report = tally.report(result.seconds, result.changelog_records, result.offsets)
@@ -171,13 +175,24 @@ class CommitFlow:
         if self._flight is None:
             return None, False
         future, checkpoint, tally = self._flight
-        self._flight = None
         try:
-            future.result()
+            self._guard(self._thread.wait, future)
         except KafkaException:
+            self._flight = None
             return None, True
+        self._flight = None
         result = self.checkpoint.finish(checkpoint)
         return tally.report(result.seconds, result.changelog_records, result.offsets), False
+
+    def _guard(self, wait: Callable[[Future[None]], object], future: Future[None]) -> None:
+        """``wait(future)``; if the commit is wedged, forget it and both layers first: the
+        clients are replaced, and what was not committed is redone after the rewind."""
+        try:
+            wait(future)
+        except CommitWedged:
+            self._flight = None
+            self._forget()
+            raise
 
     def _forget(self) -> None:
         self._open = self._in_txn = False
@@ -198,6 +213,4 @@ class CommitFlow:
         return report
 
     def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-            self._executor = None
+        self._thread.close()

@@ -64,12 +64,16 @@ class ExactlyOnceCommitter:
         self.producer.begin_transaction()
 
     def commit(self, positions: list[TopicPartition], timeout_s: float) -> None:
+        # One producer throughout: if these calls wedge (streams.commit_thread), the producer
+        # is replaced while this thread still waits in them, and it must never reach the new one.
+        producer = self.producer
         if positions:
-            self.producer.send_offsets_to_transaction(
+            producer.send_offsets_to_transaction(
                 positions, self._consumer.consumer_group_metadata(), timeout_s
             )
         # Step 4: commit (this flushes the producer and serves delivery callbacks).
-        self.producer.commit_transaction(timeout_s)
+        producer.commit_transaction(timeout_s)
+        producer.poll(0)
 
     def abort(self, error: KafkaError) -> None:
         dead = error.fatal()

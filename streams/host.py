@@ -174,7 +174,11 @@ class StreamHost:
     def _shutdown(self) -> None:
         try:
             if self._flow is not None:
-                self._commit()
+                try:
+                    self._commit()
+                except ConsumerFailed as exc:  # a wedged commit: stop without it
+                    log.warning("stopping without a last commit (%s); the next start redoes "
+                                "what it held", exc)  # fmt: skip
             with contextlib.suppress(RuntimeError):  # closed already by a failed restart
                 self._consumer.close()  # revokes, committing nothing new
         finally:
