@@ -177,10 +177,17 @@ class Worker:
             raise AssertionError(f"worker still running after {timeout} s\n{self.log()}") from None
 
     def stop(self, timeout: float = 20.0) -> int:
+        """SIGTERM, then its exit code; a worker that does not stop in ``timeout`` is killed
+        (so it cannot outlive the test) and the test fails."""
         assert self.proc is not None
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+            raise AssertionError(f"worker ignored SIGTERM for {timeout} s\n{self.log()}") from None
 
     def log(self) -> str:
         try:
