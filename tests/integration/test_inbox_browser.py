@@ -19,9 +19,12 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.wait import WebDriverWait
 
 from edge.reviewers import hash_password, token_digest
 from tests.integration.enginekit.deployment import EngineDeployment
@@ -65,6 +68,20 @@ def _sign_in(browser: WebDriver, url: str, reviewer: str, password: str) -> None
     browser.find_element(By.NAME, "reviewer").send_keys(reviewer)
     browser.find_element(By.NAME, "password").send_keys(password)
     browser.find_element(By.ID, "sign-in").click()
+    # The click returns before the POST is answered (argon2 takes a while on a busy machine):
+    # wait for the inbox it redirects to, or the next page load races the session cookie.
+    _await_element(browser, By.ID, "reviewer")  # shown on every signed-in page
+
+
+def _await_element(browser: WebDriver, by: str, value: str, timeout: float = 30) -> None:
+    """Wait for an element on the page a form submit leads to; fail with that page's text."""
+    try:
+        WebDriverWait(browser, timeout).until(
+            expected_conditions.visibility_of_element_located((by, value))
+        )
+    except TimeoutException:
+        pytest.fail(f"no {value!r} within {timeout}s on {browser.current_url}:\n"
+                    f"{browser.find_element(By.TAG_NAME, 'body').text}")  # fmt: skip
 
 
 def _rows(browser: WebDriver, url: str, want: int, timeout: float = 30) -> list[str]:
@@ -123,7 +140,7 @@ def test_a_reviewer_edits_and_approves_in_the_browser_and_sees_only_their_tenant
         browser.find_element(By.ID, "comment").send_keys("Shipping is not refundable.")
         _keep(browser, "inbox-detail.png")
         browser.find_element(By.ID, "approve").click()
-        assert browser.find_element(By.ID, "sent").is_displayed()
+        _await_element(browser, By.ID, "sent")  # the POST publishes to Kafka before it answers
 
         run.wait(lambda r: acme.workflow_id in r.finished, timeout=120, what="the refund")
         assert run.finished[acme.workflow_id] == "resolved"
