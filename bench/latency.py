@@ -35,15 +35,19 @@ class LatencyResult:
     events: int
     received: int
     latencies_ms: list[float] = field(default_factory=list, repr=False)
+    #: Of each latency, the part after the worker's audit record was appended to the log
+    #: (LogAppendTime), until a read_committed consumer saw it: the transaction's commit.
+    committing_ms: list[float] = field(default_factory=list, repr=False)
     producer_linger_ms: int = 5
     # CPU seconds the worker used per second while the events were offered (1.0 = one core).
     worker_cpu_utilisation: float | None = None
     load_average: tuple[float, float] = (0.0, 0.0)  # 1-minute, before and after
 
-    def percentile(self, q: float) -> float | None:
-        if not self.latencies_ms:
+    def percentile(self, q: float, of: list[float] | None = None) -> float | None:
+        values = self.latencies_ms if of is None else of
+        if not values:
             return None
-        ordered = sorted(self.latencies_ms)
+        ordered = sorted(values)
         i = min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))
         return round(ordered[i], 2)
 
@@ -61,6 +65,8 @@ class LatencyResult:
             "mean_ms": round(sum(self.latencies_ms) / len(self.latencies_ms), 2)
             if self.latencies_ms
             else None,
+            "committing_p50_ms": self.percentile(0.50, self.committing_ms),
+            "committing_p99_ms": self.percentile(0.99, self.committing_ms),
             "producer_linger_ms": self.producer_linger_ms,
             "worker_cpu_utilisation": round(self.worker_cpu_utilisation, 2)
             if self.worker_cpu_utilisation is not None
@@ -73,7 +79,8 @@ def _watch_audit(
     bootstrap: str, topic: str, start: dict[int, int], stop: Any, ready: Any, out: Any
 ) -> None:
     """Child process: read audit records (read_committed) from ``start``; send back when each
-    event id was first seen (``time.monotonic()``, one clock for every process on Linux)."""
+    event id was first seen (``time.monotonic()``, one clock for every process on Linux) and
+    the wall-clock lag from its audit record's append (LogAppendTime) to that moment."""
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -85,7 +92,7 @@ def _watch_audit(
         }
     )
     consumer.assign([TopicPartition(topic, p, o) for p, o in start.items()])
-    seen: dict[str, float] = {}
+    seen: dict[str, tuple[float, float]] = {}
     ready.set()
     try:
         while not stop.is_set():
@@ -94,10 +101,11 @@ def _watch_audit(
             msgs = consumer.consume(1000, timeout=0) or [
                 m for m in [consumer.poll(0.05)] if m is not None
             ]
-            now = time.monotonic()
+            now, wall_ms = time.monotonic(), time.time() * 1000
             for msg in msgs:
                 if msg.error() is None:
-                    seen.setdefault(audit_datum(msg.value())["event_id"], now)
+                    appended_ago_ms = wall_ms - msg.timestamp()[1]
+                    seen.setdefault(audit_datum(msg.value())["event_id"], (now, appended_ago_ms))
     finally:
         consumer.close()
         out.put(seen)
@@ -115,13 +123,13 @@ class AuditWatcher:
             args=(bootstrap, topic, start, self._stop, self._ready, self._out),
             daemon=True,
         )
-        self.seen: dict[str, float] = {}
+        self.seen: dict[str, tuple[float, float]] = {}
 
     def start(self) -> None:
         self._proc.start()
         self._ready.wait(30)
 
-    def finish(self) -> dict[str, float]:
+    def finish(self) -> dict[str, tuple[float, float]]:
         self._stop.set()
         self.seen = self._out.get(timeout=60)
         self._proc.join(10)
@@ -165,11 +173,17 @@ def paced_latency(
     cpu1 = cpu_seconds()
     time.sleep(min(30.0, 3.0 + len(events) / rate / 2))  # the tail
     watcher.finish()
-    latencies = [1000 * (watcher.seen[e] - t) for e, t in sent.items() if e in watcher.seen]
+    seen = watcher.seen
+    latencies = [1000 * (seen[e][0] - t) for e, t in sent.items() if e in seen]
+    # The part from the audit record's append (in the open transaction) to its visibility.
+    committing = [seen[e][1] for e in sent if e in seen]
     if os.environ.get("BENCH_LATENCY_DUMP"):
         Path(os.environ["BENCH_LATENCY_DUMP"]).write_text(
             json.dumps(
-                [(round(t - started, 4), watcher.seen.get(e, -1) - t) for e, t in sent.items()]
+                [
+                    (round(t - started, 4), seen[e][0] - t if e in seen else -1)
+                    for e, t in sent.items()
+                ]
             )
         )
     result = LatencyResult(
@@ -179,6 +193,7 @@ def paced_latency(
         events=len(events),
         received=len(latencies),
         latencies_ms=latencies,
+        committing_ms=committing,
         producer_linger_ms=linger,
         worker_cpu_utilisation=(cpu1 - cpu0) / produced_s
         if cpu0 is not None and cpu1 is not None
