@@ -44,9 +44,15 @@ class CommitFlow:
     """The open layer of work, the checkpoint in flight, and when the next one starts."""
 
     def __init__(
-        self, checkpoint: Checkpoint, settings: HostSettings, wedged_after_s: float = WEDGED_AFTER_S
+        self,
+        checkpoint: Checkpoint,
+        settings: HostSettings,
+        wedged_after_s: float = WEDGED_AFTER_S,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``clock`` is a monotonic clock in seconds (a test passes its own)."""
         self.checkpoint = checkpoint
+        self._clock = clock
         self._settings = settings
         self._min_gap_s = settings.commit_min_gap_ms / 1000
         self._interval_s = settings.commit_interval_ms / 1000
@@ -83,7 +89,7 @@ class CommitFlow:
         """Work is about to join the open layer: begin its transaction if none is in flight."""
         if not self._open:
             self._open = True
-            self._oldest = time.monotonic()
+            self._oldest = self._clock()
         if not self._in_txn and self._flight is None:
             self.checkpoint.committer.begin()
             self._in_txn = True
@@ -101,7 +107,7 @@ class CommitFlow:
         """True if the open layer should start committing now (see the module's text)."""
         if not self._open or self._flight is not None:
             return False
-        now = time.monotonic()
+        now = self._clock()
         if caught_up:
             return now - self._last_start >= self._min_gap_s
         return now - self._oldest >= (self._interval_s if full else self._latency_s)
@@ -114,7 +120,7 @@ class CommitFlow:
             return 0.0
         if not self._open:
             return 0.05
-        return min(0.05, max(0.0, self._last_start + self._min_gap_s - time.monotonic()))
+        return min(0.05, max(0.0, self._last_start + self._min_gap_s - self._clock()))
 
     def start(self, states: Mapping[int, PartitionState]) -> None:
         """Freeze the open layer and commit it on the committer thread."""
@@ -123,7 +129,7 @@ class CommitFlow:
         tally, self.tally = self.tally, CommitTally()
         self.offsets = {}
         self._open = self._in_txn = False
-        self._last_start = time.monotonic()
+        self._last_start = self._clock()
         future = self._thread.submit(self.checkpoint.make_durable, checkpoint, self._timeout_s)
         self._flight = (future, checkpoint, tally)
 
