@@ -142,6 +142,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="JSON",
         help='extra librdkafka options for agentflow, e.g. \'{"fetch.queue.backoff.ms": "10"}\'',
     )
+    p.add_argument(
+        "--worker-env",
+        type=json.loads,
+        default={},
+        metavar="JSON",
+        help="extra settings for the agentflow worker of the pipeline, latency and scale suites, "
+        'as AGENTFLOW_* variables, e.g. \'{"AGENTFLOW_COMMIT_MIN_GAP_MS": "50"}\'',
+    )
     p.add_argument("--json", action="store_true", help="print the result JSON to stdout")
     p.add_argument("--no-save", action="store_true", help="do not write bench/results/*")
     p.add_argument("--results-dir", type=Path, default=RESULTS_DIR, help=argparse.SUPPRESS)
@@ -165,6 +173,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    env = args.worker_env
+    bad = [k for k in env if not k.startswith("AGENTFLOW_")] if isinstance(env, dict) else env
+    if bad or not isinstance(env, dict):
+        message = f"--worker-env takes a JSON object of AGENTFLOW_* settings, not {bad}"
+        print(message, file=sys.stderr)
+        return 2
     preset = QUICK if args.quick else FULL
     started = datetime.now(UTC)
     tag = f"bench-{started.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-"
@@ -204,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         scale_touched=pick("scale_touched"),
         keep_topics=args.keep_topics,
         host_kafka_options={str(k): str(v) for k, v in args.host_kafka_options.items()},
+        worker_env={str(k): str(v) for k, v in args.worker_env.items()},
     )
     pipeline = PipelineBench(pipeline_cfg, progress)
     counter_results: dict[str, Any] = {}

@@ -103,6 +103,8 @@ class Worker:
     batch_size: int
     commit_interval_ms: int
     kafka_options: dict[str, str] = field(default_factory=dict)
+    #: Further ``AGENTFLOW_*`` settings, applied last (the bench's ``--worker-env``).
+    extra_env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
     started: float = 0.0
 
@@ -119,6 +121,7 @@ class Worker:
             commit_interval_ms=self.commit_interval_ms,
             kafka_options=self.kafka_options,
         )
+        environ |= self.extra_env
         self.started = time.monotonic()
         self.proc = start_process(list(WORKER_CMD), environ, self.log_path)
 

@@ -136,6 +136,10 @@ class AuditWatcher:
         return self.seen
 
 
+def _seen_split(seen: tuple[float, float], sent_at: float) -> tuple[float, float]:
+    return seen[0] - sent_at, seen[1]
+
+
 def paced_latency(
     bootstrap: str,
     ingress: str,
@@ -181,7 +185,8 @@ def paced_latency(
         Path(os.environ["BENCH_LATENCY_DUMP"]).write_text(
             json.dumps(
                 [
-                    (round(t - started, 4), seen[e][0] - t if e in seen else -1)
+                    # (sent at, seconds to visible, ms from append to visible); -1: unseen
+                    (round(t - started, 4), *(_seen_split(seen[e], t) if e in seen else (-1, -1)))
                     for e, t in sent.items()
                 ]
             )

@@ -121,6 +121,7 @@ class PipelineBench:
             cfg.batch_size,
             cfg.commit_interval_ms,
             cfg.host_kafka_options,
+            cfg.worker_env,
         )
         tally = AuditTally()
         worker.start()

@@ -27,6 +27,7 @@ class PipelineConfig:
     keep_topics: bool = False
     host_kafka_options: dict[str, str] = field(default_factory=dict)
     latency_rate: float | None = None  # a fixed offered rate instead of latency_load
+    worker_env: dict[str, str] = field(default_factory=dict)  # extra AGENTFLOW_* settings
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -44,4 +45,5 @@ class PipelineConfig:
             "input_compression": "none",
             "output_timestamps": "LogAppendTime",
             "host_kafka_options": self.host_kafka_options,
+            "worker_env": self.worker_env,
         }

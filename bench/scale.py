@@ -164,6 +164,7 @@ class ScaleBench:
             cfg.batch_size,
             cfg.commit_interval_ms,
             cfg.host_kafka_options,
+            cfg.worker_env,
         )
         workdir.mkdir(parents=True)
         self.progress(f"scale {k:,}: cold worker (empty data directory) starts; restoring")
