@@ -40,7 +40,9 @@ def ensure_topics(
     Existing topics are never altered: a partition or config difference is reported as drift
     for a person to decide on, because changing partitions would move keys between partitions.
     """
-    admin = AdminClient(client_config)
+    # Errors only: librdkafka's info lines (a purge of its background queue on close) read
+    # as trouble in the output of `agentflow topics ensure` and `make demo`.
+    admin = AdminClient({"log_level": 3, **client_config})
     specs = list(specs)
     metadata = admin.list_topics(timeout=timeout_s)
     existing = metadata.topics
