@@ -132,7 +132,9 @@ def run_demo(echo: Callable[[str], None], timeout_s: float = 90.0) -> DemoRun:
         tools = {"AGENTFLOW_TOOL_URLS": json.dumps(urls)}
         steps = _start_worker(settings, echo, "step runner", ("steps", "run"), tools)
         running.callback(steps.stop, echo)
-        with EventProducer.from_settings(settings) as producer:
+        # Errors only: right after `broker up`, librdkafka warns once that the broker's
+        # coordinator is still loading and retries by itself; the tour should not show that.
+        with EventProducer.from_settings(settings, config={"log_level": 3}) as producer:
             events, follow_ups = _send_scenario(run, producer, echo)
             _follow(run, settings, producer, events, follow_ups, echo, timeout_s)
         calls: list[dict[str, Any]] = payments.get_json("/calls")["calls"]
