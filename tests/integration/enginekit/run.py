@@ -11,7 +11,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 
-from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 from opentelemetry.trace import TracerProvider
 
 from agentflow.composition import load_factory
@@ -25,7 +24,8 @@ from processors.events import ApprovalRequestedV1, Envelope
 from streams.tracing import TRACEPARENT
 from tests.integration.enginekit.deployment import EngineDeployment
 from tests.integration.enginekit.plans import Plan, approval_granted
-from tests.integration.enginekit.readers import decode_output, reader
+from tests.integration.enginekit.readers import decode_output
+from tests.integration.enginekit.watcher import CommittedWatch
 
 STEP_KEY_ID = "steps-dev-1"
 
@@ -100,14 +100,7 @@ class EngineRun:
         self.requests: dict[str, list[ApprovalRequestedV1]] = {}
         self.approvals_sent = 0
         self.produced: Counter[str] = Counter()  # event ids sent through the SDK
-        self._watch = reader(dep.bootstrap)
-        self._watch.assign(
-            [
-                TopicPartition(t, p, OFFSET_BEGINNING)
-                for t in (dep.audit, dep.outputs)
-                for p in range(dep.partitions)
-            ]
-        )
+        self._watch = CommittedWatch(dep.bootstrap, (dep.audit, dep.outputs), dep.partitions)
 
     def send(self, plans: Iterable[Plan]) -> None:
         for p in plans:
@@ -122,9 +115,7 @@ class EngineRun:
         if self.steps is not None:
             self.steps.check()
         grants = False
-        for m in self._watch.consume(2000, timeout):
-            if m.error() is not None:
-                continue
+        for m in self._watch.consume(timeout):
             value = m.value()
             assert value is not None
             if m.topic() == self.dep.audit:
@@ -165,7 +156,8 @@ class EngineRun:
                 raise AssertionError(
                     f"timed out waiting for {what}: {len(self.audits)}/{self.expected_audits} "
                     f"audits, {self.notices}/{len(self.plans)} notices, "
-                    f"{self.steps.worker.answered if self.steps else '?'} steps answered"
+                    f"{self.steps.worker.answered if self.steps else '?'} steps answered, "
+                    f"the watch reopened {self._watch.restarts} times"
                 )
             self.pump()
 
