@@ -58,7 +58,7 @@ from processors.steps import LEDGER, LEDGER_TABLE, done_key
 from processors.steps.usage import USAGE_ROLE
 from streams import clients
 from streams.checkpoint import Checkpoint
-from streams.commit_thread import CommitThread, CommitWedged
+from streams.commit_thread import CommitThread, CommitWedged, wedge_deadline_s
 from streams.committer import ExactlyOnceCommitter
 from streams.errors import ConsumerFailed, RestartBudget, StartupError, consumer_failed, start_again
 from streams.observer import CommitTally, HostObserver, NullObserver
@@ -118,7 +118,10 @@ class StepRunner:
         self._tally = CommitTally()
         self.flow = PartitionPause(settings.steps_max_buffered)
         self._stopping = False
-        self._commit_thread = CommitThread("agentflow-step-commit")
+        self._call_timeout_s = self.host.commit_call_timeout_ms / 1000
+        self._commit_thread = CommitThread(
+            "agentflow-step-commit", wedge_deadline_s(self._call_timeout_s)
+        )
         self._last_report = time.monotonic()
         self._restarts = RestartBudget()
 
@@ -403,7 +406,9 @@ class StepRunner:
                 positions[(self.steps_topic, partition)] = position
         try:
             states = {p: owned.state for p, owned in self._owned.items()}
-            result = self._commit_thread.call(self._checkpoint.commit, states, positions)
+            result = self._commit_thread.call(
+                self._checkpoint.commit, states, positions, self._call_timeout_s
+            )
         except KafkaException as exc:
             self._abort(exc.args[0])
             return False

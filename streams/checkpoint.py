@@ -93,7 +93,7 @@ class Checkpoint:
         self,
         states: Mapping[int, PartitionState],
         offsets: Mapping[tuple[str, int], int],
-        timeout_s: float = 30.0,
+        timeout_s: float,
     ) -> CommitResult:
         """Every step, in order, on the caller's thread."""
         checkpoint = self.start(states, offsets)
@@ -125,7 +125,7 @@ class Checkpoint:
         positions = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
         return OpenCheckpoint(states, encoded, positions, changelog_records, started, capture)
 
-    def make_durable(self, checkpoint: OpenCheckpoint, timeout_s: float = 30.0) -> None:
+    def make_durable(self, checkpoint: OpenCheckpoint, timeout_s: float) -> None:
         """Steps 3 and 4: offsets and commit, as the guarantee requires."""
         self.committer.commit(checkpoint.positions, timeout_s)
 

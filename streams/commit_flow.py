@@ -30,7 +30,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException
 
 from streams.checkpoint import Checkpoint, CommitResult, OpenCheckpoint
-from streams.commit_thread import CALL_TIMEOUT_S, WEDGED_AFTER_S, CommitThread, CommitWedged
+from streams.commit_thread import CommitThread, CommitWedged, wedge_deadline_s
 from streams.observer import CommitReport, CommitTally
 from streams.produce import produce
 from streams.settings import HostSettings
@@ -47,17 +47,19 @@ class CommitFlow:
         self,
         checkpoint: Checkpoint,
         settings: HostSettings,
-        wedged_after_s: float = WEDGED_AFTER_S,
+        wedged_s: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """``clock`` is a monotonic clock in seconds (a test passes its own)."""
+        """``wedged_s``: when a checkpoint in flight counts as wedged (default: from the
+        settings' call timeout, see :func:`~streams.commit_thread.wedge_deadline_s`).
+        ``clock`` is a monotonic clock in seconds (a test passes its own)."""
         self.checkpoint = checkpoint
         self._clock = clock
         self._settings = settings
         self._min_gap_s = settings.commit_min_gap_ms / 1000
         self._interval_s = settings.commit_interval_ms / 1000
         self._latency_s = min(settings.commit_latency_ms / 1000, self._interval_s)
-        self._timeout_s = CALL_TIMEOUT_S
+        self._timeout_s = settings.commit_call_timeout_ms / 1000
         #: Next offset per (topic, partition) processed into the open layer.
         self.offsets: dict[tuple[str, int], int] = {}
         #: What the open layer holds, for the observer's exactly-once counts.
@@ -67,7 +69,10 @@ class CommitFlow:
         self._in_txn = False  # a Kafka transaction is begun for the open layer
         self._held: list[_Held] = []
         self._last_start = 0.0
-        self._thread = CommitThread("agentflow-commit", wedged_after_s)
+        self._thread = CommitThread(
+            "agentflow-commit",
+            wedged_s if wedged_s is not None else wedge_deadline_s(self._timeout_s),
+        )
         self._flight: tuple[Future[None], OpenCheckpoint, CommitTally] | None = None
         # The committer thread needs the GIL back each time the client returns to Python,
         # and the processing thread keeps it for CPython's switch interval (5 ms) at a time:

@@ -29,11 +29,15 @@ from streams.errors import ConsumerFailed
 
 T = TypeVar("T")
 
-#: The timeout each transactional call is given (``send_offsets_to_transaction`` and
-#: ``commit_transaction``: two per checkpoint).
-CALL_TIMEOUT_S = 30.0
-#: Past this a checkpoint's calls are wedged: both calls' timeouts, and some slack.
-WEDGED_AFTER_S = 2 * CALL_TIMEOUT_S + 10.0
+#: Slack past both transactional calls' timeouts before a checkpoint counts as wedged.
+WEDGE_SLACK_S = 10.0
+
+
+def wedge_deadline_s(call_timeout_s: float) -> float:
+    """When a checkpoint's calls are wedged: ``send_offsets_to_transaction`` and
+    ``commit_transaction`` have each had ``call_timeout_s``, and the slack has passed."""
+    return 2 * call_timeout_s + WEDGE_SLACK_S
+
 
 _Job = tuple[Future[Any], Callable[..., Any], tuple[Any, ...]]
 
@@ -45,7 +49,7 @@ class CommitWedged(ConsumerFailed):
 class CommitThread:
     """One daemon thread that runs one job at a time, each with a deadline."""
 
-    def __init__(self, name: str, wedged_after_s: float = WEDGED_AFTER_S) -> None:
+    def __init__(self, name: str, wedged_after_s: float) -> None:
         self._name = name
         self._wedged_after_s = wedged_after_s
         self._jobs: queue.SimpleQueue[_Job | None] | None = None
@@ -91,7 +95,8 @@ class CommitThread:
             jobs.put(None)  # the stuck thread ends if its call ever returns
         raise CommitWedged(
             f"a checkpoint's broker calls have not returned in {self._wedged_after_s:.0f} s "
-            "(librdkafka can block past its timeout when a coordinator's broker goes away)"
+            "(librdkafka can block past its timeout when a coordinator's broker goes away; "
+            "AGENTFLOW_COMMIT_CALL_TIMEOUT_MS sets each call's timeout)"
         )
 
 

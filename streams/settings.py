@@ -94,6 +94,10 @@ class HostSettings(BaseSettings):
     # (streams.batching): timers fire and figures report between batches. 0: by count alone.
     batch_max_ms: int = Field(default=100, ge=0)
     transaction_timeout_ms: int = Field(default=15000, ge=1000)
+    # Each of a checkpoint's two transactional calls (send offsets, commit) gets this long; a
+    # checkpoint whose calls have not returned after both and 10 s more is wedged, and the
+    # worker replaces its Kafka clients (streams.commit_thread).
+    commit_call_timeout_ms: int = Field(default=30000, ge=1000)
     session_timeout_ms: int = Field(default=10000, ge=1000)
     stats_interval_s: float = Field(default=10.0, gt=0)
     # When set, the host writes its figures here as JSON at each stats interval and on stop.

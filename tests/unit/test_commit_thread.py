@@ -13,7 +13,7 @@ from confluent_kafka import KafkaError, TopicPartition
 
 from streams.checkpoint import Checkpoint
 from streams.commit_flow import CommitFlow
-from streams.commit_thread import CommitThread, CommitWedged
+from streams.commit_thread import CommitThread, CommitWedged, wedge_deadline_s
 from streams.errors import ConsumerFailed
 from streams.settings import HostSettings
 
@@ -25,7 +25,7 @@ def _thread_name() -> str:
 
 
 def test_a_call_returns_its_result_or_raises_what_it_raised_on_a_daemon_thread() -> None:
-    thread = CommitThread("t-commit")
+    thread = CommitThread("t-commit", wedged_after_s=60)
     assert thread.call(lambda: (_thread_name(), threading.current_thread().daemon)) == (
         "t-commit",
         True,
@@ -95,7 +95,7 @@ class _WedgedCommitter:
 
 def test_a_wedged_commit_is_forgotten_so_the_restart_does_not_wait_for_it() -> None:
     committer = _WedgedCommitter()
-    flow = CommitFlow(Checkpoint(committer), HostSettings(), wedged_after_s=DEADLINE_S)
+    flow = CommitFlow(Checkpoint(committer), HostSettings(), wedged_s=DEADLINE_S)
     flow.begin()
     flow.offsets[("in", 0)] = 5
     flow.start({})
@@ -111,3 +111,42 @@ def test_a_wedged_commit_is_forgotten_so_the_restart_does_not_wait_for_it() -> N
     assert time.monotonic() - started < 0.5
     assert committer.aborted == []  # the wedged producer is never called again
     committer.release.set()
+
+
+class _TimedCommitter:
+    """Records the timeout each commit is given."""
+
+    producer: Any = None
+
+    def __init__(self) -> None:
+        self.timeouts: list[float] = []
+
+    def begin(self) -> None:
+        pass
+
+    def commit(self, positions: list[TopicPartition], timeout_s: float) -> None:
+        self.timeouts.append(timeout_s)
+
+    def abort(self, error: KafkaError) -> None:
+        raise AssertionError(f"nothing failed, yet abort({error})")
+
+
+def test_the_calls_timeout_and_the_wedge_deadline_follow_the_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AGENTFLOW_COMMIT_CALL_TIMEOUT_MS", "1500")
+    settings = HostSettings()
+    assert settings.commit_call_timeout_ms == 1500
+    committer = _TimedCommitter()
+    flow = CommitFlow(Checkpoint(committer), settings)
+    flow.begin()
+    flow.offsets[("in", 0)] = 5
+    flow.start({})
+    assert flow.settle(wait=True) is not None
+    flow.close()
+    assert committer.timeouts == [1.5]
+    # Both calls' timeouts and the slack: 1.5 + 1.5 + 10 s.
+    assert wedge_deadline_s(settings.commit_call_timeout_ms / 1000) == 13.0
+    assert (
+        wedge_deadline_s(HostSettings.model_fields["commit_call_timeout_ms"].default / 1000) == 70.0
+    )
