@@ -69,6 +69,22 @@ def test_an_abort_drops_the_cache_and_the_store_has_the_committed_value(tmp_path
     state.close()
 
 
+def test_a_revoked_partition_drops_its_cache_and_a_new_owner_reads_the_store(
+    tmp_path: Path,
+) -> None:
+    state = _state(tmp_path)
+    _commit(state, Put("t", b"a", {"n": 1}))
+    cache = state.cache
+    assert cache is not None and len(cache) == 1
+    state.close()  # what the host does with a revoked or lost partition's state
+    assert len(cache) == 0
+    # Taken back later: the same store, a cold cache, the committed value.
+    again = _state(tmp_path)
+    assert again.get("t", b"a") == {"n": 1}
+    assert again.cache is not None and again.cache.hits == 0
+    again.close()
+
+
 def test_a_deleted_key_is_forgotten(tmp_path: Path) -> None:
     state = _state(tmp_path)
     _commit(state, Put("t", b"a", {"n": 1}))
