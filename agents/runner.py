@@ -118,9 +118,8 @@ class StepRunner:
         self._tally = CommitTally()
         self.flow = PartitionPause(settings.steps_max_buffered)
         self._stopping = False
-        self._call_timeout_s = self.host.commit_call_timeout_ms / 1000
         self._commit_thread = CommitThread(
-            "agentflow-step-commit", wedge_deadline_s(self._call_timeout_s)
+            "agentflow-step-commit", wedge_deadline_s(host.commit_call_timeout_s)
         )
         self._last_report = time.monotonic()
         self._restarts = RestartBudget()
@@ -176,7 +175,7 @@ class StepRunner:
         self._consumer = Consumer(consumer_config)
         producer_config = clients.producer_config(kafka, host, self.app_id)
         committer = ExactlyOnceCommitter(producer_config, self._consumer, kafka.bootstrap_servers)
-        self._checkpoint = Checkpoint(committer)
+        self._checkpoint = Checkpoint(committer, host.commit_call_timeout_s)
         self._restorer = Restorer(clients.restore_consumer_config(kafka, host, self.app_id))
         self._consumer.subscribe(
             [self.steps_topic],
@@ -406,9 +405,7 @@ class StepRunner:
                 positions[(self.steps_topic, partition)] = position
         try:
             states = {p: owned.state for p, owned in self._owned.items()}
-            result = self._commit_thread.call(
-                self._checkpoint.commit, states, positions, self._call_timeout_s
-            )
+            result = self._commit_thread.call(self._checkpoint.commit, states, positions)
         except KafkaException as exc:
             self._abort(exc.args[0])
             return False

@@ -86,18 +86,20 @@ class Checkpoint:
     :meth:`finish` (step 5).
     """
 
-    def __init__(self, committer: Committer) -> None:
+    def __init__(self, committer: Committer, call_timeout_s: float) -> None:
+        """``call_timeout_s``: what each of steps 3 and 4 is given
+        (``AGENTFLOW_COMMIT_CALL_TIMEOUT_MS``)."""
         self.committer = committer
+        self.call_timeout_s = call_timeout_s
 
     def commit(
         self,
         states: Mapping[int, PartitionState],
         offsets: Mapping[tuple[str, int], int],
-        timeout_s: float,
     ) -> CommitResult:
         """Every step, in order, on the caller's thread."""
         checkpoint = self.start(states, offsets)
-        self.make_durable(checkpoint, timeout_s)
+        self.make_durable(checkpoint)
         return self.finish(checkpoint)
 
     def start(
@@ -125,9 +127,9 @@ class Checkpoint:
         positions = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
         return OpenCheckpoint(states, encoded, positions, changelog_records, started, capture)
 
-    def make_durable(self, checkpoint: OpenCheckpoint, timeout_s: float) -> None:
+    def make_durable(self, checkpoint: OpenCheckpoint) -> None:
         """Steps 3 and 4: offsets and commit, as the guarantee requires."""
-        self.committer.commit(checkpoint.positions, timeout_s)
+        self.committer.commit(checkpoint.positions, self.call_timeout_s)
 
     def finish(self, checkpoint: OpenCheckpoint) -> CommitResult:
         """Step 5: stores, each in one WriteBatch with its changelog offset."""

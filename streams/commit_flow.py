@@ -51,7 +51,7 @@ class CommitFlow:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``wedged_s``: when a checkpoint in flight counts as wedged (default: from the
-        settings' call timeout, see :func:`~streams.commit_thread.wedge_deadline_s`).
+        checkpoint's call timeout, see :func:`~streams.commit_thread.wedge_deadline_s`).
         ``clock`` is a monotonic clock in seconds (a test passes its own)."""
         self.checkpoint = checkpoint
         self._clock = clock
@@ -59,7 +59,6 @@ class CommitFlow:
         self._min_gap_s = settings.commit_min_gap_ms / 1000
         self._interval_s = settings.commit_interval_ms / 1000
         self._latency_s = min(settings.commit_latency_ms / 1000, self._interval_s)
-        self._timeout_s = settings.commit_call_timeout_ms / 1000
         #: Next offset per (topic, partition) processed into the open layer.
         self.offsets: dict[tuple[str, int], int] = {}
         #: What the open layer holds, for the observer's exactly-once counts.
@@ -71,7 +70,7 @@ class CommitFlow:
         self._last_start = 0.0
         self._thread = CommitThread(
             "agentflow-commit",
-            wedged_s if wedged_s is not None else wedge_deadline_s(self._timeout_s),
+            wedged_s if wedged_s is not None else wedge_deadline_s(checkpoint.call_timeout_s),
         )
         self._flight: tuple[Future[None], OpenCheckpoint, CommitTally] | None = None
         # The committer thread needs the GIL back each time the client returns to Python,
@@ -135,7 +134,7 @@ class CommitFlow:
         self.offsets = {}
         self._open = self._in_txn = False
         self._last_start = self._clock()
-        future = self._thread.submit(self.checkpoint.make_durable, checkpoint, self._timeout_s)
+        future = self._thread.submit(self.checkpoint.make_durable, checkpoint)
         self._flight = (future, checkpoint, tally)
 
     def settle(self, wait: bool) -> CommitReport | None:

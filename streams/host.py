@@ -165,7 +165,7 @@ class StreamHost:
         else:
             committer = AtLeastOnceCommitter(producer_config, self._consumer)
         self._restorer = Restorer(clients.restore_consumer_config(kafka, host, app_id))
-        self._flow = CommitFlow(Checkpoint(committer), host)
+        self._flow = CommitFlow(Checkpoint(committer, host.commit_call_timeout_s), host)
         self._consumer.subscribe(
             inputs, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
         )

@@ -130,5 +130,9 @@ class HostSettings(BaseSettings):
         return self
 
     @property
+    def commit_call_timeout_s(self) -> float:
+        return self.commit_call_timeout_ms / 1000
+
+    @property
     def exactly_once(self) -> bool:
         return self.processing_guarantee is ProcessingGuarantee.EXACTLY_ONCE

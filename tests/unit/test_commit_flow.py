@@ -54,7 +54,9 @@ class _Checkpoint:
     def start(self, states: object, offsets: object) -> object:
         return object()
 
-    def make_durable(self, checkpoint: object, timeout_s: float) -> None:
+    call_timeout_s = 30.0
+
+    def make_durable(self, checkpoint: object) -> None:
         assert self.release.wait(10), "the test never released the commit"
 
     def finish(self, checkpoint: object) -> CommitResult:

@@ -95,7 +95,7 @@ class _WedgedCommitter:
 
 def test_a_wedged_commit_is_forgotten_so_the_restart_does_not_wait_for_it() -> None:
     committer = _WedgedCommitter()
-    flow = CommitFlow(Checkpoint(committer), HostSettings(), wedged_s=DEADLINE_S)
+    flow = CommitFlow(Checkpoint(committer, 30.0), HostSettings(), wedged_s=DEADLINE_S)
     flow.begin()
     flow.offsets[("in", 0)] = 5
     flow.start({})
@@ -138,7 +138,7 @@ def test_the_calls_timeout_and_the_wedge_deadline_follow_the_setting(
     settings = HostSettings()
     assert settings.commit_call_timeout_ms == 1500
     committer = _TimedCommitter()
-    flow = CommitFlow(Checkpoint(committer), settings)
+    flow = CommitFlow(Checkpoint(committer, settings.commit_call_timeout_s), settings)
     flow.begin()
     flow.offsets[("in", 0)] = 5
     flow.start({})
@@ -146,7 +146,7 @@ def test_the_calls_timeout_and_the_wedge_deadline_follow_the_setting(
     flow.close()
     assert committer.timeouts == [1.5]
     # Both calls' timeouts and the slack: 1.5 + 1.5 + 10 s.
-    assert wedge_deadline_s(settings.commit_call_timeout_ms / 1000) == 13.0
+    assert wedge_deadline_s(settings.commit_call_timeout_s) == 13.0
     assert (
         wedge_deadline_s(HostSettings.model_fields["commit_call_timeout_ms"].default / 1000) == 70.0
     )
