@@ -131,6 +131,8 @@ class HostSettings(BaseSettings):
 
     @property
     def commit_call_timeout_s(self) -> float:
+        """``AGENTFLOW_COMMIT_CALL_TIMEOUT_MS`` in seconds: what a checkpoint gives each of its
+        two transactional calls."""
         return self.commit_call_timeout_ms / 1000
 
     @property

@@ -47,14 +47,14 @@ class _Committer:
 class _Checkpoint:
     """A checkpoint whose commit returns only when the test releases it."""
 
+    call_timeout_s = 30.0
+
     def __init__(self) -> None:
         self.committer = _Committer()
         self.release = threading.Event()
 
     def start(self, states: object, offsets: object) -> object:
         return object()
-
-    call_timeout_s = 30.0
 
     def make_durable(self, checkpoint: object) -> None:
         assert self.release.wait(10), "the test never released the commit"
